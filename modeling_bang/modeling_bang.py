@@ -1,0 +1,937 @@
+"""BANG: Bridging Autoregressive and Non-autoregressive Generation (Qi et al., ICML 2021, arXiv 2012.15525).
+
+A transformers implementation of the encoder-decoder in the official fairseq code (microsoft/BANG,
+`bang/bang/bang_AR_NAR_mixed.py` and `ngram_multihead_attention_AR_NAR_mixed.py`). One set of weights serves three
+decoder information flows, chosen per call with `mode`:
+
+* `"ar"`: a main stream `[SEP] y1 .. y_{T-1}` with causal self-attention, plus one predicting stream of mask
+  vectors; the predicting stream at position t sees main-stream positions 0..t and itself and predicts y_{t+1}.
+  Only the main stream is cached. This is the computation of ProphetNet with `ngram=1`.
+* `"nar"`: the decoder input is only the mask vector plus the position embedding of p+1; the masks attend to each
+  other causally (so the prediction at t does not depend on how long the canvas is); no main stream.
+* `"ngram"`: BANG's cross-stream visible n-stream attention (paper section 3, Figure 1), with `config.ngram` streams.
+  Every stream predicts the same target y_{t+1} at position t; stream s does it with the previous s tokens hidden.
+  The visibility rule implemented here (0-based stream s, 0-based position t) is
+
+      stream s at t sees: main positions j <= max(t - s, 0),
+                          stream s - m at position t - m for 1 <= m <= min(s, t),
+                          and itself.
+
+  The masks that stand for the hidden tokens are therefore the lower streams' states on the same diagonal
+  (cross-stream visible), each diagonal is a causal chain of masks like NAR mode after the prefix y_0..y_{t-s},
+  and stream 0 is exactly AR mode. The clip `max(t - s, 0)` keeps the `[SEP]` start visible to the first
+  positions of the higher streams, as the official `ngram_attention_bias` does; those positions are never trained
+  (see `BangForConditionalGeneration.forward`). The paper does not publish this rule at this level of detail: it
+  is this package's reading of its Figure 1, documented and tested as such.
+
+Relative-position logits follow the official code: a `Linear(hidden, num_buckets * heads)` applied to each query's
+layer input gives one logit per bucket; main-stream keys are bucketed by the distance `t - j`, predicting-stream
+queries see main keys at distance `t - j + 1` and other masks at distance `t - t'`.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutput, ModelOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+from .configuration_bang import DECODER_MODES, BangConfig
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pure helpers
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
+    """Builds the main-stream input `[SEP] y1 .. y_{T-1}` from labels `y1 .. yT` (-100 becomes padding)."""
+    shifted = labels.new_zeros(labels.shape)
+    shifted[:, 1:] = labels[:, :-1].clone()
+    shifted[:, 0] = decoder_start_token_id
+    return shifted.masked_fill(shifted == -100, pad_token_id)
+
+
+# Adapted from transformers.models.prophetnet.modeling_prophetnet.compute_relative_buckets
+def compute_relative_buckets(relative_positions: torch.Tensor, num_buckets: int, max_distance: int) -> torch.Tensor:
+    """Unidirectional T5-style buckets of `relative_positions` (key position minus query position).
+
+    Keys in the future (positive relative position) fall into bucket 0, like the distance 0; distances below
+    `num_buckets // 2` get their own bucket, longer ones share logarithmically wider buckets up to `max_distance`.
+    """
+    distance = (-relative_positions).clamp(min=0)
+    max_exact = num_buckets // 2
+    is_small = distance < max_exact
+    log_ratio = torch.log(distance.clamp(min=1).float() / max_exact) / math.log(max_distance / max_exact)
+    large = (max_exact + log_ratio * (num_buckets - max_exact)).clamp(max=num_buckets - 1).int()
+    return torch.where(is_small, distance.int(), large).long()
+
+
+def build_ngram_visibility(num_positions: int, num_streams: int, device: torch.device | None = None) -> torch.Tensor:
+    """Visibility of the cross-stream visible n-stream decoder (see the module docstring for the rule).
+
+    Returns a boolean tensor of shape (num_streams * num_positions, num_positions + num_streams * num_positions):
+    row `s * T + t` is stream s at position t; the first T columns are the main-stream keys, then the predicting
+    streams' keys in the same stream-major order. True means "may attend".
+    """
+    t = torch.arange(num_positions, device=device)
+    s = torch.arange(num_streams, device=device)
+    query_t = t.repeat(num_streams)  # (S*T,)
+    query_s = s.repeat_interleave(num_positions)  # (S*T,)
+    main_limit = (query_t - query_s).clamp(min=0)
+    sees_main = t[None, :] <= main_limit[:, None]  # (S*T, T)
+    step_back = query_t[:, None] - query_t[None, :]  # m = t - t'
+    stream_back = query_s[:, None] - query_s[None, :]  # s - s'
+    sees_stream = (step_back == stream_back) & (step_back >= 0) & (step_back <= query_t[:, None])
+    return torch.cat([sees_main, sees_stream], dim=1)
+
+
+def label_smoothed_token_loss(
+    logits: torch.Tensor, labels: torch.Tensor, epsilon: float, ignore_index: int = -100
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Label-smoothed cross-entropy per token, with the official formula (`criterion_Ngram_NAR_mixed.py`).
+
+    loss = (1 - eps) * nll + eps / V * sum_v(-log p_v), computed in float32.
+
+    Args:
+        logits: (..., T, V) scores.
+        labels: (..., T) target ids, `ignore_index` where no loss is taken.
+    Returns:
+        token_loss (..., T) with 0 at ignored positions, target_log_probs (..., T) with 0 at ignored positions,
+        and the boolean mask (..., T) of counted positions.
+    """
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    counted = labels.ne(ignore_index)
+    safe_labels = labels.masked_fill(~counted, 0)
+    target_log_probs = log_probs.gather(-1, safe_labels.unsqueeze(-1)).squeeze(-1)
+    nll = -target_log_probs
+    token_loss = nll if epsilon == 0 else (1.0 - epsilon) * nll - (epsilon / logits.size(-1)) * log_probs.sum(-1)
+    zero = torch.zeros((), dtype=token_loss.dtype, device=token_loss.device)
+    return torch.where(counted, token_loss, zero), torch.where(counted, target_log_probs, zero), counted
+
+
+def _check_token_ids(ids: torch.Tensor, vocab_size: int, what: str, ignore_index: int | None = None) -> None:
+    """Raises a ValueError naming the first id outside [0, vocab_size) (a tokenizer that does not match the model)."""
+    valid = (ids >= 0) & (ids < vocab_size)
+    if ignore_index is not None:
+        valid |= ids == ignore_index
+    if not bool(valid.all()):
+        bad = int(ids[~valid][0])
+        raise ValueError(
+            f"{what} token id {bad} is outside the vocabulary of size {vocab_size}; "
+            "does the tokenizer match the model?"
+        )
+
+
+def _padding_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(batch, keys) 1/0 mask -> additive (batch, 1, 1, keys) bias with the dtype's minimum on padding."""
+    bias = torch.zeros(attention_mask.shape, dtype=dtype, device=attention_mask.device)
+    bias = bias.masked_fill(attention_mask.eq(0), torch.finfo(dtype).min)
+    return bias[:, None, None, :]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Output types
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BangDecoderOutput(ModelOutput):
+    """
+    Output of [`BangDecoder`].
+
+    Args:
+        last_hidden_state: (batch, T, hidden) main-stream states; None in NAR mode, which has no main stream.
+        predict_hidden_state: (batch, num_streams, T, hidden) predicting-stream states (`num_streams` is 1 in `ar`
+            and `nar` mode, `config.ngram` in `ngram` mode). Position t predicts target t.
+        past_key_values: the main stream's self-attention keys/values and the cross-attention keys/values.
+        hidden_states: per layer (embeddings first), the concatenated [main ; predicting] states
+            (batch, T_main + num_streams * T, hidden).
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    predict_hidden_state: torch.FloatTensor | None = None
+    past_key_values: Cache | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class BangSeq2SeqModelOutput(ModelOutput):
+    """
+    Output of [`BangModel`]: the decoder output fields plus the encoder's.
+
+    Args:
+        last_hidden_state: (batch, T, hidden) main-stream states (None in NAR mode).
+        predict_hidden_state: (batch, num_streams, T, hidden) predicting-stream states.
+        past_key_values: cache for incremental AR decoding.
+        decoder_hidden_states: per decoder layer, (batch, T_main + num_streams * T, hidden).
+        encoder_last_hidden_state: (batch, S, hidden).
+        encoder_hidden_states: per encoder layer, (batch, S, hidden).
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    predict_hidden_state: torch.FloatTensor | None = None
+    past_key_values: Cache | None = None
+    decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    encoder_last_hidden_state: torch.FloatTensor | None = None
+    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class BangSeq2SeqLMOutput(ModelOutput):
+    """
+    Output of [`BangForConditionalGeneration`].
+
+    Args:
+        loss: scalar, label-smoothed cross-entropy summed over counted target tokens (all streams in `ngram` mode)
+            and divided by their number (or by `num_items_in_batch` when the Trainer passes it).
+        logits: (batch, T, vocab) scores of the first predicting stream (the AR stream, or the NAR masks).
+        per_sample_loss: (batch,) each sample's mean label-smoothed loss over its counted target tokens (all streams
+            in `ngram` mode); 0 for a sample with no counted token. Used by self-paced training.
+        stream_losses: (num_streams,) mean loss of each predicting stream (`ngram` mode only).
+        predict_logits: (batch, num_streams, T, vocab) scores of every stream (`ngram` mode only).
+        token_log_probs: log-probability of each label token, (batch, T) or (batch, num_streams, T) in `ngram`
+            mode, 0 where the label is ignored; returned when `return_token_log_probs=True`.
+        past_key_values: cache for incremental AR decoding.
+        decoder_hidden_states / encoder_last_hidden_state / encoder_hidden_states: as in [`BangSeq2SeqModelOutput`].
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    per_sample_loss: torch.FloatTensor | None = None
+    stream_losses: torch.FloatTensor | None = None
+    predict_logits: torch.FloatTensor | None = None
+    token_log_probs: torch.FloatTensor | None = None
+    past_key_values: Cache | None = None
+    decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    encoder_last_hidden_state: torch.FloatTensor | None = None
+    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layers
+# ---------------------------------------------------------------------------------------------------------------
+
+
+# Adapted from transformers.models.bart.modeling_bart.eager_attention_forward
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling  # (B, H, Tq, Tk)
+    if attention_mask is not None:
+        attn_weights = attn_weights + attention_mask
+    attn_weights = nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
+    attn_output = torch.matmul(attn_weights, value).transpose(1, 2).contiguous()  # (B, Tq, H, hd)
+    return attn_output, attn_weights
+
+
+def _attend(module: nn.Module, query, key, value, bias, scaling: float, dropout: float) -> torch.Tensor:
+    """Runs the kernel chosen by `config._attn_implementation`; inputs (B, H, T, hd), output (B, Tq, H * hd)."""
+    attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+        module.config._attn_implementation, eager_attention_forward
+    )
+    output, _ = attention_interface(
+        module, query, key, value, bias, dropout=dropout if module.training else 0.0, scaling=scaling, is_causal=False
+    )
+    return output.reshape(output.shape[0], output.shape[1], -1)
+
+
+class BangAttention(nn.Module):
+    """Multi-head attention of the encoder and the decoder's encoder attention (fairseq `MultiheadAttention`)."""
+
+    def __init__(self, config: BangConfig, num_heads: int, is_cross_attention: bool, layer_idx: int | None = None):
+        super().__init__()
+        self.config = config
+        self.num_heads = num_heads
+        self.head_dim = config.hidden_size // num_heads
+        self.scaling = self.head_dim**-0.5
+        self.dropout = config.attention_dropout
+        self.is_cross_attention = is_cross_attention
+        self.is_causal = False
+        self.layer_idx = layer_idx
+        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def _heads(self, states: torch.Tensor) -> torch.Tensor:
+        return states.view(states.shape[0], states.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_bias: torch.Tensor | None,
+        key_value_states: torch.Tensor | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+    ) -> torch.Tensor:
+        query = self._heads(self.q_proj(hidden_states))  # (B, H, Tq, hd)
+        source = key_value_states if self.is_cross_attention else hidden_states
+        cross_cache = past_key_values.cross_attention_cache if past_key_values is not None else None
+        if cross_cache is not None and past_key_values.is_updated.get(self.layer_idx):
+            key = cross_cache.layers[self.layer_idx].keys
+            value = cross_cache.layers[self.layer_idx].values
+        else:
+            key = self._heads(self.k_proj(source))
+            value = self._heads(self.v_proj(source))
+            if cross_cache is not None:
+                key, value = cross_cache.update(key, value, self.layer_idx)
+                past_key_values.is_updated[self.layer_idx] = True
+        output = _attend(self, query, key, value, attention_bias, self.scaling, self.dropout)
+        return self.out_proj(output)
+
+
+class BangDecoderSelfAttention(nn.Module):
+    """Self-attention of the multi-stream decoder (official `NgramMultiheadAttentionARNARMixed`).
+
+    The main stream attends only to itself (causally, cached); the predicting queries attend to the main stream
+    and to each other as the visibility masks built by [`BangDecoder`] allow. Both use the same projections; the
+    relative-position logits come from `relative_linear` applied to each query's layer input.
+    """
+
+    def __init__(self, config: BangConfig, layer_idx: int):
+        super().__init__()
+        self.config = config
+        self.num_heads = config.decoder_attention_heads
+        self.head_dim = config.hidden_size // self.num_heads
+        self.scaling = self.head_dim**-0.5
+        self.dropout = config.attention_dropout
+        self.num_buckets = config.num_buckets
+        self.is_causal = False
+        self.layer_idx = layer_idx
+        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.relative_linear = nn.Linear(config.hidden_size, config.num_buckets * self.num_heads)
+
+    def _heads(self, states: torch.Tensor) -> torch.Tensor:
+        return states.view(states.shape[0], states.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
+
+    def _attention_bias(self, queries: torch.Tensor, buckets: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """Relative-position logits plus the visibility mask, (B, H, Tq, Tk)."""
+        batch, length = queries.shape[:2]
+        per_bucket = self.relative_linear(queries).view(batch, length, self.num_buckets, self.num_heads)
+        per_bucket = per_bucket.permute(0, 3, 1, 2)  # (B, H, Tq, buckets)
+        index = buckets[:, None].expand(batch, self.num_heads, length, buckets.shape[-1])
+        bias = per_bucket.gather(-1, index)  # (B, H, Tq, Tk)
+        return bias.masked_fill(~visible[:, None], torch.finfo(bias.dtype).min)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        num_main: int,
+        main_buckets: torch.Tensor | None,
+        main_visible: torch.Tensor | None,
+        predict_buckets: torch.Tensor,
+        predict_visible: torch.Tensor,
+        past_key_values: EncoderDecoderCache | None = None,
+    ) -> torch.Tensor:
+        main_states, predict_states = hidden_states[:, :num_main], hidden_states[:, num_main:]
+        query = self._heads(self.q_proj(hidden_states))  # (B, H, Tm + Q, hd)
+        key = self._heads(self.k_proj(hidden_states))
+        value = self._heads(self.v_proj(hidden_states))
+        main_key, main_value = key[:, :, :num_main], value[:, :, :num_main]
+        if past_key_values is not None:
+            main_key, main_value = past_key_values.self_attention_cache.update(main_key, main_value, self.layer_idx)
+
+        outputs = []
+        if num_main > 0:
+            bias = self._attention_bias(main_states, main_buckets, main_visible)
+            main_query = query[:, :, :num_main]
+            outputs.append(_attend(self, main_query, main_key, main_value, bias, self.scaling, self.dropout))
+        stream_key = torch.cat([main_key, key[:, :, num_main:]], dim=2)
+        stream_value = torch.cat([main_value, value[:, :, num_main:]], dim=2)
+        bias = self._attention_bias(predict_states, predict_buckets, predict_visible)
+        stream_query = query[:, :, num_main:]
+        outputs.append(_attend(self, stream_query, stream_key, stream_value, bias, self.scaling, self.dropout))
+        return self.out_proj(torch.cat(outputs, dim=1))
+
+
+class BangFeedForward(nn.Module):
+    def __init__(self, config: BangConfig, ffn_dim: int):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, ffn_dim)
+        self.fc2 = nn.Linear(ffn_dim, config.hidden_size)
+        self.activation_fn = ACT2FN[config.activation_function]
+        self.activation_dropout = config.activation_dropout
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.activation_fn(self.fc1(hidden_states))
+        hidden_states = nn.functional.dropout(hidden_states, p=self.activation_dropout, training=self.training)
+        return self.fc2(hidden_states)
+
+
+class BangEncoderLayer(GradientCheckpointingLayer):
+    """Post-LayerNorm Transformer encoder layer (official `TransformerEncoderLayer`)."""
+
+    def __init__(self, config: BangConfig):
+        super().__init__()
+        self.dropout = config.dropout
+        self.self_attn = BangAttention(config, config.encoder_attention_heads, is_cross_attention=False)
+        self.self_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.feed_forward = BangFeedForward(config, config.encoder_ffn_dim)
+        self.final_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states: torch.Tensor, attention_bias: torch.Tensor) -> torch.Tensor:
+        residual = self.self_attn(hidden_states, attention_bias)
+        residual = nn.functional.dropout(residual, p=self.dropout, training=self.training)
+        hidden_states = self.self_attn_layer_norm(hidden_states + residual)
+        residual = nn.functional.dropout(self.feed_forward(hidden_states), p=self.dropout, training=self.training)
+        return self.final_layer_norm(hidden_states + residual)
+
+
+class BangDecoderLayer(GradientCheckpointingLayer):
+    """Post-LayerNorm decoder layer: multi-stream self-attention, encoder attention, feed-forward."""
+
+    def __init__(self, config: BangConfig, layer_idx: int):
+        super().__init__()
+        self.dropout = config.dropout
+        self.self_attn = BangDecoderSelfAttention(config, layer_idx)
+        self.self_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.encoder_attn = BangAttention(
+            config, config.decoder_attention_heads, is_cross_attention=True, layer_idx=layer_idx
+        )
+        self.encoder_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.feed_forward = BangFeedForward(config, config.decoder_ffn_dim)
+        self.final_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        encoder_bias: torch.Tensor | None,
+        num_main: int,
+        main_buckets: torch.Tensor | None,
+        main_visible: torch.Tensor | None,
+        predict_buckets: torch.Tensor,
+        predict_visible: torch.Tensor,
+        past_key_values: EncoderDecoderCache | None = None,
+    ) -> torch.Tensor:
+        residual = self.self_attn(
+            hidden_states,
+            num_main,
+            main_buckets,
+            main_visible,
+            predict_buckets,
+            predict_visible,
+            past_key_values=past_key_values,
+        )
+        residual = nn.functional.dropout(residual, p=self.dropout, training=self.training)
+        hidden_states = self.self_attn_layer_norm(hidden_states + residual)
+        residual = self.encoder_attn(
+            hidden_states, encoder_bias, key_value_states=encoder_hidden_states, past_key_values=past_key_values
+        )
+        residual = nn.functional.dropout(residual, p=self.dropout, training=self.training)
+        hidden_states = self.encoder_attn_layer_norm(hidden_states + residual)
+        residual = nn.functional.dropout(self.feed_forward(hidden_states), p=self.dropout, training=self.training)
+        return self.final_layer_norm(hidden_states + residual)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class BangPreTrainedModel(PreTrainedModel):
+    config_class = BangConfig
+    config: BangConfig
+    base_model_prefix = "model"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["BangEncoderLayer", "BangDecoderLayer"]
+    _skip_keys_device_placement = ["past_key_values"]
+    _supports_sdpa = True
+    _supports_flash_attn = False
+    _supports_flex_attn = False
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """BERT-style initialisation as the official `init_bert_params`: N(0, init_std), zero biases and padding."""
+        super()._init_weights(module)
+        if isinstance(module, BangDecoder):
+            init.normal_(module.predict_input_embedding, mean=0.0, std=self.config.init_std)
+
+
+class BangPositionalEmbedding(nn.Embedding):
+    """Learned absolute positions; position 0 is padding, the first real token is position 1."""
+
+    def __init__(self, num_positions: int, hidden_size: int):
+        super().__init__(num_positions, hidden_size, padding_idx=0)
+
+
+class BangEncoder(BangPreTrainedModel):
+    """Transformer encoder (official `TransformerEncoder`): token + position embeddings, LayerNorm, layers."""
+
+    def __init__(self, config: BangConfig, embed_tokens: nn.Embedding | None = None):
+        super().__init__(config)
+        self.embed_tokens = embed_tokens or nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
+        self.embed_positions = BangPositionalEmbedding(config.max_position_embeddings + 1, config.hidden_size)
+        self.embed_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.layers = nn.ModuleList([BangEncoderLayer(config) for _ in range(config.encoder_layers)])
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutput:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of `input_ids` and `inputs_embeds` to the encoder.")
+        if inputs_embeds is None:
+            _check_token_ids(input_ids, self.config.vocab_size, "Source")
+            inputs_embeds = self.embed_tokens(input_ids)
+        batch, length = inputs_embeds.shape[:2]
+        if length == 0:
+            raise ValueError("The encoder input is empty (sequence length 0).")
+        if length > self.config.max_position_embeddings:
+            raise ValueError(
+                f"The source has {length} tokens, more than `max_position_embeddings` "
+                f"({self.config.max_position_embeddings}); truncate it explicitly when tokenizing."
+            )
+        if attention_mask is None:
+            attention_mask = (
+                input_ids.ne(self.config.pad_token_id).long()
+                if input_ids is not None
+                else torch.ones(batch, length, dtype=torch.long, device=inputs_embeds.device)
+            )
+        empty_rows = (attention_mask.sum(-1) == 0).nonzero().flatten().tolist()
+        if empty_rows:
+            raise ValueError(f"Encoder input rows {empty_rows} contain no real token (all padding).")
+        # As fairseq's make_positions: real tokens are numbered 1, 2, ... whatever the padding side; padding is 0.
+        positions = (attention_mask.cumsum(-1) * attention_mask).long()
+        hidden_states = self.embed_layer_norm(inputs_embeds + self.embed_positions(positions))
+        hidden_states = nn.functional.dropout(hidden_states, p=self.config.dropout, training=self.training)
+        hidden_states = hidden_states * attention_mask[..., None].to(hidden_states.dtype)
+
+        bias = _padding_bias(attention_mask, hidden_states.dtype)
+        all_hidden_states = (hidden_states,) if output_hidden_states else None
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, bias)
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden_states)
+
+
+class BangDecoder(BangPreTrainedModel):
+    """The multi-stream decoder (official `NgramTransformerDecoder`); see the module docstring for the three flows."""
+
+    def __init__(self, config: BangConfig, embed_tokens: nn.Embedding | None = None):
+        super().__init__(config)
+        self.embed_tokens = embed_tokens or nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
+        # Row p + 1 is read by the predicting stream at main position p, hence two rows beyond the maximum length.
+        self.embed_positions = BangPositionalEmbedding(config.max_position_embeddings + 2, config.hidden_size)
+        # The learned mask vector of the predicting streams (official `ngram_input_embed`), not the [MASK] token.
+        self.predict_input_embedding = nn.Parameter(torch.zeros(config.hidden_size))
+        self.embed_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.layers = nn.ModuleList([BangDecoderLayer(config, i) for i in range(config.decoder_layers)])
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def _check_length(self, length: int) -> None:
+        if length > self.config.max_position_embeddings:
+            raise ValueError(
+                f"The decoder would run over {length} target positions, more than `max_position_embeddings` "
+                f"({self.config.max_position_embeddings})."
+            )
+
+    def forward(
+        self,
+        mode: str,
+        encoder_hidden_states: torch.Tensor,
+        encoder_attention_mask: torch.Tensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        canvas_length: int | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        use_cache: bool = False,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> BangDecoderOutput:
+        """
+        Args:
+            mode: `"ar"`, `"nar"` or `"ngram"`.
+            encoder_hidden_states: (batch, S, hidden).
+            encoder_attention_mask: (batch, S), 1 for real tokens.
+            input_ids / inputs_embeds: main-stream input (batch, T) for `ar` and `ngram`; unused by `nar`.
+            attention_mask: (batch, T_past + T) main-stream padding mask, 1 for real tokens (optional).
+            position_ids: (batch, T) real positions of the targets (pretraining spans); default 1..T.
+            canvas_length: number of mask positions in `nar` mode.
+            past_key_values: main-stream and cross-attention cache (`ar` mode only).
+        """
+        if mode not in DECODER_MODES:
+            raise ValueError(f"Unknown decoder mode {mode!r}; choose one of {DECODER_MODES}.")
+        batch, device = encoder_hidden_states.shape[0], encoder_hidden_states.device
+        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if use_cache and past_key_values is None and mode == "ar":
+            past_key_values = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        if past_key_values is not None and mode != "ar":
+            raise ValueError(f"A key/value cache is only supported in `ar` mode, not {mode!r}.")
+
+        if mode == "nar":
+            if canvas_length is None or canvas_length < 1:
+                raise ValueError(f"NAR mode needs a positive `canvas_length`, got {canvas_length!r}.")
+            num_main, num_streams, length = 0, 1, canvas_length
+            main_states = None
+        else:
+            if (input_ids is None) == (inputs_embeds is None):
+                raise ValueError(
+                    f"Mode {mode!r} needs exactly one of `decoder_input_ids` and `decoder_inputs_embeds` "
+                    "(or `labels`, from which the decoder input is built)."
+                )
+            main_states = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
+            num_main = length = main_states.shape[1]
+            num_streams = 1 if mode == "ar" else self.config.ngram
+            if length == 0:
+                raise ValueError("The decoder input is empty (length 0).")
+        self._check_length(past_length + length)
+
+        if position_ids is None:
+            key_positions = torch.arange(1, past_length + length + 1, device=device)[None]  # (1, T_past + T)
+            query_positions = key_positions[:, past_length:]  # (1, T)
+        else:
+            if past_length:
+                raise ValueError("Custom decoder `position_ids` cannot be combined with a key/value cache.")
+            if position_ids.shape[-1] != length:
+                raise ValueError(f"`decoder_position_ids` has length {position_ids.shape[-1]}, expected {length}.")
+            if int(position_ids.max()) > self.config.max_position_embeddings or int(position_ids.min()) < 1:
+                raise ValueError(
+                    f"`decoder_position_ids` must lie in [1, {self.config.max_position_embeddings}], got "
+                    f"[{int(position_ids.min())}, {int(position_ids.max())}]."
+                )
+            key_positions = query_positions = position_ids
+
+        # Embeddings: main stream = token + position p; predicting streams = mask vector + position p + 1.
+        predict_states = self.predict_input_embedding + self.embed_positions(query_positions + 1)  # (B|1, T, D)
+        predict_states = predict_states.expand(batch, length, -1).repeat(1, num_streams, 1)  # (B, S*T, D)
+        if main_states is not None:
+            main_states = main_states + self.embed_positions(query_positions)
+            hidden_states = torch.cat([main_states, predict_states], dim=1)
+        else:
+            hidden_states = predict_states
+        hidden_states = self.embed_layer_norm(hidden_states)
+        hidden_states = nn.functional.dropout(hidden_states, p=self.config.dropout, training=self.training)
+
+        # Relative-position buckets (key position minus query position) and visibility, shared by all layers.
+        stream_query_positions = query_positions.repeat(1, num_streams)  # (B|1, S*T)
+        num_buckets, max_distance = self.config.num_buckets, self.config.relative_max_distance
+        if mode == "nar":
+            main_buckets = main_visible = None
+            predict_buckets = compute_relative_buckets(
+                query_positions[:, None, :] - query_positions[:, :, None], num_buckets, max_distance
+            )
+            predict_visible = torch.ones(length, length, dtype=torch.bool, device=device).tril()[None]
+        else:
+            main_buckets = compute_relative_buckets(
+                key_positions[:, None, :] - query_positions[:, :, None], num_buckets, max_distance
+            )
+            num_keys = past_length + length
+            query_index = torch.arange(past_length, num_keys, device=device)
+            main_visible = (torch.arange(num_keys, device=device)[None, :] <= query_index[:, None])[None]
+            predict_key_positions = torch.cat([key_positions - 1, stream_query_positions], dim=1)
+            predict_buckets = compute_relative_buckets(
+                predict_key_positions[:, None, :] - stream_query_positions[:, :, None], num_buckets, max_distance
+            )
+            if past_length:  # AR step: a new predicting query sees the main stream up to its position, and itself.
+                own = torch.eye(length, dtype=torch.bool, device=device)[None]
+                predict_visible = torch.cat([main_visible, own], dim=-1)
+            else:
+                predict_visible = build_ngram_visibility(length, num_streams, device)[None]
+            if attention_mask is not None:
+                real_keys = attention_mask[:, None, :].bool()  # (B, 1, T_past + T)
+                main_visible = main_visible & real_keys
+                predict_visible = torch.cat(
+                    [
+                        predict_visible[..., :num_keys] & real_keys,
+                        predict_visible[..., num_keys:].expand(batch, -1, -1),
+                    ],
+                    dim=-1,
+                )
+
+        encoder_bias = (
+            _padding_bias(encoder_attention_mask, hidden_states.dtype) if encoder_attention_mask is not None else None
+        )
+        all_hidden_states = (hidden_states,) if output_hidden_states else None
+        for layer in self.layers:
+            hidden_states = layer(
+                hidden_states,
+                encoder_hidden_states,
+                encoder_bias,
+                num_main,
+                main_buckets,
+                main_visible,
+                predict_buckets,
+                predict_visible,
+                past_key_values=past_key_values,
+            )
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+
+        predict_hidden_state = hidden_states[:, num_main:].view(batch, num_streams, length, -1)
+        return BangDecoderOutput(
+            last_hidden_state=hidden_states[:, :num_main] if num_main else None,
+            predict_hidden_state=predict_hidden_state,
+            past_key_values=past_key_values,
+            hidden_states=all_hidden_states,
+        )
+
+
+class BangModel(BangPreTrainedModel):
+    """The bare BANG encoder-decoder returning hidden states."""
+
+    _tied_weights_keys = {
+        "encoder.embed_tokens.weight": "shared.weight",
+        "decoder.embed_tokens.weight": "shared.weight",
+    }
+
+    def __init__(self, config: BangConfig):
+        super().__init__(config)
+        self.shared = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
+        self.encoder = BangEncoder(config, self.shared)
+        self.decoder = BangDecoder(config, self.shared)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.shared
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.shared = value
+        self.encoder.embed_tokens = value
+        self.decoder.embed_tokens = value
+
+    def resolve_mode(self, mode: str | None) -> str:
+        mode = self.config.default_mode if mode is None else mode
+        if mode not in DECODER_MODES:
+            raise ValueError(f"Unknown decoder mode {mode!r}; choose one of {DECODER_MODES}.")
+        return mode
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        decoder_position_ids: torch.LongTensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        mode: str | None = None,
+        canvas_length: int | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> BangSeq2SeqModelOutput:
+        """
+        Args:
+            input_ids: (batch, S) source ids, ending with `[SEP]` as the official data.
+            attention_mask: (batch, S), 1 for real tokens; derived from `pad_token_id` when omitted.
+            decoder_input_ids: (batch, T) main-stream input `[SEP] y1 .. y_{T-1}` (`ar`, `ngram`).
+            decoder_position_ids: (batch, T) real target positions (pretraining); default 1..T.
+            mode: `"ar"`, `"nar"` or `"ngram"`; defaults to `config.default_mode`.
+            canvas_length: number of NAR mask positions (`nar` mode).
+        """
+        mode = self.resolve_mode(mode)
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        if encoder_outputs is None:
+            if attention_mask is None and input_ids is not None:
+                attention_mask = input_ids.ne(self.config.pad_token_id).long()
+            encoder_outputs = self.encoder(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                inputs_embeds=inputs_embeds,
+                output_hidden_states=output_hidden_states,
+            )
+        elif not isinstance(encoder_outputs, BaseModelOutput):
+            encoder_outputs = BaseModelOutput(
+                last_hidden_state=encoder_outputs[0],
+                hidden_states=encoder_outputs[1] if len(encoder_outputs) > 1 else None,
+            )
+        use_cache = (use_cache if use_cache is not None else self.config.use_cache) and mode == "ar"
+        decoder_outputs = self.decoder(
+            mode,
+            encoder_outputs.last_hidden_state,
+            encoder_attention_mask=attention_mask,
+            input_ids=decoder_input_ids,
+            inputs_embeds=decoder_inputs_embeds,
+            attention_mask=decoder_attention_mask,
+            position_ids=decoder_position_ids,
+            canvas_length=canvas_length,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+            output_hidden_states=output_hidden_states,
+        )
+        return BangSeq2SeqModelOutput(
+            last_hidden_state=decoder_outputs.last_hidden_state,
+            predict_hidden_state=decoder_outputs.predict_hidden_state,
+            past_key_values=decoder_outputs.past_key_values,
+            decoder_hidden_states=decoder_outputs.hidden_states,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+        )
+
+
+class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
+    """BANG with the language-model head tied to the shared embedding (official `output_layer`)."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.shared.weight"}
+
+    def __init__(self, config: BangConfig):
+        super().__init__(config)
+        self.model = BangModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.shared
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.model.set_input_embeddings(value)
+
+    def get_encoder(self, modality=None) -> BangEncoder:
+        return self.model.encoder
+
+    def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        decoder_position_ids: torch.LongTensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        target_span_index: torch.LongTensor | None = None,
+        mode: str | None = None,
+        canvas_length: int | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_token_log_probs: bool = False,
+        num_items_in_batch: int | torch.Tensor | None = None,
+        **kwargs,
+    ) -> BangSeq2SeqLMOutput:
+        """
+        Args:
+            labels: (batch, T) targets `y1 .. yT [SEP]`, -100 where no loss is taken. In `ar`/`ngram` mode they
+                also give `decoder_input_ids` (shifted right) when those are not passed; in `nar` mode they give the
+                canvas length.
+            target_span_index: (batch, T) index of each target inside its span (pretraining); stream s is trained
+                on the positions whose index is at least s. Default: the position index 0..T-1, so stream s learns
+                position t >= s of a fine-tuning target.
+            mode: `"ar"`, `"nar"` or `"ngram"`; defaults to `config.default_mode`.
+            canvas_length: NAR canvas length when neither labels nor decoder_input_ids give it. In `nar` mode,
+                `decoder_input_ids` only set the canvas length, as the official `prev_output_tokens` do.
+            return_token_log_probs: also return the log-probability of every label token.
+            num_items_in_batch: divide the summed loss by this count (the Trainer passes it for gradient
+                accumulation); default: the number of counted target tokens in this batch.
+        """
+        mode = self.model.resolve_mode(mode)
+        if kwargs.get("output_attentions"):
+            raise ValueError("`output_attentions=True` is not supported by BANG; use `output_hidden_states=True`.")
+        if labels is not None:
+            _check_token_ids(labels, self.config.vocab_size, "Label", ignore_index=-100)
+        if mode == "nar":
+            lengths = {x.shape[1] for x in (labels, decoder_input_ids, decoder_inputs_embeds) if x is not None}
+            if len(lengths) > 1:
+                raise ValueError(f"NAR canvas lengths disagree between labels and decoder inputs: {sorted(lengths)}.")
+            if lengths:
+                if canvas_length is not None and canvas_length not in lengths:
+                    raise ValueError(f"`canvas_length` {canvas_length} disagrees with the target length {lengths}.")
+                canvas_length = lengths.pop()
+            decoder_input_ids = decoder_inputs_embeds = None
+        elif labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
+            decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+        if labels is not None:
+            use_cache = False
+
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            decoder_position_ids=decoder_position_ids,
+            encoder_outputs=encoder_outputs,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            decoder_inputs_embeds=decoder_inputs_embeds,
+            mode=mode,
+            canvas_length=canvas_length,
+            use_cache=use_cache,
+            output_hidden_states=output_hidden_states,
+        )
+        predict_logits = self.lm_head(outputs.predict_hidden_state)  # (B, S, T, V)
+        logits = predict_logits[:, 0]
+
+        loss = per_sample_loss = stream_losses = token_log_probs = None
+        if labels is not None:
+            if mode == "ngram":
+                span_index = target_span_index
+                if span_index is None:
+                    span_index = torch.arange(labels.shape[1], device=labels.device).expand_as(labels)
+                streams = torch.arange(predict_logits.shape[1], device=labels.device)[None, :, None]
+                stream_labels = labels[:, None].masked_fill(span_index[:, None] < streams, -100)  # (B, S, T)
+                token_loss, target_log_probs, counted = label_smoothed_token_loss(
+                    predict_logits, stream_labels, self.config.label_smoothing
+                )
+                stream_losses = token_loss.sum((0, 2)) / counted.sum((0, 2)).clamp(min=1)
+                token_loss, counted = token_loss.flatten(1), counted.flatten(1)
+            else:
+                token_loss, target_log_probs, counted = label_smoothed_token_loss(
+                    logits, labels, self.config.label_smoothing
+                )
+            per_sample_loss = token_loss.sum(-1) / counted.sum(-1).clamp(min=1)
+            denominator = num_items_in_batch if num_items_in_batch is not None else counted.sum().clamp(min=1)
+            loss = token_loss.sum() / denominator
+            if return_token_log_probs:
+                token_log_probs = target_log_probs
+
+        return BangSeq2SeqLMOutput(
+            loss=loss,
+            logits=logits,
+            per_sample_loss=per_sample_loss,
+            stream_losses=stream_losses,
+            predict_logits=predict_logits if mode == "ngram" else None,
+            token_log_probs=token_log_probs,
+            past_key_values=outputs.past_key_values,
+            decoder_hidden_states=outputs.decoder_hidden_states,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            encoder_hidden_states=outputs.encoder_hidden_states,
+        )
+
+
+__all__ = [
+    "BangDecoder",
+    "BangEncoder",
+    "BangForConditionalGeneration",
+    "BangModel",
+    "BangPreTrainedModel",
+    "build_ngram_visibility",
+    "compute_relative_buckets",
+    "label_smoothed_token_loss",
+    "shift_tokens_right",
+]

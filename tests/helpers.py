@@ -1,0 +1,93 @@
+"""Shared builders for the tests: tiny configs, random batches, and the ProphetNet -> BANG weight copy."""
+
+import torch
+from transformers import ProphetNetConfig, ProphetNetForConditionalGeneration
+
+from modeling_bang import BangConfig, BangForConditionalGeneration
+
+
+def tiny_config(**overrides) -> BangConfig:
+    """The test shape, with dropout off so that train-mode and eval-mode computations agree."""
+    defaults = {"dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0}
+    return BangConfig.from_preset("tiny", **{**defaults, **overrides})
+
+
+def tiny_model(seed: int = 0, **overrides) -> BangForConditionalGeneration:
+    torch.manual_seed(seed)
+    return BangForConditionalGeneration(tiny_config(**overrides)).eval()
+
+
+def random_batch(config: BangConfig, batch: int = 3, source_len: int = 9, target_len: int = 6, seed: int = 1):
+    """Source ids (right-padded, last row shorter), attention mask and labels ending with eos."""
+    generator = torch.Generator().manual_seed(seed)
+    low = max(config.pad_token_id, config.eos_token_id) + 1
+    input_ids = torch.randint(low, config.vocab_size, (batch, source_len), generator=generator)
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[-1, source_len - 3 :] = 0
+    input_ids = input_ids.masked_fill(attention_mask.eq(0), config.pad_token_id)
+    labels = torch.randint(low, config.vocab_size, (batch, target_len), generator=generator)
+    labels[:, -1] = config.eos_token_id
+    labels[-1, target_len - 2 :] = -100
+    return input_ids, attention_mask, labels
+
+
+def prophetnet_twin(seed: int = 0) -> tuple[ProphetNetForConditionalGeneration, BangForConditionalGeneration]:
+    """A random tiny HF ProphetNet with one predicting stream and a BANG model holding the same weights.
+
+    ProphetNet's position tables have `max_position_embeddings` rows for both encoder and decoder; BANG's have
+    `max_position_embeddings + 1` (encoder) and `+ 2` (decoder), so BANG gets two positions fewer and the encoder
+    table drops ProphetNet's last row.
+    """
+    torch.manual_seed(seed)
+    prophet_config = ProphetNetConfig(
+        vocab_size=99,
+        hidden_size=16,
+        encoder_ffn_dim=37,
+        decoder_ffn_dim=37,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        num_encoder_attention_heads=4,
+        num_decoder_attention_heads=4,
+        max_position_embeddings=64,
+        ngram=1,
+        num_buckets=8,
+        relative_max_distance=16,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        pad_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+    )
+    prophet = ProphetNetForConditionalGeneration(prophet_config).eval()
+    bang = tiny_model(ngram=1, max_position_embeddings=62)
+    source = prophet.prophetnet.state_dict()
+    target = {
+        "model.shared.weight": source["word_embeddings.weight"],
+        "model.encoder.embed_positions.weight": source["encoder.position_embeddings.weight"][:63],
+        "model.decoder.embed_positions.weight": source["decoder.position_embeddings.weight"],
+        "model.decoder.predict_input_embedding": source["decoder.ngram_embeddings.weight"][0],
+    }
+    renames = {
+        "embeddings_layer_norm": "embed_layer_norm",
+        "query_proj": "q_proj",
+        "key_proj": "k_proj",
+        "value_proj": "v_proj",
+        "relative_pos_embeddings": "relative_linear",
+        "cross_attn.": "encoder_attn.",
+        "cross_attn_layer_norm": "encoder_attn_layer_norm",
+        "feed_forward.intermediate": "feed_forward.fc1",
+        "feed_forward.output": "feed_forward.fc2",
+        "feed_forward_layer_norm": "final_layer_norm",
+    }
+    for key, value in source.items():
+        if "position_embeddings" in key or "word_embeddings" in key or "ngram_embeddings" in key:
+            continue
+        new_key = key
+        for old, new in renames.items():
+            new_key = new_key.replace(old, new)
+        target["model." + new_key] = value
+    missing, unexpected = bang.load_state_dict(target, strict=False)
+    assert unexpected == [], unexpected
+    assert set(missing) <= {"lm_head.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight"}
+    return prophet, bang

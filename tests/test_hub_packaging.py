@@ -1,0 +1,117 @@
+"""The saved folder is Hub-ready (remote code, safetensors, auto_map, tokenizer) and loads without the package."""
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
+
+import modeling_bang
+from modeling_bang import BangConfig, BangForConditionalGeneration, BangModel, build_default_tokenizer
+
+from .helpers import random_batch, tiny_model
+
+
+PACKAGE_DIR = Path(modeling_bang.__file__).parent
+
+# Runs in a fresh interpreter where `import modeling_bang` fails, loads the saved folder as remote code and writes the
+# logits of every mode next to it.
+REMOTE_LOAD_SCRIPT = r"""
+import sys
+sys.modules["modeling_bang"] = None  # make the package unimportable, whatever is installed
+try:
+    import modeling_bang  # noqa: F401
+except ImportError:
+    pass
+else:
+    raise SystemExit("modeling_bang is importable in the subprocess")
+import torch
+from transformers import AutoModelForSeq2SeqLM
+folder = sys.argv[1]
+model = AutoModelForSeq2SeqLM.from_pretrained(folder, trust_remote_code=True).eval()
+assert "transformers_modules" in type(model).__module__, type(model).__module__
+batch = torch.load(folder + "/batch.pt")
+with torch.no_grad():
+    logits = {mode: model(**batch, mode=mode).logits for mode in ("ar", "nar", "ngram")}
+torch.save(logits, folder + "/remote_logits.pt")
+"""
+
+
+def test_auto_classes_are_registered():
+    settings = {k: v for k, v in BangConfig.from_preset("tiny").to_dict().items() if k != "model_type"}
+    config = AutoConfig.for_model("bang", **settings)
+    assert isinstance(config, BangConfig)
+    assert isinstance(AutoModel.from_config(config), BangModel)
+    assert isinstance(AutoModelForSeq2SeqLM.from_config(config), BangForConditionalGeneration)
+
+
+def test_save_pretrained_writes_remote_code_and_safetensors_only(tmp_path):
+    tiny_model().save_pretrained(tmp_path)
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"config.json", "model.safetensors", "configuration_bang.py", "modeling_bang.py"} <= names
+    assert not [n for n in names if n.endswith((".bin", ".pt", ".pth"))]
+    auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
+    assert auto_map == {
+        "AutoConfig": "configuration_bang.BangConfig",
+        "AutoModelForSeq2SeqLM": "modeling_bang.BangForConditionalGeneration",
+    }
+
+
+def test_remote_code_files_import_only_their_siblings():
+    """Files that travel to the Hub may import the standard library, torch, transformers and each other only."""
+    allowed_top = {"collections", "dataclasses", "math", "pathlib", "typing", "torch", "transformers", "tokenizers"}
+    for name in ("configuration_bang.py", "modeling_bang.py"):
+        tree = ast.parse((PACKAGE_DIR / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                assert all(a.name.split(".")[0] in allowed_top for a in node.names), (name, ast.unparse(node))
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    assert node.module in {"configuration_bang", "modeling_bang"}, (name, ast.unparse(node))
+                else:
+                    assert node.module.split(".")[0] in allowed_top, (name, ast.unparse(node))
+
+
+def test_fresh_process_without_the_package_loads_with_trust_remote_code(tmp_path):
+    model = tiny_model()
+    input_ids, attention_mask, labels = random_batch(model.config)
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+    model.save_pretrained(tmp_path)
+    torch.save(batch, tmp_path / "batch.pt")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", REMOTE_LOAD_SCRIPT, str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = torch.load(tmp_path / "remote_logits.pt")
+    with torch.no_grad():
+        for mode in ("ar", "nar", "ngram"):
+            assert torch.equal(remote[mode], model(**batch, mode=mode).logits), mode
+
+
+def test_default_tokenizer_uses_bang_format_and_round_trips_offline(tmp_path):
+    tokenizer = build_default_tokenizer()
+    assert len(tokenizer) == 30522
+    ids = tokenizer("Hello, BANG world!").input_ids
+    assert ids[-1] == 102 and 101 not in ids  # "... [SEP]", no [CLS]: the official fairseq data format
+    assert (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.mask_token_id) == (0, 102, 103)
+    tokenizer.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    texts = ["Hello, BANG world!", "a debian package description"]
+    assert reloaded(texts, padding=True).input_ids == tokenizer(texts, padding=True).input_ids
+    assert reloaded.decode(ids, skip_special_tokens=True) == "hello, bang world!"
+
+
+def test_vocabulary_is_bert_base_uncased():
+    lines = (PACKAGE_DIR / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 30522
+    assert [lines[i] for i in (0, 100, 101, 102, 103)] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
