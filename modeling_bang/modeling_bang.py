@@ -22,7 +22,9 @@ decoder information flows, chosen per call with `mode`:
   and stream 0 is exactly AR mode. The clip `max(t - s, 0)` keeps the `[SEP]` start visible to the first
   positions of the higher streams, as the official `ngram_attention_bias` does; those positions are never trained
   (see `BangForConditionalGeneration.forward`). The paper does not publish this rule at this level of detail: it
-  is this package's reading of its Figure 1, documented and tested as such.
+  is this package's reading of its Figure 1, whose caption it satisfies (the first predicting stream predicts in AR
+  manner; the first tokens of the streams, stream s at position s, compose the NAR prediction of y_1..y_n), and it
+  is documented and tested as such.
 
 Relative-position logits follow the official code: a `Linear(hidden, num_buckets * heads)` applied to each query's
 layer input gives one logit per bucket; main-stream keys are bucketed by the distance `t - j`, predicting-stream
@@ -240,6 +242,11 @@ def eager_attention_forward(
     return attn_output, attn_weights
 
 
+def _split_heads(module: nn.Module, states: torch.Tensor) -> torch.Tensor:
+    """(B, T, hidden) -> (B, heads, T, head_dim)."""
+    return states.view(states.shape[0], states.shape[1], module.num_heads, module.head_dim).transpose(1, 2)
+
+
 def _attend(module: nn.Module, query, key, value, bias, scaling: float, dropout: float) -> torch.Tensor:
     """Runs the kernel chosen by `config._attn_implementation`; inputs (B, H, T, hd), output (B, Tq, H * hd)."""
     attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
@@ -269,9 +276,6 @@ class BangAttention(nn.Module):
         self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def _heads(self, states: torch.Tensor) -> torch.Tensor:
-        return states.view(states.shape[0], states.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
-
     def forward(
         self,
         hidden_states: torch.Tensor,
@@ -279,15 +283,15 @@ class BangAttention(nn.Module):
         key_value_states: torch.Tensor | None = None,
         past_key_values: EncoderDecoderCache | None = None,
     ) -> torch.Tensor:
-        query = self._heads(self.q_proj(hidden_states))  # (B, H, Tq, hd)
+        query = _split_heads(self, self.q_proj(hidden_states))  # (B, H, Tq, hd)
         source = key_value_states if self.is_cross_attention else hidden_states
         cross_cache = past_key_values.cross_attention_cache if past_key_values is not None else None
         if cross_cache is not None and past_key_values.is_updated.get(self.layer_idx):
             key = cross_cache.layers[self.layer_idx].keys
             value = cross_cache.layers[self.layer_idx].values
         else:
-            key = self._heads(self.k_proj(source))
-            value = self._heads(self.v_proj(source))
+            key = _split_heads(self, self.k_proj(source))
+            value = _split_heads(self, self.v_proj(source))
             if cross_cache is not None:
                 key, value = cross_cache.update(key, value, self.layer_idx)
                 past_key_values.is_updated[self.layer_idx] = True
@@ -319,9 +323,6 @@ class BangDecoderSelfAttention(nn.Module):
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.relative_linear = nn.Linear(config.hidden_size, config.num_buckets * self.num_heads)
 
-    def _heads(self, states: torch.Tensor) -> torch.Tensor:
-        return states.view(states.shape[0], states.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
-
     def _attention_bias(self, queries: torch.Tensor, buckets: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """Relative-position logits plus the visibility mask, (B, H, Tq, Tk)."""
         batch, length = queries.shape[:2]
@@ -342,9 +343,9 @@ class BangDecoderSelfAttention(nn.Module):
         past_key_values: EncoderDecoderCache | None = None,
     ) -> torch.Tensor:
         main_states, predict_states = hidden_states[:, :num_main], hidden_states[:, num_main:]
-        query = self._heads(self.q_proj(hidden_states))  # (B, H, Tm + Q, hd)
-        key = self._heads(self.k_proj(hidden_states))
-        value = self._heads(self.v_proj(hidden_states))
+        query = _split_heads(self, self.q_proj(hidden_states))  # (B, H, Tm + Q, hd)
+        key = _split_heads(self, self.k_proj(hidden_states))
+        value = _split_heads(self, self.v_proj(hidden_states))
         main_key, main_value = key[:, :, :num_main], value[:, :, :num_main]
         if past_key_values is not None:
             main_key, main_value = past_key_values.self_attention_cache.update(main_key, main_value, self.layer_idx)
