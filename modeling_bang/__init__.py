@@ -16,7 +16,7 @@ from .modeling_bang import (
     BangSeq2SeqModelOutput,
     label_smoothed_token_loss,
 )
-from .tokenization_bang import build_default_tokenizer
+from .tokenization_bang import build_default_tokenizer, train_wordpiece_tokenizer
 
 
 AutoConfig.register(BangConfig.model_type, BangConfig, exist_ok=True)
@@ -38,4 +38,5 @@ __all__ = [
     "BangSeq2SeqModelOutput",
     "build_default_tokenizer",
     "label_smoothed_token_loss",
+    "train_wordpiece_tokenizer",
 ]

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 
 import modeling_bang
-from modeling_bang import BangConfig, BangForConditionalGeneration, BangModel, build_default_tokenizer
+from modeling_bang import BangConfig, BangForConditionalGeneration, BangModel
 
 from .helpers import random_batch, tiny_model
 
@@ -96,22 +96,3 @@ def test_fresh_process_without_the_package_loads_with_trust_remote_code(tmp_path
     with torch.no_grad():
         for mode in ("ar", "nar", "ngram"):
             assert torch.equal(remote[mode], model(**batch, mode=mode).logits), mode
-
-
-def test_default_tokenizer_uses_bang_format_and_round_trips_offline(tmp_path):
-    tokenizer = build_default_tokenizer()
-    assert len(tokenizer) == 30522
-    ids = tokenizer("Hello, BANG world!").input_ids
-    assert ids[-1] == 102 and 101 not in ids  # "... [SEP]", no [CLS]: the official fairseq data format
-    assert (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.mask_token_id) == (0, 102, 103)
-    tokenizer.save_pretrained(tmp_path)
-    reloaded = AutoTokenizer.from_pretrained(tmp_path)
-    texts = ["Hello, BANG world!", "a debian package description"]
-    assert reloaded(texts, padding=True).input_ids == tokenizer(texts, padding=True).input_ids
-    assert reloaded.decode(ids, skip_special_tokens=True) == "hello, bang world!"
-
-
-def test_vocabulary_is_bert_base_uncased():
-    lines = (PACKAGE_DIR / "vocab.txt").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 30522
-    assert [lines[i] for i in (0, 100, 101, 102, 103)] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
