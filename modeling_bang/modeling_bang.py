@@ -119,6 +119,20 @@ def label_smoothed_token_loss(
     return torch.where(counted, token_loss, zero), torch.where(counted, target_log_probs, zero), counted
 
 
+def build_stream_labels(
+    labels: torch.Tensor, target_span_index: torch.Tensor | None, num_streams: int
+) -> torch.Tensor:
+    """Labels of every predicting stream, (batch, num_streams, T): stream s keeps the targets whose index inside their
+    span is at least s and ignores (-100) the others, as the official n-gram criterion's `target_idx >= i`.
+
+    `target_span_index` (batch, T) defaults to the position index 0..T-1 (a fine-tuning target is one span).
+    """
+    if target_span_index is None:
+        target_span_index = torch.arange(labels.shape[-1], device=labels.device).expand_as(labels)
+    streams = torch.arange(num_streams, device=labels.device)[None, :, None]
+    return labels[:, None].masked_fill(target_span_index[:, None] < streams, -100)
+
+
 def _check_token_ids(ids: torch.Tensor, vocab_size: int, what: str, ignore_index: int | None = None) -> None:
     """Raises a ValueError naming the first id outside [0, vocab_size) (a tokenizer that does not match the model)."""
     valid = (ids >= 0) & (ids < vocab_size)
@@ -891,11 +905,7 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         loss = per_sample_loss = stream_losses = token_log_probs = None
         if labels is not None:
             if mode == "ngram":
-                span_index = target_span_index
-                if span_index is None:
-                    span_index = torch.arange(labels.shape[1], device=labels.device).expand_as(labels)
-                streams = torch.arange(predict_logits.shape[1], device=labels.device)[None, :, None]
-                stream_labels = labels[:, None].masked_fill(span_index[:, None] < streams, -100)  # (B, S, T)
+                stream_labels = build_stream_labels(labels, target_span_index, predict_logits.shape[1])  # (B, S, T)
                 token_loss, target_log_probs, counted = label_smoothed_token_loss(
                     predict_logits, stream_labels, self.config.label_smoothing
                 )
@@ -932,6 +942,7 @@ __all__ = [
     "BangModel",
     "BangPreTrainedModel",
     "build_ngram_visibility",
+    "build_stream_labels",
     "compute_relative_buckets",
     "label_smoothed_token_loss",
     "shift_tokens_right",

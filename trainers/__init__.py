@@ -1,5 +1,6 @@
-"""Training code for BANG models: the Self-Paced Mixed Distillation (SPMD) trainer lives here.
+"""Training code for BANG models.
 
 This package is separate from `modeling_bang/`, which travels to the Hub as remote code and must not depend on it.
-It holds no trainer yet; see the README's "Status" section.
+`trainers.pretraining` holds BANG's n-stream pretraining (span-masking collator and `BangPretrainingTrainer`); the
+Self-Paced Mixed Distillation (SPMD) trainer is not written yet (see the README's "Status" section).
 """

@@ -1,0 +1,343 @@
+"""Fine-tune BANG on (source, target) pairs in AR, NAR or n-stream (semi-NAR) mode.
+
+    HF_HUB_OFFLINE=1 python examples/finetune_bang.py --mode nar \
+        --train_file ../shared/data/wndef/train.jsonl --validation_file ../shared/data/wndef/validation.jsonl \
+        --source_columns word,example --target_column definition \
+        --model_name_or_path outputs/bang-pretrained --output_dir outputs/wndef-nar --max_steps 1000
+
+Modes (BANG, Qi et al., ICML 2021, section 3; official fine-tuning in `bang/bang/bang_AR_NAR_mixed.py` and
+`criterion_Ngram_NAR_mixed.py`):
+* `ar`: teacher-forced main stream plus one predicting stream (official AR fine-tuning).
+* `nar`: the official NAR flow, a canvas of masks with no main stream; the model learns to emit `[SEP]` after the
+  answer. After training, the validation set is decoded in one pass (`modeling_bang.generation_bang.nar_decode`,
+  canvas length `--max_target_length`, official post-processing) and scored with ROUGE-L F1 (rouge-score,
+  `RougeScorer(["rougeL"])`, x 100).
+* `ngram`: semi-NAR fine-tuning, this package's choice (no semi-NAR code was released): all `config.ngram`
+  predicting streams are trained on the target with `target_span_index` = the position index (the model's default),
+  so stream s learns to predict y_t with the s previous target tokens hidden, for every t >= s. This is the
+  pretraining objective applied to the whole target as one span, and gives the blockwise semi-NAR decoding (k tokens
+  per step from streams 0..k-1) a model trained for it. `--ngram` changes the number of streams. The loss is the
+  model's mean over every stream's trained tokens, per micro-batch (the Trainer's label-based token count would not
+  count the streams).
+
+Data: JSON Lines files with the source columns (`--source_columns word,example`: the first column is the text, the
+others joined by a space are the text pair, giving `word [SEP] example [SEP]`) and a target column. Sources longer
+than `--max_source_length` are truncated with a warning that counts them; a target longer than
+`--max_target_length` tokens (its `[SEP]` included) is an error naming the example's `id` unless `--truncate_targets`
+is given (the truncated target still ends with `[SEP]`).
+
+Model: `--model_name_or_path` (a folder saved by `examples/pretrain_bang.py`, whose tokenizer is used), or
+`--config_preset` with the same overrides as the pretraining script (random initialisation, for comparisons).
+Results (validation loss, and ROUGE-L for `nar`) are printed and saved to `output_dir/eval_results.json`; NAR
+predictions go to `output_dir/nar_predictions.jsonl`.
+"""
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import torch
+import transformers
+from tqdm.auto import tqdm
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, HfArgumentParser, Trainer, TrainingArguments, set_seed
+
+from modeling_bang import DECODER_MODES, BangConfig, BangForConditionalGeneration, build_default_tokenizer
+from modeling_bang.generation_bang import collapse_repeated_words, nar_decode
+
+
+logger = transformers.utils.logging.get_logger("finetune_bang")
+
+CONFIG_OVERRIDES = (
+    "hidden_size",
+    "encoder_layers",
+    "decoder_layers",
+    "encoder_attention_heads",
+    "decoder_attention_heads",
+    "encoder_ffn_dim",
+    "decoder_ffn_dim",
+    "max_position_embeddings",
+    "dropout",
+    "attention_dropout",
+    "activation_dropout",
+    "label_smoothing",
+)
+RUNTIME_OVERRIDES = ("dropout", "attention_dropout", "activation_dropout", "label_smoothing")
+
+
+@dataclass
+class ModelArguments:
+    mode: str = field(default="nar", metadata={"help": "Decoder flow trained: `ar`, `nar` or `ngram` (semi-NAR)."})
+    model_name_or_path: str | None = field(default=None, metadata={"help": "A saved BANG folder (pretrained)."})
+    config_preset: str = field(default="tiny", metadata={"help": "`tiny` or `bang-base` when starting from scratch."})
+    tokenizer_name_or_path: str | None = field(
+        default=None, metadata={"help": "Tokenizer folder; default: the model folder's, else the BANG tokenizer."}
+    )
+    ngram: int | None = field(default=None, metadata={"help": "Number of predicting streams (`ngram` mode)."})
+    hidden_size: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    encoder_layers: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    decoder_layers: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    encoder_attention_heads: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    decoder_attention_heads: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    encoder_ffn_dim: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    decoder_ffn_dim: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    max_position_embeddings: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
+    attention_dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
+    activation_dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
+    label_smoothing: float | None = field(default=None, metadata={"help": "Override of the config (default 0.1)."})
+
+
+@dataclass
+class DataArguments:
+    train_file: str | None = field(default=None, metadata={"help": "JSON Lines training file."})
+    validation_file: str | None = field(default=None, metadata={"help": "JSON Lines validation file."})
+    source_columns: str = field(default="word,example", metadata={"help": "Comma-separated source columns."})
+    target_column: str = field(default="definition", metadata={"help": "Target column."})
+    id_column: str = field(default="id", metadata={"help": "Column naming examples in errors (else the line)."})
+    max_source_length: int = field(default=128, metadata={"help": "Source tokens, [SEP]s included."})
+    max_target_length: int = field(default=64, metadata={"help": "Target tokens with [SEP]; NAR canvas length."})
+    truncate_targets: bool = field(default=False, metadata={"help": "Truncate long targets instead of failing."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training pairs."})
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Validation pairs used for the loss and ROUGE-L (default: all)."}
+    )
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow writing into a non-empty output_dir."})
+
+
+def encode_pairs(
+    dataset: datasets.Dataset, tokenizer, data_args: DataArguments, what: str
+) -> tuple[datasets.Dataset, dict[str, int]]:
+    """Tokenizes sources and targets into `input_ids`, `attention_mask`, `labels` and `reference` (the target text).
+
+    Returns the data set and the numbers of truncated sources and targets. Raises a ValueError naming the first
+    over-long target unless `--truncate_targets` is given.
+    """
+    columns = [c.strip() for c in data_args.source_columns.split(",") if c.strip()]
+    needed = [*columns, data_args.target_column]
+    missing = [c for c in needed if c not in dataset.column_names]
+    if missing:
+        raise ValueError(f"Column(s) {missing} are not in the {what} data (columns: {dataset.column_names}).")
+    has_id = data_args.id_column in dataset.column_names
+
+    def clean(value) -> str:
+        return " ".join(str(value).split()) if value is not None else ""
+
+    def encode(batch, indices):
+        first = [clean(x) for x in batch[columns[0]]]
+        kwargs = {}
+        if len(columns) > 1:
+            rest = zip(*(batch[c] for c in columns[1:]), strict=True)
+            kwargs["text_pair"] = [" ".join(clean(x) for x in row) for row in rest]
+        full = tokenizer(first, **kwargs, verbose=False)["input_ids"]
+        sources = tokenizer(first, **kwargs, truncation=True, max_length=data_args.max_source_length)
+        targets = [clean(x) for x in batch[data_args.target_column]]
+        labels = tokenizer(targets, verbose=False)["input_ids"]
+        if not data_args.truncate_targets:
+            for row, ids in enumerate(labels):
+                if len(ids) > data_args.max_target_length:
+                    name = batch[data_args.id_column][row] if has_id else f"line {indices[row] + 1}"
+                    raise ValueError(
+                        f"The {what} target of example {name!r} has {len(ids)} tokens, more than "
+                        f"--max_target_length {data_args.max_target_length}; raise the limit or pass "
+                        "--truncate_targets."
+                    )
+        target_truncated = [len(ids) > data_args.max_target_length for ids in labels]
+        if data_args.truncate_targets:
+            labels = tokenizer(targets, truncation=True, max_length=data_args.max_target_length)["input_ids"]
+        return {
+            "input_ids": sources["input_ids"],
+            "attention_mask": sources["attention_mask"],
+            "labels": labels,
+            "source_truncated": [len(f) > data_args.max_source_length for f in full],
+            "target_truncated": target_truncated,
+            "reference": targets,
+        }
+
+    encoded = dataset.map(
+        encode, batched=True, with_indices=True, remove_columns=dataset.column_names, desc=f"Tokenizing {what}"
+    )
+    truncated = {name: sum(encoded[f"{name}_truncated"]) for name in ("source", "target")}
+    for name, count in truncated.items():
+        if count:
+            limit = getattr(data_args, f"max_{name}_length")
+            logger.warning(f"{count} of {len(encoded)} {what} {name}s were truncated to {limit} tokens.")
+    return encoded.remove_columns(["source_truncated", "target_truncated"]), truncated
+
+
+class Seq2SeqCollator:
+    """Pads sources (`[PAD]`) and labels (-100) and adds the decoder `mode` to every batch."""
+
+    def __init__(self, pad_token_id: int, mode: str):
+        self.pad_token_id, self.mode = pad_token_id, mode
+
+    def __call__(self, examples: list[dict]) -> dict:
+        source_len = max(len(e["input_ids"]) for e in examples)
+        target_len = max(len(e["labels"]) for e in examples)
+        input_ids = torch.full((len(examples), source_len), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(examples), source_len), dtype=torch.long)
+        labels = torch.full((len(examples), target_len), -100, dtype=torch.long)
+        for row, example in enumerate(examples):
+            input_ids[row, : len(example["input_ids"])] = torch.tensor(example["input_ids"])
+            attention_mask[row, : len(example["input_ids"])] = 1
+            labels[row, : len(example["labels"])] = torch.tensor(example["labels"])
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "mode": self.mode}
+
+
+def build_model(model_args: ModelArguments, data_args: DataArguments, tokenizer) -> BangForConditionalGeneration:
+    overrides = {name: getattr(model_args, name) for name in CONFIG_OVERRIDES if getattr(model_args, name) is not None}
+    if model_args.model_name_or_path is not None:
+        structural = sorted(set(overrides) - set(RUNTIME_OVERRIDES))
+        if structural:
+            raise ValueError(f"{structural} cannot be changed when starting from --model_name_or_path.")
+        model = AutoModelForSeq2SeqLM.from_pretrained(model_args.model_name_or_path)
+        for name, value in overrides.items():
+            setattr(model.config, name, value)
+        if model_args.ngram is not None:
+            model.config.ngram = model_args.ngram
+        model.config._validate()
+        if model.config.vocab_size != len(tokenizer):
+            raise ValueError(
+                f"The model's vocabulary ({model.config.vocab_size}) differs from the tokenizer's ({len(tokenizer)})."
+            )
+        return model
+    settings = {
+        **overrides,
+        "vocab_size": len(tokenizer),
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.sep_token_id,
+        "decoder_start_token_id": tokenizer.sep_token_id,
+    }
+    if model_args.ngram is not None:
+        settings["ngram"] = model_args.ngram
+    if "max_position_embeddings" not in overrides:
+        preset = BangConfig.from_preset(model_args.config_preset).max_position_embeddings
+        settings["max_position_embeddings"] = max(preset, data_args.max_source_length, data_args.max_target_length)
+    return BangForConditionalGeneration(BangConfig.from_preset(model_args.config_preset, **settings))
+
+
+def rouge_l(predictions: list[str], references: list[str]) -> float:
+    """Mean ROUGE-L F1 x 100 (rouge-score's default tokenizer, no stemming)."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"])
+    scores = [scorer.score(ref, pred)["rougeL"].fmeasure for pred, ref in zip(predictions, references, strict=True)]
+    return 100.0 * sum(scores) / max(len(scores), 1)
+
+
+def evaluate_nar(model, tokenizer, dataset: datasets.Dataset, canvas_length: int, batch_size: int, device) -> dict:
+    """Decodes `dataset` with one NAR pass per batch and scores ROUGE-L F1 against its `reference` column."""
+    model.eval()
+    collator = Seq2SeqCollator(tokenizer.pad_token_id, "nar")
+    predictions = []
+    for start in tqdm(range(0, len(dataset), batch_size), desc="NAR decoding"):
+        rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        batch = collator(rows)
+        ids = nar_decode(
+            model,
+            batch["input_ids"].to(device),
+            batch["attention_mask"].to(device),
+            canvas_length,
+            cls_token_id=tokenizer.cls_token_id,
+        )
+        predictions += [collapse_repeated_words(tokenizer.decode(x, skip_special_tokens=True)) for x in ids]
+    references = list(dataset["reference"])
+    return {"rougeL_f1": rouge_l(predictions, references), "predictions": predictions, "references": references}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    log_level = training_args.get_process_log_level()
+    transformers.utils.logging.set_verbosity(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    if model_args.mode not in DECODER_MODES:
+        raise ValueError(f"--mode must be one of {DECODER_MODES}, got {model_args.mode!r}.")
+    if data_args.train_file is None:
+        raise ValueError("--train_file is required.")
+    for path in (data_args.train_file, data_args.validation_file):
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"Data file {path} does not exist.")
+    output_dir = Path(training_args.output_dir)
+    resume = training_args.resume_from_checkpoint
+    if output_dir.is_dir() and any(output_dir.iterdir()) and resume is None and not data_args.overwrite_output_dir:
+        raise ValueError(f"Output directory {output_dir} is not empty; pass --overwrite_output_dir.")
+    set_seed(training_args.seed)
+
+    if model_args.tokenizer_name_or_path is not None:
+        tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path)
+    elif model_args.model_name_or_path and (Path(model_args.model_name_or_path) / "tokenizer.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
+    else:
+        tokenizer = build_default_tokenizer()
+    model = build_model(model_args, data_args, tokenizer)
+    for name in ("max_source_length", "max_target_length"):
+        if getattr(data_args, name) > model.config.max_position_embeddings:
+            raise ValueError(
+                f"--{name} {getattr(data_args, name)} exceeds the model's max_position_embeddings "
+                f"({model.config.max_position_embeddings})."
+            )
+    start = "from " + model_args.model_name_or_path if model_args.model_name_or_path else "from random initialisation"
+    print(
+        f"Fine-tuning BANG ({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+        f"ngram={model.config.ngram}) in {model_args.mode!r} mode {start}"
+    )
+
+    with training_args.main_process_first(desc="preprocessing"):
+        train = datasets.load_dataset("json", data_files=data_args.train_file, split="train")
+        if data_args.max_train_samples is not None:
+            train = train.select(range(min(data_args.max_train_samples, len(train))))
+        train, _ = encode_pairs(train, tokenizer, data_args, "training")
+        validation = None
+        if data_args.validation_file is not None:
+            validation = datasets.load_dataset("json", data_files=data_args.validation_file, split="train")
+            if data_args.max_eval_samples is not None:
+                validation = validation.select(range(min(data_args.max_eval_samples, len(validation))))
+            validation, _ = encode_pairs(validation, tokenizer, data_args, "validation")
+
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train.remove_columns("reference"),
+        eval_dataset=validation.remove_columns("reference") if validation is not None else None,
+        data_collator=Seq2SeqCollator(tokenizer.pad_token_id, model_args.mode),
+        processing_class=tokenizer,
+    )
+    if model_args.mode == "ngram":
+        # The Trainer's `num_items_in_batch` counts labels, not the tokens of every stream: let the model normalise.
+        trainer.model_accepts_loss_kwargs = False
+    train_result = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model()
+    tokenizer.save_pretrained(training_args.output_dir)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+
+    results = {"mode": model_args.mode, "global_step": trainer.state.global_step}
+    if validation is not None:
+        results["eval_loss"] = trainer.evaluate()["eval_loss"]
+        results["eval_samples"] = len(validation)
+        if model_args.mode == "nar" and trainer.is_world_process_zero():
+            nar = evaluate_nar(
+                trainer.model,
+                tokenizer,
+                validation,
+                data_args.max_target_length,
+                training_args.per_device_eval_batch_size,
+                training_args.device,
+            )
+            results["rougeL_f1"] = nar["rougeL_f1"]
+            results["canvas_length"] = data_args.max_target_length
+            with open(os.path.join(training_args.output_dir, "nar_predictions.jsonl"), "w", encoding="utf-8") as f:
+                for prediction, reference in zip(nar["predictions"], nar["references"], strict=True):
+                    f.write(json.dumps({"prediction": prediction, "reference": reference}) + "\n")
+    if trainer.is_world_process_zero():
+        with open(os.path.join(training_args.output_dir, "eval_results.json"), "w") as f:
+            json.dump(results, f, indent=2)
+        print("results " + json.dumps(results))
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

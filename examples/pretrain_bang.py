@@ -1,0 +1,312 @@
+"""Pretrain BANG with its cross-stream visible n-stream objective (Qi et al., ICML 2021, section 3).
+
+    HF_HUB_OFFLINE=1 python examples/pretrain_bang.py --train_files outputs/pretraining_text.txt \
+        --config_preset tiny --hidden_size 128 --output_dir outputs/bang-pretrained --max_steps 1000
+    accelerate launch examples/pretrain_bang.py ...   # same arguments, several processes or a GPU
+
+Data: text files (one document per line; blank lines are skipped), JSON Lines files (`--text_column`), or a
+`datasets` data set (`--dataset_name`, `--dataset_config_name`, `--text_column`). Every document is tokenized
+without special tokens and split into chunks of at most `--max_source_length` tokens, each ending with `[SEP]`; the
+chunks of a document have near-equal lengths (ceil(n / (max_source_length - 1)) chunks), so no text is dropped and no
+tiny trailing chunk is made. Chunks are masked on the fly by `trainers.pretraining.BangSpanMaskingCollator` (one span
+per 64-token block, 80/10/10), with new masks every epoch; the validation chunks are masked once (epoch 0) so that
+every evaluation sees the same masks. `--ngram` sets the number of predicting streams (default 2 here; the released
+BANG was pretrained with 9).
+
+Model: `--config_preset tiny|bang-base` with overrides (`--hidden_size`, `--encoder_layers`, ...; the vocabulary size
+and the special ids always come from the tokenizer), or `--model_name_or_path` for continued pretraining. Tokenizer:
+the default BANG tokenizer (bert-base-uncased WordPiece), or `--tokenizer_name_or_path` (e.g. a folder written by
+`examples/train_tokenizer.py`).
+
+Resuming: `--resume_from_checkpoint PATH`, or `auto` for the last `checkpoint-*` folder in `--output_dir`
+(a fresh start when there is none). A non-empty `--output_dir` is refused unless `--overwrite_output_dir` is given
+or training resumes. The model and tokenizer are saved to `--output_dir` at the end; with `--validation_files` the
+final evaluation loss and per-stream losses (`eval_pretrain/stream_{s}_loss`) are printed and saved to
+`eval_results.json`.
+"""
+
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import transformers
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, HfArgumentParser, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from modeling_bang import BangConfig, BangForConditionalGeneration, build_default_tokenizer
+from trainers.pretraining import (
+    BangPretrainingTrainer,
+    BangSpanMaskingCollator,
+    mask_spans_for_dataset,
+)
+
+
+logger = transformers.utils.logging.get_logger("pretrain_bang")
+
+CONFIG_OVERRIDES = (
+    "hidden_size",
+    "encoder_layers",
+    "decoder_layers",
+    "encoder_attention_heads",
+    "decoder_attention_heads",
+    "encoder_ffn_dim",
+    "decoder_ffn_dim",
+    "max_position_embeddings",
+    "dropout",
+    "attention_dropout",
+    "activation_dropout",
+    "label_smoothing",
+)
+RUNTIME_OVERRIDES = ("dropout", "attention_dropout", "activation_dropout", "label_smoothing")
+
+
+@dataclass
+class ModelArguments:
+    config_preset: str = field(default="tiny", metadata={"help": "`tiny` or `bang-base` (random initialisation)."})
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "A saved BANG folder to continue pretraining (overrides --config_preset)."}
+    )
+    tokenizer_name_or_path: str | None = field(
+        default=None, metadata={"help": "A saved tokenizer folder; default: the BANG bert-base-uncased tokenizer."}
+    )
+    ngram: int = field(default=2, metadata={"help": "Number of predicting streams (the released BANG used 9)."})
+    hidden_size: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    encoder_layers: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    decoder_layers: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    encoder_attention_heads: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    decoder_attention_heads: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    encoder_ffn_dim: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    decoder_ffn_dim: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    max_position_embeddings: int | None = field(
+        default=None, metadata={"help": "Override of the preset; default at least --max_source_length."}
+    )
+    dropout: float | None = field(default=None, metadata={"help": "Override of the preset."})
+    attention_dropout: float | None = field(default=None, metadata={"help": "Override of the preset."})
+    activation_dropout: float | None = field(default=None, metadata={"help": "Override of the preset."})
+    label_smoothing: float | None = field(default=None, metadata={"help": "Override (config default 0.1)."})
+
+
+@dataclass
+class DataArguments:
+    train_files: list[str] | None = field(
+        default=None, metadata={"help": "Text files (one document per line) or .jsonl/.json files."}
+    )
+    validation_files: list[str] | None = field(default=None, metadata={"help": "Same formats as --train_files."})
+    dataset_name: str | None = field(default=None, metadata={"help": "A `datasets` data set (instead of files)."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Its configuration name."})
+    dataset_validation_split: str = field(
+        default="validation", metadata={"help": "Split evaluated when --dataset_name is used (if it exists)."}
+    )
+    text_column: str = field(default="text", metadata={"help": "Column holding the text (jsonl / datasets)."})
+    max_source_length: int = field(default=128, metadata={"help": "Chunk length in tokens, [SEP] included."})
+    block_size: int = field(default=64, metadata={"help": "One masked span per block of this many tokens."})
+    mask_ratio: float = field(default=0.15, metadata={"help": "Span length = floor(mask_ratio * block length)."})
+    mask_prob: float = field(default=0.8, metadata={"help": "Probability that a span token becomes [MASK]."})
+    random_prob: float = field(default=0.1, metadata={"help": "Probability that a span token becomes random."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N chunks."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N validation chunks."})
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow writing into a non-empty output_dir."})
+
+
+def chunk_token_ids(token_ids: list[int], max_length: int, sep_token_id: int) -> list[list[int]]:
+    """Splits one document's ids into ceil(n / (max_length - 1)) near-equal chunks, each followed by `[SEP]`.
+
+    Every id appears in exactly one chunk, in order; an empty document gives no chunk.
+    """
+    if max_length < 2:
+        raise ValueError(f"`max_source_length` must be at least 2 (one token and [SEP]), got {max_length}.")
+    n = len(token_ids)
+    if n == 0:
+        return []
+    num_chunks = math.ceil(n / (max_length - 1))
+    base, extra = divmod(n, num_chunks)
+    chunks, start = [], 0
+    for i in range(num_chunks):
+        size = base + (1 if i < extra else 0)
+        chunks.append(list(token_ids[start : start + size]) + [sep_token_id])
+        start += size
+    return chunks
+
+
+def load_texts(data_args: DataArguments, files: list[str] | None, split: str) -> datasets.Dataset | None:
+    """Loads one split as a data set with a single `text` column."""
+    column = data_args.text_column
+    if data_args.dataset_name is not None:
+        loaded = datasets.load_dataset(data_args.dataset_name, data_args.dataset_config_name)
+        if split not in loaded:
+            return None
+        dataset = loaded[split]
+    elif files:
+        missing = [f for f in files if not Path(f).is_file()]
+        if missing:
+            raise ValueError(f"Data file(s) {missing} do not exist.")
+        suffixes = {Path(f).suffix for f in files}
+        if suffixes <= {".jsonl", ".json"}:
+            dataset = datasets.load_dataset("json", data_files=files, split="train")
+        elif ".jsonl" in suffixes or ".json" in suffixes:
+            raise ValueError(f"Do not mix JSON and text files in one split: {files}.")
+        else:
+            dataset = datasets.load_dataset("text", data_files=files, split="train")
+            column = "text"
+    else:
+        return None
+    if column not in dataset.column_names:
+        raise ValueError(f"The text column {column!r} is not in the data (columns: {dataset.column_names}).")
+    return dataset.select_columns([column]).rename_column(column, "text") if column != "text" else dataset
+
+
+def tokenize_and_chunk(dataset: datasets.Dataset, tokenizer, data_args: DataArguments, what: str) -> datasets.Dataset:
+    sep_token_id, max_length = tokenizer.sep_token_id, data_args.max_source_length
+
+    def chunk(batch):
+        texts = [" ".join(t.split()) if isinstance(t, str) else "" for t in batch["text"]]
+        ids = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+        return {"input_ids": [c for doc in ids for c in chunk_token_ids(doc, max_length, sep_token_id)]}
+
+    chunked = dataset.map(
+        chunk,
+        batched=True,
+        remove_columns=dataset.column_names,
+        num_proc=data_args.preprocessing_num_workers,
+        desc=f"Tokenizing and chunking the {what} texts",
+    )
+    return chunked.map(lambda _, i: {"idx": i}, with_indices=True, desc=f"Indexing the {what} chunks")
+
+
+def build_model(model_args: ModelArguments, data_args: DataArguments, tokenizer) -> BangForConditionalGeneration:
+    overrides = {name: getattr(model_args, name) for name in CONFIG_OVERRIDES if getattr(model_args, name) is not None}
+    special = {
+        "vocab_size": len(tokenizer),
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.sep_token_id,
+        "decoder_start_token_id": tokenizer.sep_token_id,
+    }
+    if model_args.model_name_or_path is not None:
+        structural = sorted(set(overrides) - set(RUNTIME_OVERRIDES))
+        if structural:
+            raise ValueError(f"{structural} cannot be changed when continuing from --model_name_or_path.")
+        model = AutoModelForSeq2SeqLM.from_pretrained(model_args.model_name_or_path)
+        for name, value in overrides.items():
+            setattr(model.config, name, value)
+        model.config.ngram = model_args.ngram
+        model.config._validate()
+        if model.config.vocab_size != len(tokenizer):
+            raise ValueError(
+                f"The model's vocabulary ({model.config.vocab_size}) differs from the tokenizer's ({len(tokenizer)})."
+            )
+        return model
+    settings = {**overrides, **special, "ngram": model_args.ngram}
+    if "max_position_embeddings" not in overrides:
+        preset = BangConfig.from_preset(model_args.config_preset).max_position_embeddings
+        settings["max_position_embeddings"] = max(preset, data_args.max_source_length)
+    return BangForConditionalGeneration(BangConfig.from_preset(model_args.config_preset, **settings))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    log_level = training_args.get_process_log_level()
+    transformers.utils.logging.set_verbosity(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    if data_args.dataset_name is None and not data_args.train_files:
+        raise ValueError("Give --train_files or --dataset_name.")
+
+    output_dir = Path(training_args.output_dir)
+    resume = training_args.resume_from_checkpoint
+    if resume == "auto":
+        resume = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+        print(f"--resume_from_checkpoint auto: {resume or 'no checkpoint in the output directory, fresh start'}")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and resume is None and not data_args.overwrite_output_dir:
+        raise ValueError(
+            f"Output directory {output_dir} is not empty; pass --overwrite_output_dir, or "
+            "--resume_from_checkpoint auto to continue its last checkpoint."
+        )
+    set_seed(training_args.seed)
+
+    if model_args.tokenizer_name_or_path is not None:
+        tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path)
+    elif model_args.model_name_or_path and (Path(model_args.model_name_or_path) / "tokenizer.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
+    else:
+        tokenizer = build_default_tokenizer()
+    model = build_model(model_args, data_args, tokenizer)
+    if data_args.max_source_length > model.config.max_position_embeddings:
+        raise ValueError(
+            f"--max_source_length {data_args.max_source_length} exceeds the model's max_position_embeddings "
+            f"({model.config.max_position_embeddings})."
+        )
+    print(
+        f"BANG with {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, ngram={model.config.ngram}, "
+        f"vocabulary {model.config.vocab_size}"
+    )
+
+    with training_args.main_process_first(desc="preprocessing"):
+        train_texts = load_texts(data_args, data_args.train_files, "train")
+        if train_texts is None:
+            raise ValueError("No training split found.")
+        train_dataset = tokenize_and_chunk(train_texts, tokenizer, data_args, "training")
+        if data_args.max_train_samples is not None:
+            train_dataset = train_dataset.select(range(min(data_args.max_train_samples, len(train_dataset))))
+        eval_texts = load_texts(
+            data_args,
+            data_args.validation_files,
+            data_args.dataset_validation_split if data_args.dataset_name else "validation",
+        )
+        eval_dataset = None
+        collator = BangSpanMaskingCollator.from_tokenizer(
+            tokenizer,
+            block_size=data_args.block_size,
+            mask_ratio=data_args.mask_ratio,
+            mask_prob=data_args.mask_prob,
+            random_prob=data_args.random_prob,
+            seed=training_args.seed,
+        )
+        if eval_texts is not None:
+            eval_dataset = tokenize_and_chunk(eval_texts, tokenizer, data_args, "validation")
+            if data_args.max_eval_samples is not None:
+                eval_dataset = eval_dataset.select(range(min(data_args.max_eval_samples, len(eval_dataset))))
+            eval_dataset = eval_dataset.map(
+                mask_spans_for_dataset,
+                batched=True,
+                fn_kwargs={"collator": collator},
+                desc="Masking the validation chunks once",
+            )
+    num_eval = len(eval_dataset) if eval_dataset is not None else 0
+    print(f"{len(train_dataset)} training chunks, {num_eval} validation chunks")
+
+    trainer = BangPretrainingTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+    )
+    if resume is not None:
+        print(f"Resuming from {resume}")
+    train_result = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model()
+    tokenizer.save_pretrained(training_args.output_dir)
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+    print(f"Finished at global step {trainer.state.global_step}")
+
+    metrics = {}
+    if eval_dataset is not None:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        if trainer.is_world_process_zero():
+            with open(os.path.join(training_args.output_dir, "eval_results.json"), "w") as f:
+                json.dump(metrics, f, indent=2)
+        print("eval " + json.dumps({k: round(v, 4) for k, v in metrics.items() if "loss" in k}))
+    return metrics
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
