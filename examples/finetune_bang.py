@@ -42,52 +42,19 @@ import datasets
 import torch
 import transformers
 from tqdm.auto import tqdm
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
-from modeling_bang import DECODER_MODES, BangConfig, BangForConditionalGeneration, build_default_tokenizer
+from modeling_bang import DECODER_MODES
 from modeling_bang.generation_bang import collapse_repeated_words, nar_decode
+from trainers.model_setup import BangModelArguments, build_bang_model, load_tokenizer
 
 
 logger = transformers.utils.logging.get_logger("finetune_bang")
 
-CONFIG_OVERRIDES = (
-    "hidden_size",
-    "encoder_layers",
-    "decoder_layers",
-    "encoder_attention_heads",
-    "decoder_attention_heads",
-    "encoder_ffn_dim",
-    "decoder_ffn_dim",
-    "max_position_embeddings",
-    "dropout",
-    "attention_dropout",
-    "activation_dropout",
-    "label_smoothing",
-)
-RUNTIME_OVERRIDES = ("dropout", "attention_dropout", "activation_dropout", "label_smoothing")
-
 
 @dataclass
-class ModelArguments:
+class FinetuneModelArguments(BangModelArguments):
     mode: str = field(default="nar", metadata={"help": "Decoder flow trained: `ar`, `nar` or `ngram` (semi-NAR)."})
-    model_name_or_path: str | None = field(default=None, metadata={"help": "A saved BANG folder (pretrained)."})
-    config_preset: str = field(default="tiny", metadata={"help": "`tiny` or `bang-base` when starting from scratch."})
-    tokenizer_name_or_path: str | None = field(
-        default=None, metadata={"help": "Tokenizer folder; default: the model folder's, else the BANG tokenizer."}
-    )
-    ngram: int | None = field(default=None, metadata={"help": "Number of predicting streams (`ngram` mode)."})
-    hidden_size: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    encoder_layers: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    decoder_layers: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    encoder_attention_heads: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    decoder_attention_heads: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    encoder_ffn_dim: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    decoder_ffn_dim: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    max_position_embeddings: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
-    attention_dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
-    activation_dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
-    label_smoothing: float | None = field(default=None, metadata={"help": "Override of the config (default 0.1)."})
 
 
 @dataclass
@@ -186,38 +153,6 @@ class Seq2SeqCollator:
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "mode": self.mode}
 
 
-def build_model(model_args: ModelArguments, data_args: DataArguments, tokenizer) -> BangForConditionalGeneration:
-    overrides = {name: getattr(model_args, name) for name in CONFIG_OVERRIDES if getattr(model_args, name) is not None}
-    if model_args.model_name_or_path is not None:
-        structural = sorted(set(overrides) - set(RUNTIME_OVERRIDES))
-        if structural:
-            raise ValueError(f"{structural} cannot be changed when starting from --model_name_or_path.")
-        model = AutoModelForSeq2SeqLM.from_pretrained(model_args.model_name_or_path)
-        for name, value in overrides.items():
-            setattr(model.config, name, value)
-        if model_args.ngram is not None:
-            model.config.ngram = model_args.ngram
-        model.config._validate()
-        if model.config.vocab_size != len(tokenizer):
-            raise ValueError(
-                f"The model's vocabulary ({model.config.vocab_size}) differs from the tokenizer's ({len(tokenizer)})."
-            )
-        return model
-    settings = {
-        **overrides,
-        "vocab_size": len(tokenizer),
-        "pad_token_id": tokenizer.pad_token_id,
-        "eos_token_id": tokenizer.sep_token_id,
-        "decoder_start_token_id": tokenizer.sep_token_id,
-    }
-    if model_args.ngram is not None:
-        settings["ngram"] = model_args.ngram
-    if "max_position_embeddings" not in overrides:
-        preset = BangConfig.from_preset(model_args.config_preset).max_position_embeddings
-        settings["max_position_embeddings"] = max(preset, data_args.max_source_length, data_args.max_target_length)
-    return BangForConditionalGeneration(BangConfig.from_preset(model_args.config_preset, **settings))
-
-
 def rouge_l(predictions: list[str], references: list[str]) -> float:
     """Mean ROUGE-L F1 x 100 (rouge-score's default tokenizer, no stemming)."""
     from rouge_score import rouge_scorer
@@ -248,7 +183,7 @@ def evaluate_nar(model, tokenizer, dataset: datasets.Dataset, canvas_length: int
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    parser = HfArgumentParser((FinetuneModelArguments, DataArguments, TrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     log_level = training_args.get_process_log_level()
     transformers.utils.logging.set_verbosity(log_level)
@@ -266,13 +201,10 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"Output directory {output_dir} is not empty; pass --overwrite_output_dir.")
     set_seed(training_args.seed)
 
-    if model_args.tokenizer_name_or_path is not None:
-        tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path)
-    elif model_args.model_name_or_path and (Path(model_args.model_name_or_path) / "tokenizer.json").is_file():
-        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
-    else:
-        tokenizer = build_default_tokenizer()
-    model = build_model(model_args, data_args, tokenizer)
+    tokenizer = load_tokenizer(model_args)
+    model = build_bang_model(
+        model_args, tokenizer, min_positions=max(data_args.max_source_length, data_args.max_target_length)
+    )
     for name in ("max_source_length", "max_target_length"):
         if getattr(data_args, name) > model.config.max_position_embeddings:
             raise ValueError(

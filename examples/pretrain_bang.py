@@ -34,10 +34,10 @@ from pathlib import Path
 
 import datasets
 import transformers
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, HfArgumentParser, TrainingArguments, set_seed
+from transformers import HfArgumentParser, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from modeling_bang import BangConfig, BangForConditionalGeneration, build_default_tokenizer
+from trainers.model_setup import BangModelArguments, build_bang_model, load_tokenizer
 from trainers.pretraining import (
     BangPretrainingTrainer,
     BangSpanMaskingCollator,
@@ -46,48 +46,6 @@ from trainers.pretraining import (
 
 
 logger = transformers.utils.logging.get_logger("pretrain_bang")
-
-CONFIG_OVERRIDES = (
-    "hidden_size",
-    "encoder_layers",
-    "decoder_layers",
-    "encoder_attention_heads",
-    "decoder_attention_heads",
-    "encoder_ffn_dim",
-    "decoder_ffn_dim",
-    "max_position_embeddings",
-    "dropout",
-    "attention_dropout",
-    "activation_dropout",
-    "label_smoothing",
-)
-RUNTIME_OVERRIDES = ("dropout", "attention_dropout", "activation_dropout", "label_smoothing")
-
-
-@dataclass
-class ModelArguments:
-    config_preset: str = field(default="tiny", metadata={"help": "`tiny` or `bang-base` (random initialisation)."})
-    model_name_or_path: str | None = field(
-        default=None, metadata={"help": "A saved BANG folder to continue pretraining (overrides --config_preset)."}
-    )
-    tokenizer_name_or_path: str | None = field(
-        default=None, metadata={"help": "A saved tokenizer folder; default: the BANG bert-base-uncased tokenizer."}
-    )
-    ngram: int = field(default=2, metadata={"help": "Number of predicting streams (the released BANG used 9)."})
-    hidden_size: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    encoder_layers: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    decoder_layers: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    encoder_attention_heads: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    decoder_attention_heads: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    encoder_ffn_dim: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    decoder_ffn_dim: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    max_position_embeddings: int | None = field(
-        default=None, metadata={"help": "Override of the preset; default at least --max_source_length."}
-    )
-    dropout: float | None = field(default=None, metadata={"help": "Override of the preset."})
-    attention_dropout: float | None = field(default=None, metadata={"help": "Override of the preset."})
-    activation_dropout: float | None = field(default=None, metadata={"help": "Override of the preset."})
-    label_smoothing: float | None = field(default=None, metadata={"help": "Override (config default 0.1)."})
 
 
 @dataclass
@@ -178,37 +136,8 @@ def tokenize_and_chunk(dataset: datasets.Dataset, tokenizer, data_args: DataArgu
     return chunked.map(lambda _, i: {"idx": i}, with_indices=True, desc=f"Indexing the {what} chunks")
 
 
-def build_model(model_args: ModelArguments, data_args: DataArguments, tokenizer) -> BangForConditionalGeneration:
-    overrides = {name: getattr(model_args, name) for name in CONFIG_OVERRIDES if getattr(model_args, name) is not None}
-    special = {
-        "vocab_size": len(tokenizer),
-        "pad_token_id": tokenizer.pad_token_id,
-        "eos_token_id": tokenizer.sep_token_id,
-        "decoder_start_token_id": tokenizer.sep_token_id,
-    }
-    if model_args.model_name_or_path is not None:
-        structural = sorted(set(overrides) - set(RUNTIME_OVERRIDES))
-        if structural:
-            raise ValueError(f"{structural} cannot be changed when continuing from --model_name_or_path.")
-        model = AutoModelForSeq2SeqLM.from_pretrained(model_args.model_name_or_path)
-        for name, value in overrides.items():
-            setattr(model.config, name, value)
-        model.config.ngram = model_args.ngram
-        model.config._validate()
-        if model.config.vocab_size != len(tokenizer):
-            raise ValueError(
-                f"The model's vocabulary ({model.config.vocab_size}) differs from the tokenizer's ({len(tokenizer)})."
-            )
-        return model
-    settings = {**overrides, **special, "ngram": model_args.ngram}
-    if "max_position_embeddings" not in overrides:
-        preset = BangConfig.from_preset(model_args.config_preset).max_position_embeddings
-        settings["max_position_embeddings"] = max(preset, data_args.max_source_length)
-    return BangForConditionalGeneration(BangConfig.from_preset(model_args.config_preset, **settings))
-
-
 def main(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    parser = HfArgumentParser((BangModelArguments, DataArguments, TrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     log_level = training_args.get_process_log_level()
     transformers.utils.logging.set_verbosity(log_level)
@@ -228,13 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
         )
     set_seed(training_args.seed)
 
-    if model_args.tokenizer_name_or_path is not None:
-        tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path)
-    elif model_args.model_name_or_path and (Path(model_args.model_name_or_path) / "tokenizer.json").is_file():
-        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
-    else:
-        tokenizer = build_default_tokenizer()
-    model = build_model(model_args, data_args, tokenizer)
+    tokenizer = load_tokenizer(model_args)
+    model = build_bang_model(model_args, tokenizer, min_positions=data_args.max_source_length, default_ngram=2)
     if data_args.max_source_length > model.config.max_position_embeddings:
         raise ValueError(
             f"--max_source_length {data_args.max_source_length} exceeds the model's max_position_embeddings "
