@@ -43,6 +43,7 @@ import torch
 import transformers
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
 
 from modeling_bang import DECODER_MODES
 from modeling_bang.generation_bang import collapse_repeated_words, nar_decode
@@ -197,8 +198,14 @@ def main(argv: list[str] | None = None) -> dict:
             raise ValueError(f"Data file {path} does not exist.")
     output_dir = Path(training_args.output_dir)
     resume = training_args.resume_from_checkpoint
+    if resume == "auto":
+        resume = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+        print(f"--resume_from_checkpoint auto: {resume or 'no checkpoint in the output directory, fresh start'}")
     if output_dir.is_dir() and any(output_dir.iterdir()) and resume is None and not data_args.overwrite_output_dir:
-        raise ValueError(f"Output directory {output_dir} is not empty; pass --overwrite_output_dir.")
+        raise ValueError(
+            f"Output directory {output_dir} is not empty; pass --overwrite_output_dir, or "
+            "--resume_from_checkpoint auto to continue from its last checkpoint."
+        )
     set_seed(training_args.seed)
 
     tokenizer = load_tokenizer(model_args)

@@ -91,7 +91,7 @@ class BangConfig(PreTrainedConfig):
     """
 
     model_type = "bang"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference = ["cache"]
     attribute_map = {"num_attention_heads": "encoder_attention_heads", "num_hidden_layers": "encoder_layers"}
 
     vocab_size: int = 30522

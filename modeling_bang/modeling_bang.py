@@ -44,8 +44,15 @@ from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils.deprecation import deprecate_kwarg
+from transformers.utils.versions import require_version
 
 from .configuration_bang import DECODER_MODES, BangConfig
+
+
+# transformers 5.24 renamed the cache argument and output field from `past_key_values` to `cache`; an older
+# generate() would decode without the cache, so an older transformers is refused with an install hint.
+require_version("transformers>=5.24.0", "BANG's modeling code needs it: pip install -U 'transformers>=5.24'")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -167,14 +174,14 @@ class BangDecoderOutput(ModelOutput):
         last_hidden_state: (batch, T, hidden) main-stream states; None in NAR mode, which has no main stream.
         predict_hidden_state: (batch, num_streams, T, hidden) predicting-stream states (`num_streams` is 1 in `ar`
             and `nar` mode, `config.ngram` in `ngram` mode). Position t predicts target t.
-        past_key_values: the main stream's self-attention keys/values and the cross-attention keys/values.
+        cache: the main stream's self-attention keys/values and the cross-attention keys/values.
         hidden_states: per layer (embeddings first), the concatenated [main ; predicting] states
             (batch, T_main + num_streams * T, hidden).
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     predict_hidden_state: torch.FloatTensor | None = None
-    past_key_values: Cache | None = None
+    cache: Cache | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
@@ -186,7 +193,7 @@ class BangSeq2SeqModelOutput(ModelOutput):
     Args:
         last_hidden_state: (batch, T, hidden) main-stream states (None in NAR mode).
         predict_hidden_state: (batch, num_streams, T, hidden) predicting-stream states.
-        past_key_values: cache for incremental AR decoding.
+        cache: cache for incremental AR decoding.
         decoder_hidden_states: per decoder layer, (batch, T_main + num_streams * T, hidden).
         encoder_last_hidden_state: (batch, S, hidden).
         encoder_hidden_states: per encoder layer, (batch, S, hidden).
@@ -194,7 +201,7 @@ class BangSeq2SeqModelOutput(ModelOutput):
 
     last_hidden_state: torch.FloatTensor | None = None
     predict_hidden_state: torch.FloatTensor | None = None
-    past_key_values: Cache | None = None
+    cache: Cache | None = None
     decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
     encoder_last_hidden_state: torch.FloatTensor | None = None
     encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
@@ -215,7 +222,7 @@ class BangSeq2SeqLMOutput(ModelOutput):
         predict_logits: (batch, num_streams, T, vocab) scores of every stream (`ngram` mode only).
         token_log_probs: log-probability of each label token, (batch, T) or (batch, num_streams, T) in `ngram`
             mode, 0 where the label is ignored; returned when `return_token_log_probs=True`.
-        past_key_values: cache for incremental AR decoding.
+        cache: cache for incremental AR decoding.
         decoder_hidden_states / encoder_last_hidden_state / encoder_hidden_states: as in [`BangSeq2SeqModelOutput`].
     """
 
@@ -225,7 +232,7 @@ class BangSeq2SeqLMOutput(ModelOutput):
     stream_losses: torch.FloatTensor | None = None
     predict_logits: torch.FloatTensor | None = None
     token_log_probs: torch.FloatTensor | None = None
-    past_key_values: Cache | None = None
+    cache: Cache | None = None
     decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
     encoder_last_hidden_state: torch.FloatTensor | None = None
     encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
@@ -295,12 +302,12 @@ class BangAttention(nn.Module):
         hidden_states: torch.Tensor,
         attention_bias: torch.Tensor | None,
         key_value_states: torch.Tensor | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
     ) -> torch.Tensor:
         query = _split_heads(self, self.q_proj(hidden_states))  # (B, H, Tq, hd)
         source = key_value_states if self.is_cross_attention else hidden_states
-        cross_cache = past_key_values.cross_attention_cache if past_key_values is not None else None
-        if cross_cache is not None and past_key_values.is_updated.get(self.layer_idx):
+        cross_cache = cache.cross_attention_cache if cache is not None else None
+        if cross_cache is not None and cache.is_updated.get(self.layer_idx):
             key = cross_cache.layers[self.layer_idx].keys
             value = cross_cache.layers[self.layer_idx].values
         else:
@@ -308,7 +315,7 @@ class BangAttention(nn.Module):
             value = _split_heads(self, self.v_proj(source))
             if cross_cache is not None:
                 key, value = cross_cache.update(key, value, self.layer_idx)
-                past_key_values.is_updated[self.layer_idx] = True
+                cache.is_updated[self.layer_idx] = True
         output = _attend(self, query, key, value, attention_bias, self.scaling, self.dropout)
         return self.out_proj(output)
 
@@ -354,15 +361,15 @@ class BangDecoderSelfAttention(nn.Module):
         main_visible: torch.Tensor | None,
         predict_buckets: torch.Tensor,
         predict_visible: torch.Tensor,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
     ) -> torch.Tensor:
         main_states, predict_states = hidden_states[:, :num_main], hidden_states[:, num_main:]
         query = _split_heads(self, self.q_proj(hidden_states))  # (B, H, Tm + Q, hd)
         key = _split_heads(self, self.k_proj(hidden_states))
         value = _split_heads(self, self.v_proj(hidden_states))
         main_key, main_value = key[:, :, :num_main], value[:, :, :num_main]
-        if past_key_values is not None:
-            main_key, main_value = past_key_values.self_attention_cache.update(main_key, main_value, self.layer_idx)
+        if cache is not None:
+            main_key, main_value = cache.self_attention_cache.update(main_key, main_value, self.layer_idx)
 
         outputs = []
         if num_main > 0:
@@ -435,7 +442,7 @@ class BangDecoderLayer(GradientCheckpointingLayer):
         main_visible: torch.Tensor | None,
         predict_buckets: torch.Tensor,
         predict_visible: torch.Tensor,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
     ) -> torch.Tensor:
         residual = self.self_attn(
             hidden_states,
@@ -444,13 +451,11 @@ class BangDecoderLayer(GradientCheckpointingLayer):
             main_visible,
             predict_buckets,
             predict_visible,
-            past_key_values=past_key_values,
+            cache=cache,
         )
         residual = nn.functional.dropout(residual, p=self.dropout, training=self.training)
         hidden_states = self.self_attn_layer_norm(hidden_states + residual)
-        residual = self.encoder_attn(
-            hidden_states, encoder_bias, key_value_states=encoder_hidden_states, past_key_values=past_key_values
-        )
+        residual = self.encoder_attn(hidden_states, encoder_bias, key_value_states=encoder_hidden_states, cache=cache)
         residual = nn.functional.dropout(residual, p=self.dropout, training=self.training)
         hidden_states = self.encoder_attn_layer_norm(hidden_states + residual)
         residual = nn.functional.dropout(self.feed_forward(hidden_states), p=self.dropout, training=self.training)
@@ -468,7 +473,7 @@ class BangPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
     _no_split_modules = ["BangEncoderLayer", "BangDecoderLayer"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache"]
     _supports_sdpa = True
     _supports_flash_attn = False
     _supports_flex_attn = False
@@ -566,6 +571,7 @@ class BangDecoder(BangPreTrainedModel):
                 f"({self.config.max_position_embeddings})."
             )
 
+    @deprecate_kwarg("past_key_values", "6.0.0", new_name="cache")
     def forward(
         self,
         mode: str,
@@ -576,7 +582,7 @@ class BangDecoder(BangPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         canvas_length: int | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         use_cache: bool = False,
         output_hidden_states: bool | None = None,
         **kwargs,
@@ -590,15 +596,15 @@ class BangDecoder(BangPreTrainedModel):
             attention_mask: (batch, T_past + T) main-stream padding mask, 1 for real tokens (optional).
             position_ids: (batch, T) real positions of the targets (pretraining spans); default 1..T.
             canvas_length: number of mask positions in `nar` mode.
-            past_key_values: main-stream and cross-attention cache (`ar` mode only).
+            cache: main-stream and cross-attention cache (`ar` mode only).
         """
         if mode not in DECODER_MODES:
             raise ValueError(f"Unknown decoder mode {mode!r}; choose one of {DECODER_MODES}.")
         batch, device = encoder_hidden_states.shape[0], encoder_hidden_states.device
-        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
-        if use_cache and past_key_values is None and mode == "ar":
-            past_key_values = EncoderDecoderCache(DynamicCache(), DynamicCache())
-        if past_key_values is not None and mode != "ar":
+        past_length = cache.get_seq_length() if cache is not None else 0
+        if use_cache and cache is None and mode == "ar":
+            cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        if cache is not None and mode != "ar":
             raise ValueError(f"A key/value cache is only supported in `ar` mode, not {mode!r}.")
 
         if mode == "nar":
@@ -695,7 +701,7 @@ class BangDecoder(BangPreTrainedModel):
                 main_visible,
                 predict_buckets,
                 predict_visible,
-                past_key_values=past_key_values,
+                cache=cache,
             )
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
@@ -704,7 +710,7 @@ class BangDecoder(BangPreTrainedModel):
         return BangDecoderOutput(
             last_hidden_state=hidden_states[:, :num_main] if num_main else None,
             predict_hidden_state=predict_hidden_state,
-            past_key_values=past_key_values,
+            cache=cache,
             hidden_states=all_hidden_states,
         )
 
@@ -738,6 +744,7 @@ class BangModel(BangPreTrainedModel):
             raise ValueError(f"Unknown decoder mode {mode!r}; choose one of {DECODER_MODES}.")
         return mode
 
+    @deprecate_kwarg("past_key_values", "6.0.0", new_name="cache")
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -746,7 +753,7 @@ class BangModel(BangPreTrainedModel):
         decoder_attention_mask: torch.Tensor | None = None,
         decoder_position_ids: torch.LongTensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         mode: str | None = None,
@@ -792,14 +799,14 @@ class BangModel(BangPreTrainedModel):
             attention_mask=decoder_attention_mask,
             position_ids=decoder_position_ids,
             canvas_length=canvas_length,
-            past_key_values=past_key_values,
+            cache=cache,
             use_cache=use_cache,
             output_hidden_states=output_hidden_states,
         )
         return BangSeq2SeqModelOutput(
             last_hidden_state=decoder_outputs.last_hidden_state,
             predict_hidden_state=decoder_outputs.predict_hidden_state,
-            past_key_values=decoder_outputs.past_key_values,
+            cache=decoder_outputs.cache,
             decoder_hidden_states=decoder_outputs.hidden_states,
             encoder_last_hidden_state=encoder_outputs.last_hidden_state,
             encoder_hidden_states=encoder_outputs.hidden_states,
@@ -829,6 +836,7 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
+    @deprecate_kwarg("past_key_values", "6.0.0", new_name="cache")
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -837,7 +845,7 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         decoder_attention_mask: torch.Tensor | None = None,
         decoder_position_ids: torch.LongTensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
@@ -891,7 +899,7 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             decoder_attention_mask=decoder_attention_mask,
             decoder_position_ids=decoder_position_ids,
             encoder_outputs=encoder_outputs,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             decoder_inputs_embeds=decoder_inputs_embeds,
             mode=mode,
@@ -928,7 +936,7 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             stream_losses=stream_losses,
             predict_logits=predict_logits if mode == "ngram" else None,
             token_log_probs=token_log_probs,
-            past_key_values=outputs.past_key_values,
+            cache=outputs.cache,
             decoder_hidden_states=outputs.decoder_hidden_states,
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
             encoder_hidden_states=outputs.encoder_hidden_states,

@@ -43,11 +43,11 @@ def test_cached_incremental_ar_logits_equal_teacher_forced():
                 encoder_outputs=encoder_outputs,
                 attention_mask=attention_mask,
                 decoder_input_ids=decoder_input_ids[:, t : t + 1],
-                past_key_values=past,
+                cache=past,
                 use_cache=True,
                 mode="ar",
             )
-            past = out.past_key_values
+            past = out.cache
             steps.append(out.logits[:, -1])
     assert past.get_seq_length() == decoder_input_ids.shape[1]
     torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=1e-5)
@@ -415,9 +415,7 @@ def test_too_long_target_and_missing_canvas_are_clear_value_errors():
             input_ids=input_ids,
             mode="nar",
             canvas_length=3,
-            past_key_values=model(
-                input_ids=input_ids, decoder_input_ids=torch.tensor([[2]]), use_cache=True, mode="ar"
-            ).past_key_values,
+            cache=model(input_ids=input_ids, decoder_input_ids=torch.tensor([[2]]), use_cache=True, mode="ar").cache,
         )
 
 
