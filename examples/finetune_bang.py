@@ -9,7 +9,7 @@ Modes (BANG, Qi et al., ICML 2021, section 3; official fine-tuning in `bang/bang
 `criterion_Ngram_NAR_mixed.py`):
 * `ar`: teacher-forced main stream plus one predicting stream (official AR fine-tuning).
 * `nar`: the official NAR flow, a canvas of masks with no main stream; the model learns to emit `[SEP]` after the
-  answer. After training, the validation set is decoded in one pass (`modeling_bang.generation_bang.nar_decode`,
+  answer. After training, the validation set is decoded in one pass (`model.generate(decoding_mode="nar")`,
   canvas length `--max_target_length`, official post-processing) and scored with ROUGE-L F1 (rouge-score,
   `RougeScorer(["rougeL"])`, x 100).
 * `ngram`: semi-NAR fine-tuning, this package's choice (no semi-NAR code was released): all `config.ngram`
@@ -46,7 +46,7 @@ from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from modeling_bang import DECODER_MODES
-from modeling_bang.generation_bang import collapse_repeated_words, nar_decode
+from modeling_bang.generation_bang import collapse_repeated_words
 from trainers.model_setup import BangModelArguments, build_bang_model, load_tokenizer
 
 
@@ -171,14 +171,15 @@ def evaluate_nar(model, tokenizer, dataset: datasets.Dataset, canvas_length: int
     for start in tqdm(range(0, len(dataset), batch_size), desc="NAR decoding"):
         rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         batch = collator(rows)
-        ids = nar_decode(
-            model,
+        ids = model.generate(
             batch["input_ids"].to(device),
-            batch["attention_mask"].to(device),
-            canvas_length,
-            cls_token_id=tokenizer.cls_token_id,
+            attention_mask=batch["attention_mask"].to(device),
+            decoding_mode="nar",
+            max_new_tokens=canvas_length,
         )
-        predictions += [collapse_repeated_words(tokenizer.decode(x, skip_special_tokens=True)) for x in ids]
+        predictions += [
+            collapse_repeated_words(text) for text in tokenizer.batch_decode(ids, skip_special_tokens=True)
+        ]
     references = list(dataset["reference"])
     return {"rougeL_f1": rouge_l(predictions, references), "predictions": predictions, "references": references}
 

@@ -34,6 +34,7 @@ BANG_BASE_PRESET: dict[str, Any] = {
     "ngram": 1,
     "num_buckets": 32,
     "relative_max_distance": 128,
+    "cls_token_id": 101,
 }
 
 # The shape the test-suite uses: small enough that a forward pass takes milliseconds on a CPU.
@@ -53,6 +54,7 @@ BANG_TINY_PRESET: dict[str, Any] = {
     "pad_token_id": 0,
     "eos_token_id": 2,
     "decoder_start_token_id": 2,
+    "cls_token_id": 1,
 }
 
 PRESETS = {"bang-base": BANG_BASE_PRESET, "tiny": BANG_TINY_PRESET}
@@ -87,6 +89,7 @@ class BangConfig(PreTrainedConfig):
         default_mode: decoder information flow used when `forward` gets no `mode` (`"ar"`, `"nar"` or `"ngram"`).
         pad_token_id / eos_token_id / decoder_start_token_id: `[PAD]` = 0, `[SEP]` = 102 as end of sequence and
             as the main stream's start token.
+        cls_token_id: `[CLS]` (101 in bert-base-uncased), which NAR post-processing drops; None drops nothing.
         tie_word_embeddings: the output projection is the shared embedding matrix (always true for BANG).
     """
 
@@ -119,6 +122,7 @@ class BangConfig(PreTrainedConfig):
     bos_token_id: int | None = None
     eos_token_id: int | None = 102
     decoder_start_token_id: int | None = 102
+    cls_token_id: int | None = None
     is_encoder_decoder: bool = True
     tie_word_embeddings: bool = True
 
@@ -182,6 +186,14 @@ class BangConfig(PreTrainedConfig):
                 raise ValueError(f"`{name}` must be an integer token id, got {value!r}.")
             if not 0 <= value < self.vocab_size:
                 raise ValueError(f"`{name}` ({value}) is outside the vocabulary of size {self.vocab_size}.")
+        if self.cls_token_id is not None and (
+            isinstance(self.cls_token_id, bool)
+            or not isinstance(self.cls_token_id, int)
+            or not 0 <= self.cls_token_id < self.vocab_size
+        ):
+            raise ValueError(
+                f"`cls_token_id` must be None or a token id below {self.vocab_size}, got {self.cls_token_id!r}."
+            )
         if not self.tie_word_embeddings:
             raise ValueError(
                 "`tie_word_embeddings=False` is not supported: BANG shares one embedding matrix between the "

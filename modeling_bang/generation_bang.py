@@ -1,4 +1,4 @@
-"""Non-autoregressive (NAR) decoding of BANG and the official NAR post-processing.
+"""Generation settings of BANG's three decoding modes and the official NAR post-processing.
 
 BANG's NAR flow (Qi et al., ICML 2021, section 3; official `bang/bang/bang_NAR_generator.py`) reads a canvas of mask
 positions in one decoder pass and takes the argmax at every position. Because the masks attend to each other
@@ -8,11 +8,86 @@ to the first `[SEP]`. The official post-processing (`bang/post_processed_nar.py`
 joins the wordpieces and collapses consecutive duplicate words once more (`collapse_repeated_words`).
 
 This file works on token ids instead of the official whitespace-separated token strings; it also drops `[PAD]`
-(this package's choice: a padded canvas never carries text). It imports only torch, so it can travel to the Hub
-with the modeling files.
+(this package's choice: a padded canvas never carries text). It travels to the Hub with the modeling files;
+`BangForConditionalGeneration.generate` (modeling_bang.py) runs the decoding loops with the helpers below.
+
+Generation settings (`BangGenerationOptions`) are custom fields of the model's `GenerationConfig`, so that they are
+saved in `generation_config.json` and can be overridden per `generate` call:
+
+* `decoding_mode`: `"ar"` (standard transformers generation with the main stream's cache), `"nar"` (one pass) or
+  `"semi_nar"` (blockwise).
+* `nar_canvas`: `"max_new_tokens"` (canvas of `max_new_tokens` masks, default) or `"source_length"` (the padded
+  source length of the batch, as the official generator does).
+* `nar_collapse_repeats`: collapse consecutive duplicate tokens in NAR post-processing (official: yes).
+* `semi_nar_block_size`: k, the number of predicting streams proposing tokens at each semi-NAR step.
+* `semi_nar_acceptance`: which proposals extend the main stream; `"all"` (the k proposals, cut after `[SEP]`).
+
+Semi-NAR decoding is this package's design (no semi-NAR code was released, BANG_NOTES section 2): the main stream
+holds the accepted prefix y_0..y_n (y_0 = `[SEP]`, cached like AR decoding); streams 0..k-1 of the cross-stream
+visible n-stream decoder sit at positions n..n+k-1 and propose y_{n+1}..y_{n+k} in one decoder pass (stream s with
+the s tokens before its target hidden, exactly the n-stream pretraining and `ngram` fine-tuning rule); the accepted
+tokens are fed to the main stream at the next step. With k = 1 this is greedy AR decoding, token for token.
 """
 
+from dataclasses import dataclass, fields
+
 import torch
+
+
+DECODING_MODES = ("ar", "nar", "semi_nar")
+NAR_CANVAS_CHOICES = ("max_new_tokens", "source_length")
+SEMI_NAR_ACCEPTANCE_RULES = ("all",)
+
+
+@dataclass(frozen=True)
+class BangGenerationOptions:
+    """BANG's own generation settings (custom `GenerationConfig` fields; see the module docstring)."""
+
+    decoding_mode: str = "ar"
+    nar_canvas: str = "max_new_tokens"
+    nar_collapse_repeats: bool = True
+    semi_nar_block_size: int = 2
+    semi_nar_acceptance: str = "all"
+
+    def __post_init__(self):
+        if self.decoding_mode not in DECODING_MODES:
+            raise ValueError(f"`decoding_mode` must be one of {DECODING_MODES}, got {self.decoding_mode!r}.")
+        if self.nar_canvas not in NAR_CANVAS_CHOICES:
+            raise ValueError(f"`nar_canvas` must be one of {NAR_CANVAS_CHOICES}, got {self.nar_canvas!r}.")
+        if not isinstance(self.nar_collapse_repeats, bool):
+            raise ValueError(f"`nar_collapse_repeats` must be a bool, got {self.nar_collapse_repeats!r}.")
+        k = self.semi_nar_block_size
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"`semi_nar_block_size` must be a positive integer, got {k!r}.")
+        if self.semi_nar_acceptance not in SEMI_NAR_ACCEPTANCE_RULES:
+            raise ValueError(
+                f"`semi_nar_acceptance` must be one of {SEMI_NAR_ACCEPTANCE_RULES}, got {self.semi_nar_acceptance!r}."
+            )
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def resolve(cls, generation_config, overrides: dict) -> "BangGenerationOptions":
+        """Per-call values from `overrides` (popped from it), then the generation config's, then the defaults."""
+        values = {}
+        for name in cls.field_names():
+            if name in overrides:
+                values[name] = overrides.pop(name)
+            elif getattr(generation_config, name, None) is not None:
+                values[name] = getattr(generation_config, name)
+        return cls(**values)
+
+    def write_to(self, generation_config) -> None:
+        """Stores the options as custom fields of `generation_config`, in a way that survives a save and reload.
+
+        A generation config built from the model config carries `_from_model_config=True`, and
+        `GenerationConfig.from_pretrained` ignores every custom field of such a file; so the flag is cleared.
+        """
+        for name in self.field_names():
+            setattr(generation_config, name, getattr(self, name))
+        generation_config._from_model_config = False
 
 
 def postprocess_nar_tokens(
@@ -41,20 +116,27 @@ def postprocess_nar_tokens(
         if token_ids.dim() != 1:
             raise ValueError(f"`token_ids` must be 1-D, got a tensor of shape {tuple(token_ids.shape)}.")
         token_ids = token_ids.tolist()
+    return _scan_nar_tokens(token_ids, sep_token_id, cls_token_id, pad_token_id, collapse_repeats)[0]
+
+
+def _scan_nar_tokens(
+    token_ids: list[int], sep_token_id: int, cls_token_id: int | None, pad_token_id: int | None, collapse_repeats: bool
+) -> tuple[list[int], bool]:
+    """`postprocess_nar_tokens`, also telling whether a `[SEP]` ended the output."""
     dropped = {i for i in (cls_token_id, pad_token_id) if i is not None}
     kept: list[int] = []
     for token in token_ids:
         token = int(token)
         if token == sep_token_id:
             if kept:
-                break
+                return kept, True
             continue
         if token in dropped:
             continue
         if collapse_repeats and kept and token == kept[-1]:
             continue
         kept.append(token)
-    return kept
+    return kept, False
 
 
 def collapse_repeated_words(text: str) -> str:
@@ -66,41 +148,36 @@ def collapse_repeated_words(text: str) -> str:
     return " ".join(words)
 
 
-@torch.no_grad()
-def nar_decode(
-    model,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    canvas_length: int,
-    sep_token_id: int | None = None,
+def nar_canvas_to_sequences(
+    canvas: torch.Tensor,
+    decoder_start_token_id: int,
+    sep_token_id: int,
+    pad_token_id: int,
     cls_token_id: int | None = None,
-    pad_token_id: int | None = None,
     collapse_repeats: bool = True,
-) -> list[list[int]]:
-    """One-pass NAR decoding: one encoder pass, one decoder pass over `canvas_length` masks, argmax, post-processing.
+) -> torch.Tensor:
+    """Turns NAR canvases (the argmax ids, (batch, L)) into `generate`-style sequences.
 
-    Args:
-        model: a `BangForConditionalGeneration` (its training/eval state is left as it is; call `model.eval()` to
-            decode without dropout).
-        input_ids / attention_mask: (batch, S) source ids and mask.
-        canvas_length: number of mask positions; the output is at most this long. The official generator uses the
-            padded source length of the batch; any length works because position t does not see later masks.
-        sep_token_id / pad_token_id: default `model.config.eos_token_id` / `model.config.pad_token_id`.
-        cls_token_id: id of `[CLS]` to drop (the BANG tokenizer's `cls_token_id`), or None.
-        collapse_repeats: collapse consecutive duplicate tokens (official behaviour).
-    Returns:
-        one list of token ids per example, without `[SEP]`, `[CLS]` and `[PAD]`.
+    Each row is post-processed with `postprocess_nar_tokens` and written as `[start] kept... [SEP]`, the `[SEP]`
+    only when the canvas ended the output with one (as AR generation ends with `[SEP]` unless it runs out of
+    length); rows are right-padded with `pad_token_id`, so `tokenizer.batch_decode(..., skip_special_tokens=True)`
+    reads them like any transformers generation.
     """
-    if isinstance(canvas_length, bool) or not isinstance(canvas_length, int) or canvas_length < 1:
-        raise ValueError(f"`canvas_length` must be a positive integer, got {canvas_length!r}.")
-    config = model.config
-    sep_token_id = config.eos_token_id if sep_token_id is None else sep_token_id
-    pad_token_id = config.pad_token_id if pad_token_id is None else pad_token_id
-    outputs = model(input_ids=input_ids, attention_mask=attention_mask, mode="nar", canvas_length=canvas_length)
-    predictions = outputs.logits.argmax(-1).cpu()
-    return [
-        postprocess_nar_tokens(row, sep_token_id, cls_token_id, pad_token_id, collapse_repeats) for row in predictions
-    ]
+    rows = []
+    for row in canvas.tolist():
+        kept, ended = _scan_nar_tokens(row, sep_token_id, cls_token_id, pad_token_id, collapse_repeats)
+        rows.append([decoder_start_token_id, *kept] + ([sep_token_id] if ended else []))
+    width = max(len(r) for r in rows)
+    padded = [r + [pad_token_id] * (width - len(r)) for r in rows]
+    return torch.tensor(padded, dtype=torch.long, device=canvas.device)
 
 
-__all__ = ["collapse_repeated_words", "nar_decode", "postprocess_nar_tokens"]
+__all__ = [
+    "DECODING_MODES",
+    "NAR_CANVAS_CHOICES",
+    "SEMI_NAR_ACCEPTANCE_RULES",
+    "BangGenerationOptions",
+    "collapse_repeated_words",
+    "nar_canvas_to_sequences",
+    "postprocess_nar_tokens",
+]

@@ -37,10 +37,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import GenerationMixin, PreTrainedModel
+from transformers import GenerationConfig, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
+from transformers.generation.utils import GenerateEncoderDecoderOutput
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
@@ -48,6 +49,7 @@ from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.versions import require_version
 
 from .configuration_bang import DECODER_MODES, BangConfig
+from .generation_bang import BangGenerationOptions, nar_canvas_to_sequences
 
 
 # transformers 5.24 renamed the cache argument and output field from `past_key_values` to `cache`; an older
@@ -585,6 +587,7 @@ class BangDecoder(BangPreTrainedModel):
         cache: EncoderDecoderCache | None = None,
         use_cache: bool = False,
         output_hidden_states: bool | None = None,
+        num_proposals: int | None = None,
         **kwargs,
     ) -> BangDecoderOutput:
         """
@@ -597,6 +600,11 @@ class BangDecoder(BangPreTrainedModel):
             position_ids: (batch, T) real positions of the targets (pretraining spans); default 1..T.
             canvas_length: number of mask positions in `nar` mode.
             cache: main-stream and cross-attention cache (`ar` mode only).
+            num_proposals: semi-NAR block step (`ar` mode, used by `generate(decoding_mode="semi_nar")`): instead of
+                one predicting query per main position, `num_proposals` streams propose the next tokens after the
+                last main token n: stream s sits at position n + s, sees every main position <= n and streams
+                0..s-1 on its diagonal (the `ngram` visibility rule at t = n + s), so it predicts y_{n+s+1} with
+                the s tokens before it hidden. `predict_hidden_state` is then (batch, num_proposals, 1, hidden).
         """
         if mode not in DECODER_MODES:
             raise ValueError(f"Unknown decoder mode {mode!r}; choose one of {DECODER_MODES}.")
@@ -606,6 +614,10 @@ class BangDecoder(BangPreTrainedModel):
             cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
         if cache is not None and mode != "ar":
             raise ValueError(f"A key/value cache is only supported in `ar` mode, not {mode!r}.")
+        if num_proposals is not None and (mode != "ar" or num_proposals < 1):
+            raise ValueError(
+                f"`num_proposals` needs `ar` mode and a positive count, got {num_proposals!r} in {mode!r}."
+            )
 
         if mode == "nar":
             if canvas_length is None or canvas_length < 1:
@@ -623,7 +635,9 @@ class BangDecoder(BangPreTrainedModel):
             num_streams = 1 if mode == "ar" else self.config.ngram
             if length == 0:
                 raise ValueError("The decoder input is empty (length 0).")
-        self._check_length(past_length + length)
+        # Positions read by the predicting streams go up to past + T (+ the block's extra proposals), each reading
+        # its position + 1 in the table.
+        self._check_length(past_length + length + (num_proposals - 1 if num_proposals else 0))
 
         if position_ids is None:
             key_positions = torch.arange(1, past_length + length + 1, device=device)[None]  # (1, T_past + T)
@@ -640,9 +654,16 @@ class BangDecoder(BangPreTrainedModel):
                 )
             key_positions = query_positions = position_ids
 
+        if num_proposals is not None:  # semi-NAR block: stream s at position n + s after the last main token n
+            stream_query_positions = query_positions[:, -1:] + torch.arange(num_proposals, device=device)[None]
+            num_streams, stream_length = num_proposals, 1
+        else:
+            stream_length = length
+            stream_query_positions = query_positions.repeat(1, num_streams)  # (B|1, S*T)
+
         # Embeddings: main stream = token + position p; predicting streams = mask vector + position p + 1.
-        predict_states = self.predict_input_embedding + self.embed_positions(query_positions + 1)  # (B|1, T, D)
-        predict_states = predict_states.expand(batch, length, -1).repeat(1, num_streams, 1)  # (B, S*T, D)
+        predict_states = self.predict_input_embedding + self.embed_positions(stream_query_positions + 1)
+        predict_states = predict_states.expand(batch, num_streams * stream_length, -1)  # (B, S*T, D)
         if main_states is not None:
             main_states = main_states + self.embed_positions(query_positions)
             hidden_states = torch.cat([main_states, predict_states], dim=1)
@@ -652,7 +673,6 @@ class BangDecoder(BangPreTrainedModel):
         hidden_states = nn.functional.dropout(hidden_states, p=self.config.dropout, training=self.training)
 
         # Relative-position buckets (key position minus query position) and visibility, shared by all layers.
-        stream_query_positions = query_positions.repeat(1, num_streams)  # (B|1, S*T)
         num_buckets, max_distance = self.config.num_buckets, self.config.relative_max_distance
         if mode == "nar":
             main_buckets = main_visible = None
@@ -671,7 +691,11 @@ class BangDecoder(BangPreTrainedModel):
             predict_buckets = compute_relative_buckets(
                 predict_key_positions[:, None, :] - stream_query_positions[:, :, None], num_buckets, max_distance
             )
-            if past_length:  # AR step: a new predicting query sees the main stream up to its position, and itself.
+            if num_proposals is not None:  # every main position <= n, and the lower streams of the block
+                sees_main = torch.ones(num_proposals, num_keys, dtype=torch.bool, device=device)
+                chain = torch.ones(num_proposals, num_proposals, dtype=torch.bool, device=device).tril()
+                predict_visible = torch.cat([sees_main, chain], dim=-1)[None]
+            elif past_length:  # AR step: a new predicting query sees the main stream up to its position, and itself.
                 own = torch.eye(length, dtype=torch.bool, device=device)[None]
                 predict_visible = torch.cat([main_visible, own], dim=-1)
             else:
@@ -706,7 +730,7 @@ class BangDecoder(BangPreTrainedModel):
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
 
-        predict_hidden_state = hidden_states[:, num_main:].view(batch, num_streams, length, -1)
+        predict_hidden_state = hidden_states[:, num_main:].view(batch, num_streams, stream_length, -1)
         return BangDecoderOutput(
             last_hidden_state=hidden_states[:, :num_main] if num_main else None,
             predict_hidden_state=predict_hidden_state,
@@ -823,6 +847,8 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         self.model = BangModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
+        if self.generation_config is not None:
+            BangGenerationOptions.resolve(self.generation_config, {}).write_to(self.generation_config)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.model.shared
@@ -940,6 +966,249 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             decoder_hidden_states=outputs.decoder_hidden_states,
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
             encoder_hidden_states=outputs.encoder_hidden_states,
+        )
+
+    # -----------------------------------------------------------------------------------------------------------
+    # Generation
+    # -----------------------------------------------------------------------------------------------------------
+
+    # Keyword arguments a batch may carry that decoding does not use (Seq2SeqTrainer passes the whole batch).
+    _generation_model_inputs = ("input_ids", "attention_mask", "inputs_embeds", "encoder_outputs")
+    # The generation settings NAR and semi-NAR decoding read; any other one passed explicitly is refused there.
+    _non_ar_settings = (
+        "max_new_tokens",
+        "max_length",
+        "min_new_tokens",
+        "min_length",
+        "decoder_start_token_id",
+        "pad_token_id",
+        "eos_token_id",
+        "return_dict_in_generate",
+        "output_scores",
+        "output_logits",
+        "use_cache",
+    )
+    _ar_only_arguments = (
+        "logits_processor",
+        "stopping_criteria",
+        "prefix_allowed_tokens_fn",
+        "assistant_model",
+        "streamer",
+        "negative_prompt_ids",
+        "negative_prompt_attention_mask",
+        "custom_generate",
+    )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        inputs: torch.Tensor | None = None,
+        generation_config: GenerationConfig | None = None,
+        **kwargs,
+    ) -> GenerateEncoderDecoderOutput | torch.LongTensor:
+        """Generates with BANG's AR, NAR or semi-NAR flow (paper section 3), chosen by `decoding_mode`.
+
+        `decoding_mode`, `nar_canvas`, `nar_collapse_repeats`, `semi_nar_block_size` and `semi_nar_acceptance` are
+        keyword arguments here or custom fields of the generation config (see `generation_bang.py`).
+
+        * `"ar"`: the standard transformers `generate` (greedy, beam search, sampling, logits processors, stopping
+          criteria, streamer, ...), with the main stream's key/value cache.
+        * `"nar"`: one encoder pass and one decoder pass over a canvas of masks, argmax at every position, then the
+          official post-processing (cut at the first `[SEP]`, drop `[CLS]`, collapse repeats). The canvas has
+          `max_new_tokens` positions (default; `max_length - 1` when only `max_length` is set) or, with
+          `nar_canvas="source_length"`, the padded source length (the official generator). With
+          `return_dict_in_generate=True` and `output_scores` / `output_logits`, `scores` / `logits` hold one
+          (batch, vocab) tensor per canvas position (before post-processing).
+        * `"semi_nar"`: blockwise decoding, `semi_nar_block_size` tokens per decoder pass (this package's design,
+          see `generation_bang.py`); honours `max_new_tokens` / `max_length` and `min_new_tokens` / `min_length`.
+
+        NAR and semi-NAR are greedy by construction: they refuse sampling, beam search and the AR-only arguments
+        (logits processors, stopping criteria, streamer, ...) instead of ignoring them; the generation config's own
+        beam settings are AR settings and do not apply to them. Tensors of the batch that decoding does not use
+        (`labels`, `decoder_input_ids` in NAR/semi-NAR, pretraining columns, ...) are dropped, so that
+        `Seq2SeqTrainer(predict_with_generate=True)` can pass its batches as they are.
+        """
+        options = BangGenerationOptions.resolve(
+            generation_config if generation_config is not None else self.generation_config, kwargs
+        )
+        for name in [k for k, v in kwargs.items() if isinstance(v, torch.Tensor)]:
+            keep = name in self._generation_model_inputs or (
+                options.decoding_mode == "ar" and name in ("decoder_input_ids", "decoder_attention_mask")
+            )
+            if not keep:
+                kwargs.pop(name)
+        source = inputs if inputs is not None else kwargs.get("input_ids", kwargs.get("inputs_embeds"))
+        if source is not None and (source.shape[0] == 0 or source.shape[1] == 0):
+            raise ValueError(f"The input is empty: shape {tuple(source.shape)}.")
+        self._check_generation_length(generation_config, kwargs)
+        if options.decoding_mode == "ar":
+            return super().generate(inputs, generation_config=generation_config, mode="ar", **kwargs)
+
+        for name in self._ar_only_arguments:
+            if kwargs.pop(name, None) is not None:
+                raise ValueError(f"`{name}` is only supported with decoding_mode='ar', not {options.decoding_mode!r}.")
+        kwargs.pop("synced_gpus", None)  # each process decodes its own batch; no collective calls are made
+        for name, allowed in (("num_beams", 1), ("do_sample", False), ("num_return_sequences", 1)):
+            if kwargs.get(name, allowed) not in (allowed, None):
+                raise ValueError(
+                    f"`{name}={kwargs[name]!r}` is not supported with decoding_mode={options.decoding_mode!r}: "
+                    "NAR and semi-NAR decoding take the argmax at every position."
+                )
+            kwargs.pop(name, None)
+        # The settings are read without transformers' `_prepare_generation_config`, whose deep copy of the
+        # generation config costs about as much as a small model's NAR pass.
+        base_config = generation_config if generation_config is not None else self.generation_config
+        model_kwargs = {k: v for k, v in kwargs.items() if not hasattr(base_config, k)}
+        ignored = sorted(
+            k for k, v in kwargs.items() if k not in model_kwargs and k not in self._non_ar_settings and v is not None
+        )
+        if ignored:
+            raise ValueError(
+                f"{ignored} only apply to decoding_mode='ar'; {options.decoding_mode!r} decoding would ignore them."
+            )
+
+        def setting(name: str):
+            return kwargs[name] if kwargs.get(name) is not None else getattr(base_config, name, None)
+
+        generation_config = GenerationConfig(
+            **{name: setting(name) for name in self._non_ar_settings if setting(name) is not None}
+        )
+        if generation_config.decoder_start_token_id is None:
+            generation_config.decoder_start_token_id = self.config.decoder_start_token_id
+        if inputs is not None:
+            if "input_ids" in model_kwargs:
+                raise ValueError("Pass the source either as `inputs` or as `input_ids`, not both.")
+            model_kwargs["input_ids"] = inputs
+        unknown = sorted(set(model_kwargs) - set(self._generation_model_inputs))
+        if unknown:
+            raise ValueError(f"generate() got arguments it does not use in {options.decoding_mode!r} mode: {unknown}.")
+        encoder_inputs = {k: model_kwargs.get(k) for k in self._generation_model_inputs}
+        if encoder_inputs["input_ids"] is not None:
+            _check_token_ids(encoder_inputs["input_ids"], self.config.vocab_size, "Input")
+            if encoder_inputs["attention_mask"] is None:
+                encoder_inputs["attention_mask"] = encoder_inputs["input_ids"].ne(self.config.pad_token_id).long()
+        if options.decoding_mode == "nar":
+            return self._generate_nar(encoder_inputs, generation_config, options)
+        return self._generate_semi_nar(encoder_inputs, generation_config, options)
+
+    def _check_generation_length(self, generation_config: GenerationConfig | None, kwargs: dict) -> None:
+        """Refuses lengths that would run past the decoder's position table, naming the value."""
+        config = generation_config if generation_config is not None else self.generation_config
+        limit = self.config.max_position_embeddings
+        for name, extra in (("max_new_tokens", 0), ("max_length", 1)):
+            value = kwargs.get(name, getattr(config, name, None))
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+            if value is not None and value - extra > limit:
+                raise ValueError(
+                    f"`{name}={value}` asks for more target positions than the model has "
+                    f"(max_position_embeddings={limit})."
+                )
+            if name == "max_new_tokens" and kwargs.get(name) is not None:
+                break  # an explicit max_new_tokens wins over max_length
+
+    def _new_token_budget(self, generation_config: GenerationConfig) -> int:
+        """Number of target positions: `max_new_tokens`, else `max_length` minus the decoder start token."""
+        if generation_config.max_new_tokens is not None:
+            return generation_config.max_new_tokens
+        return generation_config.max_length - 1
+
+    def _generate_nar(
+        self, encoder_inputs: dict, generation_config: GenerationConfig, options: BangGenerationOptions
+    ) -> GenerateEncoderDecoderOutput | torch.LongTensor:
+        """One-pass NAR decoding (official `bang_NAR_generator.py`): canvas argmax, then post-processing."""
+        if options.nar_canvas == "source_length":
+            source = encoder_inputs["input_ids"] if encoder_inputs["input_ids"] is not None else None
+            if source is None:
+                raise ValueError("nar_canvas='source_length' needs `input_ids`.")
+            canvas_length = source.shape[1]
+            if canvas_length > self.config.max_position_embeddings:
+                raise ValueError(
+                    f"The source length {canvas_length} (nar_canvas='source_length') exceeds "
+                    f"max_position_embeddings={self.config.max_position_embeddings}."
+                )
+        else:
+            canvas_length = self._new_token_budget(generation_config)
+        logits = self(**encoder_inputs, mode="nar", canvas_length=canvas_length, use_cache=False).logits
+        sequences = nar_canvas_to_sequences(
+            logits.argmax(-1),
+            decoder_start_token_id=generation_config.decoder_start_token_id,
+            sep_token_id=self.config.eos_token_id,
+            pad_token_id=self.config.pad_token_id,
+            cls_token_id=self.config.cls_token_id,
+            collapse_repeats=options.nar_collapse_repeats,
+        )
+        if not generation_config.return_dict_in_generate:
+            return sequences
+        per_position = tuple(logits.unbind(1))
+        return GenerateEncoderDecoderOutput(
+            sequences=sequences,
+            scores=per_position if generation_config.output_scores else None,
+            logits=per_position if generation_config.output_logits else None,
+        )
+
+    def _generate_semi_nar(
+        self, encoder_inputs: dict, generation_config: GenerationConfig, options: BangGenerationOptions
+    ) -> GenerateEncoderDecoderOutput | torch.LongTensor:
+        """Blockwise semi-NAR decoding (this package's design; see `generation_bang.py`)."""
+        encoder_outputs = encoder_inputs["encoder_outputs"]
+        if encoder_outputs is None:
+            encoder_outputs = self.model.encoder(
+                input_ids=encoder_inputs["input_ids"],
+                attention_mask=encoder_inputs["attention_mask"],
+                inputs_embeds=encoder_inputs["inputs_embeds"],
+            )
+        encoder_states = encoder_outputs[0]
+        batch, device = encoder_states.shape[0], encoder_states.device
+        eos, pad = self.config.eos_token_id, self.config.pad_token_id
+        max_new = self._new_token_budget(generation_config)
+        if generation_config.min_new_tokens is not None:
+            min_new = generation_config.min_new_tokens
+        else:
+            min_new = max((generation_config.min_length or 0) - 1, 0)
+        start = generation_config.decoder_start_token_id
+        sequences = torch.full((batch, 1), start, dtype=torch.long, device=device)
+        main_input, finished = sequences, torch.zeros(batch, dtype=torch.bool, device=device)
+        lengths = torch.zeros(batch, dtype=torch.long, device=device)  # new tokens of each row, its [SEP] included
+        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        scores: list[torch.Tensor] = []
+        while sequences.shape[1] - 1 < max_new and not bool(finished.all()):
+            generated = sequences.shape[1] - 1
+            block = min(options.semi_nar_block_size, max_new - generated)
+            decoder_outputs = self.model.decoder(
+                "ar",
+                encoder_states,
+                encoder_attention_mask=encoder_inputs["attention_mask"],
+                input_ids=main_input,
+                cache=cache,
+                use_cache=True,
+                num_proposals=block,
+            )
+            logits = self.lm_head(decoder_outputs.predict_hidden_state[:, :, 0]).float()  # (B, block, V)
+            too_short = generated + torch.arange(block, device=device) < min_new  # (block,)
+            logits[:, too_short, eos] = torch.finfo(logits.dtype).min
+            proposals = logits.argmax(-1)  # (B, block); acceptance "all": every proposal extends the output
+            proposals = proposals.masked_fill(finished[:, None], pad)
+            is_eos = proposals.eq(eos)
+            after_eos = (is_eos.long().cumsum(-1) - is_eos.long()) > 0
+            proposals = proposals.masked_fill(after_eos, pad)
+            lengths = lengths + (~finished).long() * torch.where(
+                is_eos.any(-1), is_eos.long().argmax(-1) + 1, torch.full_like(lengths, block)
+            )
+            finished = finished | is_eos.any(-1)
+            sequences = torch.cat([sequences, proposals], dim=1)
+            main_input = proposals
+            scores.extend(logits.unbind(1))
+        width = int(lengths.max())  # a block may run past the [SEP] of every row: drop those columns
+        sequences = sequences[:, : 1 + width]
+        if not generation_config.return_dict_in_generate:
+            return sequences
+        scores_tuple = tuple(scores[:width])
+        return GenerateEncoderDecoderOutput(
+            sequences=sequences,
+            scores=scores_tuple if generation_config.output_scores else None,
+            logits=scores_tuple if generation_config.output_logits else None,
+            cache=cache if generation_config.use_cache else None,
         )
 
 

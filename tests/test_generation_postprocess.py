@@ -1,13 +1,11 @@
-"""Official NAR post-processing on token ids (`bang/post_processed_nar.py`) and one-pass NAR decoding."""
+"""Official NAR post-processing on token ids (`bang/post_processed_nar.py`)."""
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modeling_bang.generation_bang import collapse_repeated_words, nar_decode, postprocess_nar_tokens
-
-from .helpers import random_batch, tiny_model
+from modeling_bang.generation_bang import collapse_repeated_words, postprocess_nar_tokens
 
 
 SEP, CLS, PAD = 2, 1, 0
@@ -71,17 +69,3 @@ def test_examples():
     assert collapse_repeated_words("a a b  b a") == "a b a"
     with pytest.raises(ValueError, match="1-D"):
         postprocess_nar_tokens(torch.zeros(2, 2, dtype=torch.long), SEP)
-
-
-def test_nar_decode_is_one_pass_argmax_then_postprocess():
-    model = tiny_model()
-    input_ids, attention_mask, _ = random_batch(model.config)
-    decoded = nar_decode(model, input_ids, attention_mask, canvas_length=7, collapse_repeats=False)
-    with torch.no_grad():
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, mode="nar", canvas_length=7).logits
-    argmax = logits.argmax(-1)
-    sep, pad = model.config.eos_token_id, model.config.pad_token_id
-    assert decoded == [postprocess_nar_tokens(row, sep, None, pad, collapse_repeats=False) for row in argmax]
-    assert all(len(row) <= 7 for row in decoded)
-    with pytest.raises(ValueError, match="canvas_length"):
-        nar_decode(model, input_ids, attention_mask, canvas_length=0)

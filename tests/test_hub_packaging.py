@@ -37,7 +37,9 @@ assert "transformers_modules" in type(model).__module__, type(model).__module__
 batch = torch.load(folder + "/batch.pt")
 with torch.no_grad():
     logits = {mode: model(**batch, mode=mode).logits for mode in ("ar", "nar", "ngram")}
-torch.save(logits, folder + "/remote_logits.pt")
+source = {k: batch[k] for k in ("input_ids", "attention_mask")}
+generated = {m: model.generate(**source, decoding_mode=m, max_new_tokens=6) for m in ("ar", "nar", "semi_nar")}
+torch.save({"logits": logits, "generated": generated}, folder + "/remote_logits.pt")
 """
 
 
@@ -64,20 +66,20 @@ def test_save_pretrained_writes_remote_code_and_safetensors_only(tmp_path):
 def test_remote_code_files_import_only_their_siblings():
     """Files that travel to the Hub may import the standard library, torch, transformers and each other only."""
     allowed_top = {"collections", "dataclasses", "math", "pathlib", "typing", "torch", "transformers", "tokenizers"}
-    for name in ("configuration_bang.py", "modeling_bang.py"):
+    for name in ("configuration_bang.py", "modeling_bang.py", "generation_bang.py"):
         tree = ast.parse((PACKAGE_DIR / name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 assert all(a.name.split(".")[0] in allowed_top for a in node.names), (name, ast.unparse(node))
             elif isinstance(node, ast.ImportFrom):
                 if node.level:
-                    assert node.module in {"configuration_bang", "modeling_bang"}, (name, ast.unparse(node))
+                    assert node.module in {"configuration_bang", "generation_bang"}, (name, ast.unparse(node))
                 else:
                     assert node.module.split(".")[0] in allowed_top, (name, ast.unparse(node))
 
 
 def test_fresh_process_without_the_package_loads_with_trust_remote_code(tmp_path):
-    model = tiny_model()
+    model = tiny_model(init_std=0.3)  # large enough weights that generations depend on the input
     input_ids, attention_mask, labels = random_batch(model.config)
     batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
     model.save_pretrained(tmp_path)
@@ -93,6 +95,10 @@ def test_fresh_process_without_the_package_loads_with_trust_remote_code(tmp_path
     )
     assert result.returncode == 0, result.stderr[-3000:]
     remote = torch.load(tmp_path / "remote_logits.pt")
+    assert {p.name for p in tmp_path.iterdir()} >= {"generation_bang.py", "generation_config.json"}
     with torch.no_grad():
         for mode in ("ar", "nar", "ngram"):
-            assert torch.equal(remote[mode], model(**batch, mode=mode).logits), mode
+            assert torch.equal(remote["logits"][mode], model(**batch, mode=mode).logits), mode
+    for mode, generated in remote["generated"].items():
+        expected = model.generate(input_ids, attention_mask=attention_mask, decoding_mode=mode, max_new_tokens=6)
+        assert torch.equal(generated, expected), mode

@@ -103,6 +103,7 @@ def build_bang_model(
         "pad_token_id": tokenizer.pad_token_id,
         "eos_token_id": tokenizer.sep_token_id,
         "decoder_start_token_id": tokenizer.sep_token_id,
+        "cls_token_id": tokenizer.cls_token_id,
     }
     ngram = args.ngram if args.ngram is not None else default_ngram
     if ngram is not None:
