@@ -1,0 +1,141 @@
+"""The generation benchmark (examples/benchmark_generation.py) runs end to end on the tiny shape and reports it all."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NEW_TOKENS = 6  # not a multiple of the semi-NAR block size 4, as the default 30 is not
+
+
+def load_benchmark():
+    path = REPO_ROOT / "examples" / "benchmark_generation.py"
+    spec = importlib.util.spec_from_file_location("benchmark_generation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Not named `benchmark`: the pytest-benchmark plugin owns that fixture name and fails on a fixture that shadows it.
+@pytest.fixture(scope="module")
+def script():
+    return load_benchmark()
+
+
+def test_tiny_run_writes_every_method_and_ratio(script, tmp_path, capsys):
+    argv = ["--shapes", "tiny", "--batch_sizes", "1", "2", "--warmup", "1", "--repeats", "1", "--device", "cpu"]
+    argv += ["--source_length", "10", "--new_tokens", str(NEW_TOKENS), "--threads", "1", "--no_chart"]
+    argv += ["--output_dir", str(tmp_path), "--no_progress"]
+    returned = script.main(argv)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results == json.loads(json.dumps(returned))
+
+    machine = results["machine"]
+    for key in ("torch", "transformers", "device_name", "cpu_count", "torch_threads", "dtype"):
+        assert machine[key] not in (None, ""), key
+    assert machine["torch_threads"] == 1 and machine["dtype"] == "float32"
+    assert results["argv"] == argv and "--shapes tiny" in results["command"]
+
+    methods = list(script.METHODS)
+    assert len(methods) == 7
+    cells = {(m["shape"], m["batch_size"], m["method"]): m for m in results["measurements"]}
+    assert set(cells) == {("tiny", batch, method) for batch in (1, 2) for method in methods}
+    for (_, batch, method), m in cells.items():
+        assert len(m["seconds"]) == 1 and all(t > 0 for t in m["seconds"]), (batch, method)
+        for key in ("median_ms", "min_ms", "max_ms", "per_sample_ms", "samples_per_s", "tokens_per_s"):
+            assert m[key] > 0, (batch, method, key)
+        assert m["min_ms"] <= m["median_ms"] <= m["max_ms"]
+        assert m["per_sample_ms"] == pytest.approx(m["median_ms"] / batch)
+        assert m["length_ok"], (batch, method, m["output_shape"])
+    # AR, semi-NAR and ProphetNet are forced to exactly NEW_TOKENS tokens after the decoder start token.
+    for method in ("semi_nar_k2", "semi_nar_k4", "ar_greedy", "ar_beam4", "prophetnet_greedy"):
+        assert cells["tiny", 2, method]["output_shape"] == [2, NEW_TOKENS + 1], method
+    assert cells["tiny", 2, "one_pass_floor"]["output_shape"][:2] == [2, NEW_TOKENS]
+
+    ratio_keys = [ratio.key for ratio in script.RATIOS]
+    assert {"ar_beam4_over_nar", "nar_over_one_pass_floor", "ar_greedy_over_prophetnet_greedy"} <= set(ratio_keys)
+    assert [(row["shape"], row["batch_size"]) for row in results["ratios"]] == [("tiny", 1), ("tiny", 2)]
+    for row in results["ratios"]:
+        for ratio in script.RATIOS:
+            expected = cells["tiny", row["batch_size"], ratio.numerator]["median_ms"]
+            expected /= cells["tiny", row["batch_size"], ratio.denominator]["median_ms"]
+            assert row[ratio.key] == pytest.approx(expected), ratio.key
+        # The beam-4 speed-up target is for bang-base at batch 1 only; the other two apply everywhere.
+        assert set(row["targets"]) == {"nar_over_one_pass_floor", "ar_greedy_over_prophetnet_greedy"}
+        assert all(target["status"] in ("MET", "MISSED") for target in row["targets"].values())
+    assert results["chart"] is None and not (tmp_path / "latency_per_sample.png").exists()
+
+    printed = capsys.readouterr().out
+    assert "ngram=1" in printed and "NAR / one-pass floor" in printed
+    assert all(method in printed for method in methods)
+
+
+def test_subset_of_methods_leaves_missing_ratios_empty(script, tmp_path):
+    argv = ["--shapes", "tiny", "--batch_sizes", "1", "--methods", "nar", "one_pass_floor", "--warmup", "0"]
+    argv += ["--repeats", "1", "--device", "cpu", "--source_length", "6", "--new_tokens", "3", "--no_chart"]
+    results = script.main([*argv, "--output_dir", str(tmp_path), "--no_progress"])
+    assert [m["method"] for m in results["measurements"]] == ["nar", "one_pass_floor"]
+    (row,) = results["ratios"]
+    assert row["nar_over_one_pass_floor"] > 0 and row["ar_beam4_over_nar"] is None
+    assert row["targets"]["ar_greedy_over_prophetnet_greedy"]["status"] == "NOT RUN"
+
+
+def test_inputs_are_padded_and_end_with_sep(script):
+    config = script.SHAPES["tiny"]()
+    inputs = script.make_inputs(config, batch_size=8, source_length=12, seed=0, device="cpu")
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    assert ids.shape == mask.shape == (8, 12) and mask[0].all()
+    lengths = mask.sum(1)
+    assert lengths.min() >= 9 and lengths.max() == 12 and len(set(lengths.tolist())) > 1
+    for row, length in zip(ids, lengths.tolist(), strict=True):
+        assert row[length - 1] == config.eos_token_id
+        assert (row[length:] == config.pad_token_id).all()
+        assert (row[: length - 1] >= 4).all()  # ordinary ids only: no PAD, CLS, SEP or MASK
+
+
+def test_prophetnet_peer_has_the_same_dimensions(script):
+    config = script.SHAPES["small"]()
+    peer = script.prophetnet_config(config)
+    assert (peer.vocab_size, peer.hidden_size, peer.encoder_ffn_dim, peer.decoder_ffn_dim) == (30522, 256, 1024, 1024)
+    assert (peer.num_encoder_layers, peer.num_decoder_layers) == (3, 3)
+    assert (peer.num_encoder_attention_heads, peer.num_decoder_attention_heads) == (4, 4)
+    assert peer.ngram == 1 and (peer.pad_token_id, peer.eos_token_id, peer.decoder_start_token_id) == (0, 102, 102)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--methods", "ar_beam8"], ["--shapes", "huge"], ["--batch_sizes", "0"], ["--dtype", "int8"]],
+)
+def test_bad_flags_are_refused(script, argv, capsys):
+    with pytest.raises(SystemExit) as error:
+        script.parse_args(argv)
+    assert error.value.code == 2
+    assert f"error: argument {argv[0]}" in capsys.readouterr().err
+
+
+def test_lengths_beyond_the_position_table_are_refused(script, capsys):
+    with pytest.raises(SystemExit):
+        script.parse_args(["--shapes", "tiny", "--source_length", "65"])
+    assert "at most 64" in capsys.readouterr().err
+
+
+CHART_ARGV = ["--shapes", "tiny", "--batch_sizes", "1", "--methods", "nar", "ar_greedy", "--warmup", "0"]
+CHART_ARGV += ["--repeats", "1", "--device", "cpu", "--source_length", "6", "--new_tokens", "3", "--no_progress"]
+
+
+def test_chart_is_drawn(script, tmp_path):
+    pytest.importorskip("matplotlib")
+    results = script.main([*CHART_ARGV, "--output_dir", str(tmp_path)])
+    chart = tmp_path / "latency_per_sample.png"
+    assert results["chart"] == str(chart) and chart.read_bytes().startswith(b"\x89PNG")
+
+
+def test_missing_matplotlib_skips_the_chart(script, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` raise ImportError
+    results = script.main([*CHART_ARGV, "--output_dir", str(tmp_path)])
+    assert results["chart"] is None and (tmp_path / "results.json").exists()
+    assert "matplotlib is not installed" in capsys.readouterr().out
