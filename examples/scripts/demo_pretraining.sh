@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue-5 demonstration: a tiny BANG pretrained for a short CPU budget on the shared raw text (train splits of
 # debsum and wndef), then fine-tuned NAR on wndef, compared with the same fine-tuning from random initialisation.
-#   bash examples/scripts/demo_pretraining.sh [OUT_DIR]     (default outputs/demo-pretraining; ~50 min on 2 cores)
+#   bash examples/scripts/demo_pretraining.sh [OUT_DIR]     (default outputs/demo-pretraining)
+# SHARED_DATA=folder overrides the data folder (default ../shared/data). The Trainer uses a GPU when there is one.
 # Each step skips itself when its result exists, so an interrupted run can be restarted with the same command.
 set -euo pipefail
 OUT=${1:-outputs/demo-pretraining}
@@ -13,9 +14,9 @@ SHAPE=(--config_preset tiny --hidden_size 128 --encoder_layers 3 --decoder_layer
 COMMON=(--seed 42 --logging_steps 50 --report_to none --save_strategy steps --save_steps 500 --save_total_limit 1
         --dataloader_num_workers 0 --disable_tqdm true)
 
-[ -f "$OUT/wordpiece-8k/tokenizer.json" ] || python examples/train_tokenizer.py --vocab_size 8000 --output_dir "$OUT/wordpiece-8k"
-[ -f "$OUT/text-train.txt" ] || python examples/prepare_pretraining_text.py --split train --output_file "$OUT/text-train.txt"
-[ -f "$OUT/text-validation.txt" ] || python examples/prepare_pretraining_text.py --split validation --output_file "$OUT/text-validation.txt"
+[ -f "$OUT/wordpiece-8k/tokenizer.json" ] || python examples/train_tokenizer.py --data_dir "$DATA" --vocab_size 8000 --output_dir "$OUT/wordpiece-8k"
+[ -f "$OUT/text-train.txt" ] || python examples/prepare_pretraining_text.py --data_dir "$DATA" --split train --output_file "$OUT/text-train.txt"
+[ -f "$OUT/text-validation.txt" ] || python examples/prepare_pretraining_text.py --data_dir "$DATA" --split validation --output_file "$OUT/text-validation.txt"
 
 [ -f "$OUT/pretrained/eval_results.json" ] || python examples/pretrain_bang.py "${SHAPE[@]}" "${COMMON[@]}" \
     --tokenizer_name_or_path "$OUT/wordpiece-8k" --train_files "$OUT/text-train.txt" \
