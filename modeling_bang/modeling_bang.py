@@ -784,6 +784,7 @@ class BangModel(BangPreTrainedModel):
         canvas_length: int | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
+        encoder_sample_index: torch.LongTensor | None = None,
         **kwargs,
     ) -> BangSeq2SeqModelOutput:
         """
@@ -794,6 +795,8 @@ class BangModel(BangPreTrainedModel):
             decoder_position_ids: (batch, T) real target positions (pretraining); default 1..T.
             mode: `"ar"`, `"nar"` or `"ngram"`; defaults to `config.default_mode`.
             canvas_length: number of NAR mask positions (`nar` mode).
+            encoder_sample_index: (batch_decoder,) for each decoder row, the source row whose encoder output it reads:
+                several targets of one source (gold and distilled references) then share one encoder pass.
         """
         mode = self.resolve_mode(mode)
         output_hidden_states = (
@@ -814,10 +817,22 @@ class BangModel(BangPreTrainedModel):
                 hidden_states=encoder_outputs[1] if len(encoder_outputs) > 1 else None,
             )
         use_cache = (use_cache if use_cache is not None else self.config.use_cache) and mode == "ar"
+        encoder_states, encoder_mask = encoder_outputs.last_hidden_state, attention_mask
+        if encoder_sample_index is not None:
+            if encoder_sample_index.dim() != 1 or not bool(
+                ((encoder_sample_index >= 0) & (encoder_sample_index < encoder_states.shape[0])).all()
+            ):
+                raise ValueError(
+                    f"`encoder_sample_index` must be 1-D with values in [0, {encoder_states.shape[0]}), got "
+                    f"{encoder_sample_index.tolist()}."
+                )
+            encoder_states = encoder_states.index_select(0, encoder_sample_index)
+            if encoder_mask is not None:
+                encoder_mask = encoder_mask.index_select(0, encoder_sample_index)
         decoder_outputs = self.decoder(
             mode,
-            encoder_outputs.last_hidden_state,
-            encoder_attention_mask=attention_mask,
+            encoder_states,
+            encoder_attention_mask=encoder_mask,
             input_ids=decoder_input_ids,
             inputs_embeds=decoder_inputs_embeds,
             attention_mask=decoder_attention_mask,
@@ -882,6 +897,7 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         output_hidden_states: bool | None = None,
         return_token_log_probs: bool = False,
         num_items_in_batch: int | torch.Tensor | None = None,
+        encoder_sample_index: torch.LongTensor | None = None,
         **kwargs,
     ) -> BangSeq2SeqLMOutput:
         """
@@ -898,6 +914,8 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             return_token_log_probs: also return the log-probability of every label token.
             num_items_in_batch: divide the summed loss by this count (the Trainer passes it for gradient
                 accumulation); default: the number of counted target tokens in this batch.
+            encoder_sample_index: (batch_decoder,) source row read by each decoder row (labels, decoder inputs and
+                outputs then have `batch_decoder` rows): scores several targets per source with one encoder pass.
         """
         mode = self.model.resolve_mode(mode)
         if kwargs.get("output_attentions"):
@@ -932,6 +950,7 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             canvas_length=canvas_length,
             use_cache=use_cache,
             output_hidden_states=output_hidden_states,
+            encoder_sample_index=encoder_sample_index,
         )
         predict_logits = self.lm_head(outputs.predict_hidden_state)  # (B, S, T, V)
         logits = predict_logits[:, 0]

@@ -429,3 +429,19 @@ def test_config_presets_and_validation():
     assert tiny_config().hidden_size == 16
     with pytest.raises(ValueError, match="Unknown preset"):
         BangConfig.from_preset("large")
+
+
+def test_encoder_sample_index_scores_several_targets_per_source_with_one_encoder_pass():
+    model = tiny_model()
+    input_ids, attention_mask, labels = random_batch(model.config)
+    index = torch.tensor([0, 0, 2, 1, 2])
+    targets = torch.cat([labels, labels[:2].flip(0)])
+    with torch.no_grad():
+        shared = model(
+            input_ids=input_ids, attention_mask=attention_mask, labels=targets, encoder_sample_index=index, mode="nar"
+        )
+        repeated = model(input_ids=input_ids[index], attention_mask=attention_mask[index], labels=targets, mode="nar")
+    torch.testing.assert_close(shared.logits, repeated.logits)
+    torch.testing.assert_close(shared.per_sample_loss, repeated.per_sample_loss)
+    with pytest.raises(ValueError, match="encoder_sample_index"):
+        model(input_ids=input_ids, labels=targets[:1], encoder_sample_index=torch.tensor([3]), mode="nar")
