@@ -1,0 +1,394 @@
+"""Self-Paced Mixed Distillation (SPMD) for BANG's NAR flow: training arguments, data collator and trainer.
+
+SPMD (Qi et al., 2022, arXiv 2205.11162) trains BANG's NAR decoder on a mix of gold targets and targets distilled
+from BANG's AR side ("mixed distillation based on the AR stream knowledge") and uses self-paced learning so that the
+model first fits the samples "with the same modality" it can already model; inference stays plain NAR. The paper
+fixes only these two ideas; every rule below that goes further is one of this package's options, documented as such
+(BANG_NOTES section 5):
+
+* references: each example has its gold target (reference 0) and K distilled targets (`distilled_labels`, written by
+  `trainers.distillation.distill_dataset`); `mixing_strategy` picks the reference weights per sample
+  (`trainers.spmd_objectives.reference_weights`): gold only (BANG's NAR baseline), distilled only (sequence-level
+  KD, Kim & Rush 2016), a random mix with a ratio and schedule, the average over references, or the reference with
+  the lowest current NAR loss (the model's own mode, this package's reading of "the same modality");
+* self-paced weights (`self_paced_weights`): hard (Kumar et al. 2010), linear, logarithmic or mixture (Jiang et al.
+  2014) weights of the detached per-sample losses, with a threshold that is the pace's quantile of the batch's
+  losses, so the pace admits a growing fraction of samples (`pace_fraction`) and is scale-free;
+* optional token-level AR-stream knowledge: KL between a teacher's teacher-forced AR distribution and the NAR
+  distribution on the chosen reference (`kd_weight`, `kd_temperature`; needs `teacher_model`);
+* optional joint AR + NAR training of one model, the official `nar_ratio` mix: each micro-batch trains AR on the
+  gold target with probability 1 - nar_ratio.
+
+Cost: all references of a batch are scored in one model call, whose encoder runs once per example
+(`encoder_sample_index`); only the (sample, reference) pairs with a non-zero reference weight are decoded, except for
+`select` and `average`, which decode every available reference. All random draws are seeded by (seed, global step,
+micro-batch, process), and the pace is a function of the global step, so a run resumed from a checkpoint follows the
+uninterrupted run exactly.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
+from transformers.utils import logging
+
+from .spmd_objectives import (
+    MIX_SCHEDULES,
+    MIXING_STRATEGIES,
+    PACE_SHAPES,
+    WEIGHTING_SCHEMES,
+    combine_sample_losses,
+    mix_ratio_at,
+    pace_fraction,
+    reference_weights,
+    self_paced_weights,
+    token_kl_divergence,
+)
+
+
+logger = logging.get_logger(__name__)
+
+DISTILLED_LABELS = "distilled_labels"
+SPMD_COLUMNS = ("input_ids", "attention_mask", "labels", DISTILLED_LABELS)
+
+
+@dataclass
+class SPMDTrainingArguments(Seq2SeqTrainingArguments):
+    """`Seq2SeqTrainingArguments` plus SPMD's options (module docstring); every value is validated."""
+
+    mixing_strategy: str = field(
+        default="select",
+        metadata={"help": f"Reference weights per sample: one of {MIXING_STRATEGIES} (gold = BANG's NAR baseline)."},
+    )
+    distilled_ratio: float = field(
+        default=0.5, metadata={"help": "`random_mix`: probability of training a sample on a distilled reference."}
+    )
+    distilled_ratio_end: float | None = field(
+        default=None, metadata={"help": "`random_mix` with `mix_schedule=linear`: the ratio at the last step."}
+    )
+    mix_schedule: str = field(default="constant", metadata={"help": f"Schedule of the ratio: one of {MIX_SCHEDULES}."})
+    self_paced_scheme: str = field(
+        default="hard", metadata={"help": f"Self-paced weights: one of {WEIGHTING_SCHEMES} (none = no self-pacing)."}
+    )
+    pace_start_fraction: float = field(
+        default=0.5, metadata={"help": "Fraction of each batch admitted at step 0 (in (0, 1])."}
+    )
+    pace_end_point: float = field(
+        default=0.5, metadata={"help": "Share of max_steps after which every sample is admitted (in (0, 1])."}
+    )
+    pace_shape: str = field(default="linear", metadata={"help": f"Growth of the admitted fraction: {PACE_SHAPES}."})
+    mixture_low: float = field(
+        default=0.5, metadata={"help": "`mixture` weights: weight 1 below this share of the threshold (in (0, 1))."}
+    )
+    log_zeta: float = field(default=0.5, metadata={"help": "`logarithmic` weights: zeta in (0, 1)."})
+    kd_weight: float = field(
+        default=0.0, metadata={"help": "Weight of the token-level KL to the AR teacher (0 = off; needs a teacher)."}
+    )
+    kd_temperature: float = field(default=1.0, metadata={"help": "Softmax temperature of the token-level KL (> 0)."})
+    nar_ratio: float = field(
+        default=1.0, metadata={"help": "Probability that a step trains NAR (else AR on gold); official `nar_ratio`."}
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        choices = {
+            "mixing_strategy": MIXING_STRATEGIES,
+            "mix_schedule": MIX_SCHEDULES,
+            "self_paced_scheme": WEIGHTING_SCHEMES,
+            "pace_shape": PACE_SHAPES,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"`{name}` must be one of {allowed}, got {getattr(self, name)!r}.")
+        closed_unit = {"distilled_ratio": self.distilled_ratio, "nar_ratio": self.nar_ratio}
+        if self.distilled_ratio_end is not None:
+            closed_unit["distilled_ratio_end"] = self.distilled_ratio_end
+        for name, value in closed_unit.items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"`{name}` must be in [0, 1], got {value!r}.")
+        for name in ("pace_start_fraction", "pace_end_point"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"`{name}` must be in (0, 1], got {getattr(self, name)!r}.")
+        for name in ("mixture_low", "log_zeta"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"`{name}` must be in (0, 1), got {getattr(self, name)!r}.")
+        if self.kd_weight < 0:
+            raise ValueError(f"`kd_weight` must be >= 0, got {self.kd_weight!r}.")
+        if not self.kd_temperature > 0:
+            raise ValueError(f"`kd_temperature` must be > 0, got {self.kd_temperature!r}.")
+        if self.mix_schedule == "linear" and self.distilled_ratio_end is None:
+            raise ValueError("`mix_schedule=linear` needs `distilled_ratio_end`.")
+        if self.label_smoothing_factor != 0:
+            raise ValueError(
+                f"`label_smoothing_factor` must be 0 (got {self.label_smoothing_factor}); BANG applies "
+                "`config.label_smoothing` itself."
+            )
+
+
+class SPMDDataCollator:
+    """Pads sources, gold labels and distilled labels of tokenized examples into one batch.
+
+    Features hold `input_ids` (source ids ending with `[SEP]`), `labels` (`y1 .. yn [SEP]`) and, for SPMD,
+    `distilled_labels` (a list of K such sequences). Gold and distilled labels are padded with -100 to one length T
+    (the NAR canvas); `distilled_labels` is (batch, K, T). An empty distilled target (just `[SEP]`) is refused, since
+    it would teach the NAR model to stop at once; an example with fewer than K distilled targets gets all -100 rows
+    (that reference is then unavailable for it).
+    """
+
+    def __init__(self, pad_token_id: int, eos_token_id: int, max_target_length: int | None = None):
+        self.pad_token_id = pad_token_id
+        self.eos_token_id = eos_token_id
+        self.max_target_length = max_target_length
+
+    def _check_target(self, ids: list[int], what: str) -> None:
+        if not ids:
+            raise ValueError(f"{what} is empty.")
+        if self.max_target_length is not None and len(ids) > self.max_target_length:
+            raise ValueError(f"{what} has {len(ids)} tokens, more than max_target_length={self.max_target_length}.")
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        for name in ("input_ids", "labels"):
+            missing = [i for i, f in enumerate(features) if name not in f]
+            if missing:
+                raise ValueError(f"Examples {missing[:5]} have no `{name}` column; tokenize the data first.")
+        with_distilled = DISTILLED_LABELS in features[0]
+        if any((DISTILLED_LABELS in f) != with_distilled for f in features):
+            raise ValueError(f"Some examples of the batch have `{DISTILLED_LABELS}` and others do not.")
+        targets = []
+        for i, f in enumerate(features):
+            self._check_target(list(f["labels"]), f"The gold target of batch example {i}")
+            references = [list(f["labels"])]
+            for k, distilled in enumerate(f.get(DISTILLED_LABELS) or []):
+                distilled = list(distilled)
+                self._check_target(distilled, f"Distilled target {k} of batch example {i}")
+                if distilled == [self.eos_token_id]:
+                    raise ValueError(
+                        f"Distilled target {k} of batch example {i} is empty (only [SEP]); drop or regenerate it."
+                    )
+                references.append(distilled)
+            targets.append(references)
+        num_distilled = max(len(r) for r in targets) - 1
+        length = max(len(t) for r in targets for t in r)
+        source_length = max(len(f["input_ids"]) for f in features)
+        input_ids = torch.full((len(features), source_length), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(features), 1 + num_distilled, length), -100, dtype=torch.long)
+        for i, (f, references) in enumerate(zip(features, targets, strict=True)):
+            input_ids[i, : len(f["input_ids"])] = torch.tensor(list(f["input_ids"]), dtype=torch.long)
+            for r, ids in enumerate(references):
+                labels[i, r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        batch = {
+            "input_ids": input_ids,
+            "attention_mask": input_ids.ne(self.pad_token_id).long(),
+            "labels": labels[:, 0],
+        }
+        if with_distilled:
+            batch[DISTILLED_LABELS] = labels[:, 1:]
+        return batch
+
+
+class SPMDTrainer(Seq2SeqTrainer):
+    """`Seq2SeqTrainer` that trains BANG's NAR flow with self-paced mixed distillation (module docstring).
+
+    Use it like any `Seq2SeqTrainer`, with `SPMDTrainingArguments`, `SPMDDataCollator` and a data set holding
+    `input_ids`, `labels` and (unless `mixing_strategy="gold"`) `distilled_labels`. `teacher_model` (a BANG or any
+    seq2seq model sharing the student's vocabulary, run teacher-forced in AR mode) is needed only for `kd_weight > 0`.
+    Logged every `logging_steps` (means since the last log): `spmd/nar_loss`, `spmd/kd_loss`, `spmd/ar_loss`,
+    `spmd/pace_fraction`, `spmd/admitted_fraction`, `spmd/mean_weight`, `spmd/threshold`, `spmd/distilled_share`,
+    `spmd/distilled_ratio`, `spmd/ar_step_share`.
+    """
+
+    def __init__(self, *args, teacher_model: torch.nn.Module | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.args, SPMDTrainingArguments):
+            raise ValueError("SPMDTrainer needs `SPMDTrainingArguments`.")
+        if self.compute_loss_func is not None:
+            raise ValueError("`compute_loss_func` is not supported: SPMDTrainer computes its own loss.")
+        if self.args.kd_weight > 0 and teacher_model is None:
+            raise ValueError("`kd_weight > 0` needs a `teacher_model` (the AR teacher).")
+        self.teacher_model = teacher_model
+        if teacher_model is not None:
+            self.teacher_model = teacher_model.to(self.args.device).eval().requires_grad_(False)
+            student_vocab = self.accelerator.unwrap_model(self.model).config.vocab_size
+            if teacher_model.config.vocab_size != student_vocab:
+                raise ValueError(
+                    f"The teacher's vocabulary ({teacher_model.config.vocab_size}) differs from the student's "
+                    f"({student_vocab}); token-level KL needs one vocabulary."
+                )
+        self._metrics: dict[str, list[float]] = {}
+        self._draw_position = (-1, 0)  # (global step, micro-batches drawn at that step)
+        student = self.accelerator.unwrap_model(self.model)
+        if student.config.default_mode != "nar" or student.generation_config.decoding_mode != "nar":
+            logger.warning(
+                "SPMDTrainer trains an NAR student: setting config.default_mode and generation_config.decoding_mode "
+                f"to 'nar' (were {student.config.default_mode!r} and {student.generation_config.decoding_mode!r}), "
+                "so that evaluation losses and predict_with_generate use the NAR flow."
+            )
+            student.config.default_mode = "nar"
+            student.generation_config.decoding_mode = "nar"
+
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        if DISTILLED_LABELS not in self._signature_columns:
+            self._signature_columns.append(DISTILLED_LABELS)
+
+    def _generator(self) -> torch.Generator:
+        """A generator seeded by (seed, global step, micro-batch within the step, process index)."""
+        step = self.state.global_step
+        micro = self._draw_position[1] + 1 if self._draw_position[0] == step else 0
+        self._draw_position = (step, micro)
+        seed = hash((self.args.seed, step, micro, self.args.process_index)) % (2**63)
+        return torch.Generator().manual_seed(seed)
+
+    def _record(self, **values: float) -> None:
+        for name, value in values.items():
+            self._metrics.setdefault(name, []).append(float(value))
+
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ):
+        if not model.training:  # evaluation loss: plain NAR loss on the gold target
+            outputs = model(
+                input_ids=inputs["input_ids"],
+                attention_mask=inputs["attention_mask"],
+                labels=inputs["labels"],
+                mode="nar",
+            )
+            return (outputs.loss, outputs) if return_outputs else outputs.loss
+        missing = [name for name in ("input_ids", "attention_mask", "labels") if name not in inputs]
+        if missing:
+            raise ValueError(f"The SPMD batch lacks the column(s) {missing}; use `SPMDDataCollator`.")
+        args = self.args
+        generator = self._generator()
+        if args.nar_ratio < 1.0 and float(torch.rand((), generator=generator)) >= args.nar_ratio:
+            loss, outputs = self._ar_loss(model, inputs, num_items_in_batch)
+        else:
+            loss, outputs = self._spmd_nar_loss(model, inputs, num_items_in_batch, generator)
+        if args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes  # the Trainer's own rule: gradients are averaged over ranks
+        return (loss, outputs) if return_outputs else loss
+
+    def _ar_loss(self, model, inputs, num_items_in_batch):
+        outputs = model(
+            input_ids=inputs["input_ids"],
+            attention_mask=inputs["attention_mask"],
+            labels=inputs["labels"],
+            mode="ar",
+            num_items_in_batch=num_items_in_batch,
+        )
+        self._record(**{"spmd/ar_loss": outputs.loss.item(), "spmd/ar_step_share": 1.0})
+        return outputs.loss, outputs
+
+    def _spmd_nar_loss(self, model, inputs, num_items_in_batch, generator: torch.Generator):
+        args = self.args
+        gold = inputs["labels"]
+        distilled = inputs.get(DISTILLED_LABELS)
+        if distilled is None:
+            if args.mixing_strategy != "gold":
+                raise ValueError(
+                    f"mixing_strategy={args.mixing_strategy!r} needs the `{DISTILLED_LABELS}` column; run "
+                    "examples/distill_data.py first, or use mixing_strategy='gold'."
+                )
+            distilled = gold.new_full((gold.shape[0], 0, gold.shape[1]), -100)
+        references = torch.cat([gold[:, None], distilled], dim=1)  # (B, R, T)
+        reference_mask = references.ne(-100).any(-1)  # (B, R)
+        batch, num_references = reference_mask.shape
+        step, max_steps = self.state.global_step, max(self.state.max_steps, 1)
+        ratio = mix_ratio_at(
+            step,
+            max_steps,
+            args.distilled_ratio,
+            args.distilled_ratio_end if args.distilled_ratio_end is not None else args.distilled_ratio,
+            args.mix_schedule,
+        )
+
+        needs_all_scores = args.mixing_strategy in ("select", "average")
+        weights = None
+        if needs_all_scores:
+            decoded = reference_mask
+        else:  # the weights do not depend on the losses: decode only the chosen references
+            zeros = torch.zeros(reference_mask.shape, device=references.device)
+            weights = reference_weights(zeros, reference_mask, args.mixing_strategy, ratio, generator)
+            decoded = weights > 0
+        sample_index, reference_index = decoded.nonzero(as_tuple=True)
+        outputs = model(
+            input_ids=inputs["input_ids"],
+            attention_mask=inputs["attention_mask"],
+            labels=references[sample_index, reference_index],
+            encoder_sample_index=sample_index,
+            mode="nar",
+        )
+        pair_labels = references[sample_index, reference_index]
+        pair_counts = pair_labels.ne(-100).sum(-1).float()  # (P,)
+        pair_loss_sums = outputs.per_sample_loss * pair_counts  # (P,) summed label-smoothed token losses
+
+        per_reference_losses = torch.zeros(batch, num_references, device=references.device)
+        per_reference_losses[sample_index, reference_index] = outputs.per_sample_loss.detach().float()
+        if weights is None:
+            weights = reference_weights(per_reference_losses, reference_mask, args.mixing_strategy, ratio, generator)
+        pair_weights = weights[sample_index, reference_index].to(pair_loss_sums.dtype)  # (P,)
+
+        def per_sample(values: torch.Tensor) -> torch.Tensor:
+            return torch.zeros(batch, dtype=values.dtype, device=values.device).index_add(
+                0, sample_index, pair_weights * values
+            )
+
+        token_loss_sums, token_counts = per_sample(pair_loss_sums), per_sample(pair_counts)
+        chosen_mean_loss = (token_loss_sums.detach() / token_counts.clamp(min=1)).float()
+        fraction = pace_fraction(step, max_steps, args.pace_start_fraction, args.pace_end_point, args.pace_shape)
+        sample_weights, threshold = self_paced_weights(
+            chosen_mean_loss, fraction, args.self_paced_scheme, args.mixture_low, args.log_zeta
+        )
+        sample_weights = sample_weights.to(token_loss_sums.dtype)
+        nar_loss = combine_sample_losses(token_loss_sums, sample_weights, num_items_in_batch, token_counts)
+        loss = nar_loss
+
+        kd_loss = None
+        if args.kd_weight > 0:
+            with torch.no_grad():
+                teacher_logits = self.teacher_model(
+                    input_ids=inputs["input_ids"].index_select(0, sample_index),
+                    attention_mask=inputs["attention_mask"].index_select(0, sample_index),
+                    labels=pair_labels,
+                    **({"mode": "ar"} if getattr(self.teacher_model.config, "model_type", None) == "bang" else {}),
+                ).logits
+            pair_kl = token_kl_divergence(outputs.logits, teacher_logits, pair_labels.ne(-100), args.kd_temperature)
+            kd_loss = combine_sample_losses(
+                per_sample(pair_kl * pair_counts), sample_weights, num_items_in_batch, token_counts
+            )
+            loss = loss + args.kd_weight * kd_loss
+
+        self._record(
+            **{
+                "spmd/nar_loss": float((chosen_mean_loss * (token_counts > 0)).sum() / max(batch, 1)),
+                "spmd/pace_fraction": fraction,
+                "spmd/admitted_fraction": float((sample_weights > 0).float().mean()),
+                "spmd/mean_weight": float(sample_weights.float().mean()),
+                "spmd/distilled_share": float(weights[:, 1:].sum(-1).mean()) if num_references > 1 else 0.0,
+                "spmd/distilled_ratio": ratio,
+                "spmd/ar_step_share": 0.0,
+            }
+        )
+        if threshold is not None:
+            self._record(**{"spmd/threshold": float(threshold)})
+        if kd_loss is not None:
+            self._record(**{"spmd/kd_loss": float(kd_loss.detach())})
+        return loss, outputs
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
+        """Evaluation on the gold target (the distilled references are training data only)."""
+        inputs = {k: v for k, v in inputs.items() if k != DISTILLED_LABELS}
+        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys, **gen_kwargs)
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        if self._metrics and "loss" in logs:  # training logs only
+            logs = {**logs, **{name: sum(v) / len(v) for name, v in self._metrics.items()}}
+            self._metrics = {}
+        super().log(logs, *args, **kwargs)
+
+
+__all__ = ["DISTILLED_LABELS", "SPMDDataCollator", "SPMDTrainer", "SPMDTrainingArguments"]
