@@ -1,7 +1,11 @@
 """Shared builders for the tests: tiny configs, random batches, and the ProphetNet -> BANG weight copy."""
 
+from collections.abc import Sequence
+
 import torch
-from transformers import ProphetNetConfig, ProphetNetForConditionalGeneration
+from tokenizers import Tokenizer, models, pre_tokenizers
+from tokenizers.processors import TemplateProcessing
+from transformers import PreTrainedTokenizerFast, ProphetNetConfig, ProphetNetForConditionalGeneration
 
 from modeling_bang import BangConfig, BangForConditionalGeneration
 
@@ -15,6 +19,24 @@ def tiny_config(**overrides) -> BangConfig:
 def tiny_model(seed: int = 0, **overrides) -> BangForConditionalGeneration:
     torch.manual_seed(seed)
     return BangForConditionalGeneration(tiny_config(**overrides)).eval()
+
+
+def tiny_tokenizer(words: Sequence[str] | None = None) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer for the tiny vocabulary (99 ids) in BANG's `text [SEP]` format.
+
+    `[PAD]` 0, `[CLS]` 1 and `[SEP]` 2 as in the tiny config, `[UNK]` 3, `[MASK]` 4, then `words` for ids 5..98
+    (default: the token of id i is `str(i)`, so a text of such integers spells its own ids).
+    """
+    words = [str(i) for i in range(5, 99)] if words is None else list(words)
+    vocab = {token: i for i, token in enumerate(["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]", *words])}
+    assert len(vocab) == 99, "the tiny vocabulary has 99 distinct tokens"
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.post_processor = TemplateProcessing(
+        single="$A [SEP]", pair="$A [SEP] $B [SEP]", special_tokens=[("[SEP]", vocab["[SEP]"])]
+    )
+    special = {"unk_token": "[UNK]", "sep_token": "[SEP]", "eos_token": "[SEP]", "pad_token": "[PAD]"}
+    return PreTrainedTokenizerFast(tokenizer_object=backend, cls_token="[CLS]", mask_token="[MASK]", **special)
 
 
 def random_batch(config: BangConfig, batch: int = 3, source_len: int = 9, target_len: int = 6, seed: int = 1):
