@@ -13,7 +13,8 @@ column written by `examples/distill_data.py` (K token-id sequences per example i
 SPMD option of `trainers.spmd_trainer.SPMDTrainingArguments` is a flag (`--help` lists them with their meaning; the
 module docstring of `trainers/spmd_trainer.py` says which parts are the paper's and which are this package's).
 Evaluation uses the gold validation targets: the NAR loss, and with `--predict_with_generate` one-pass NAR decoding
-(`generate(decoding_mode="nar")`, canvas `--max_target_length`) scored with ROUGE-L F1. Resume with
+(`generate(decoding_mode="nar")`, canvas `--max_target_length`) scored with ROUGE-L F1 against the detokenized gold
+targets. Resume with
 `--resume_from_checkpoint PATH|auto`; the self-paced pace and the random mixing follow the global step, so a resumed
 run continues the same trajectory. The model, tokenizer and `eval_results.json` are written to `--output_dir`.
 """
@@ -135,9 +136,14 @@ def main(argv: list[str] | None = None) -> dict:
             validation, _ = encode_pairs(validation, tokenizer, data_args, "validation")
 
     def compute_metrics(prediction) -> dict:
-        ids = np.where(prediction.predictions == -100, tokenizer.pad_token_id, prediction.predictions)
-        texts = [collapse_repeated_words(t) for t in tokenizer.batch_decode(ids, skip_special_tokens=True)]
-        return {"rougeL_f1": rouge_l(texts, list(validation["reference"]))}
+        """ROUGE-L F1 of the NAR outputs against the detokenized gold targets (gathered with the predictions, so it
+        is right under several processes; [UNK] pieces drop out of both sides)."""
+
+        def decode(ids):
+            return tokenizer.batch_decode(np.where(ids == -100, tokenizer.pad_token_id, ids), skip_special_tokens=True)
+
+        texts = [collapse_repeated_words(t) for t in decode(prediction.predictions)]
+        return {"rougeL_f1": rouge_l(texts, decode(prediction.label_ids))}
 
     trainer = SPMDTrainer(
         model=model,
