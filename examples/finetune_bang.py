@@ -43,11 +43,10 @@ import torch
 import transformers
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from modeling_bang import DECODER_MODES
 from modeling_bang.generation_bang import collapse_repeated_words
-from trainers.model_setup import BangModelArguments, build_bang_model, load_tokenizer
+from trainers.model_setup import BangModelArguments, build_bang_model, load_tokenizer, resolve_resume_checkpoint
 from trainers.seq2seq_data import DataArguments, encode_pairs, rouge_l
 
 
@@ -112,16 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
     for path in (data_args.train_file, data_args.validation_file):
         if path is not None and not Path(path).is_file():
             raise ValueError(f"Data file {path} does not exist.")
-    output_dir = Path(training_args.output_dir)
-    resume = training_args.resume_from_checkpoint
-    if resume == "auto":
-        resume = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
-        print(f"--resume_from_checkpoint auto: {resume or 'no checkpoint in the output directory, fresh start'}")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and resume is None and not data_args.overwrite_output_dir:
-        raise ValueError(
-            f"Output directory {output_dir} is not empty; pass --overwrite_output_dir, or "
-            "--resume_from_checkpoint auto to continue from its last checkpoint."
-        )
+    resume = resolve_resume_checkpoint(training_args, data_args.overwrite_output_dir)
     set_seed(training_args.seed)
 
     tokenizer = load_tokenizer(model_args)

@@ -35,9 +35,8 @@ from pathlib import Path
 import datasets
 import transformers
 from transformers import HfArgumentParser, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
-from trainers.model_setup import BangModelArguments, build_bang_model, load_tokenizer
+from trainers.model_setup import BangModelArguments, build_bang_model, load_tokenizer, resolve_resume_checkpoint
 from trainers.pretraining import (
     BangPretrainingTrainer,
     BangSpanMaskingCollator,
@@ -145,16 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     if data_args.dataset_name is None and not data_args.train_files:
         raise ValueError("Give --train_files or --dataset_name.")
 
-    output_dir = Path(training_args.output_dir)
-    resume = training_args.resume_from_checkpoint
-    if resume == "auto":
-        resume = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
-        print(f"--resume_from_checkpoint auto: {resume or 'no checkpoint in the output directory, fresh start'}")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and resume is None and not data_args.overwrite_output_dir:
-        raise ValueError(
-            f"Output directory {output_dir} is not empty; pass --overwrite_output_dir, or "
-            "--resume_from_checkpoint auto to continue its last checkpoint."
-        )
+    resume = resolve_resume_checkpoint(training_args, data_args.overwrite_output_dir)
     set_seed(training_args.seed)
 
     tokenizer = load_tokenizer(model_args)

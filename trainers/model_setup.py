@@ -9,8 +9,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedTokenizerBase
+from transformers.trainer_utils import get_last_checkpoint
+from transformers.utils import logging
 
 from modeling_bang import BangConfig, BangForConditionalGeneration, build_default_tokenizer
+
+
+logger = logging.get_logger(__name__)
 
 
 # Settings that only change training behaviour, so they may be changed on a saved model.
@@ -114,4 +119,26 @@ def build_bang_model(
     return BangForConditionalGeneration(BangConfig.from_preset(args.config_preset, **settings))
 
 
-__all__ = ["BangModelArguments", "build_bang_model", "load_tokenizer"]
+def resolve_resume_checkpoint(training_args, overwrite_output_dir: bool) -> str | None:
+    """The checkpoint a script resumes from, after checking that it may write into `output_dir`.
+
+    `--resume_from_checkpoint auto` picks the last `checkpoint-*` folder of `output_dir` (a fresh start when there is
+    none). A non-empty `output_dir` is refused unless the run resumes or `overwrite_output_dir` is set, so that a
+    finished run is never overwritten by accident.
+    """
+    output_dir = Path(training_args.output_dir)
+    resume = training_args.resume_from_checkpoint
+    if resume == "auto":
+        resume = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+        logger.warning(
+            f"--resume_from_checkpoint auto: {resume or 'no checkpoint in the output directory, fresh start'}"
+        )
+    if output_dir.is_dir() and any(output_dir.iterdir()) and resume is None and not overwrite_output_dir:
+        raise ValueError(
+            f"Output directory {output_dir} is not empty; pass --overwrite_output_dir, or "
+            "--resume_from_checkpoint auto to continue from its last checkpoint."
+        )
+    return resume
+
+
+__all__ = ["BangModelArguments", "build_bang_model", "load_tokenizer", "resolve_resume_checkpoint"]
