@@ -39,44 +39,27 @@ one panel per shape and batch size; needs matplotlib, skipped with a message whe
 """
 
 import argparse
-import json
-import os
-import platform
-import shlex
 import statistics
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import transformers
 from tqdm.auto import tqdm
-from transformers import ProphetNetConfig, ProphetNetForConditionalGeneration
+from transformers import ProphetNetForConditionalGeneration
 
+import benchmark_common as common
+from benchmark_common import DTYPES, Ratio, prophetnet_config
 from modeling_bang import BangConfig, BangForConditionalGeneration
 
-
-SMALL_SHAPE = {
-    "hidden_size": 256,
-    "encoder_layers": 3,
-    "decoder_layers": 3,
-    "encoder_attention_heads": 4,
-    "decoder_attention_heads": 4,
-    "encoder_ffn_dim": 1024,
-    "decoder_ffn_dim": 1024,
-}
 
 # name -> builder of the BANG config; the ProphetNet peer copies its dimensions (`prophetnet_config`).
 SHAPES: dict[str, Callable[[], BangConfig]] = {
     "bang-base": lambda: BangConfig.from_preset("bang-base"),
-    "small": lambda: BangConfig.from_preset("bang-base", **SMALL_SHAPE),
+    "small": lambda: BangConfig.from_preset("bang-base", **common.SMALL_SHAPE),
     "tiny": lambda: BangConfig.from_preset("tiny"),
 }
-
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -135,18 +118,6 @@ METHODS: dict[str, Method] = {
 }
 
 
-@dataclass(frozen=True)
-class Ratio:
-    key: str  # field name in results.json
-    column: str  # table heading
-    label: str  # sentence in the targets list
-    numerator: str
-    denominator: str
-    target: float | None = None
-    op: str | None = None  # ">=" or "<="
-    applies: Callable[[str, int], bool] = lambda shape, batch: True  # (shape, batch) cells the target is for
-
-
 RATIOS = [
     Ratio(
         "ar_beam4_over_nar",
@@ -179,20 +150,6 @@ RATIOS = [
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="benchmark_generation.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -206,45 +163,30 @@ def build_parser() -> argparse.ArgumentParser:
         "3+3 layers, 4 heads, FFN 1024, vocab 30522), tiny (the test-suite preset). Default: bang-base small",
     )
     parser.add_argument(
-        "--batch_sizes", nargs="+", type=_positive_int, default=[1, 32], help="batch sizes (default: 1 32)"
+        "--batch_sizes", nargs="+", type=common.positive_int, default=[1, 32], help="batch sizes (default: 1 32)"
     )
-    parser.add_argument(
-        "--methods",
-        nargs="+",
-        choices=list(METHODS),
-        default=list(METHODS),
-        help="methods to time (default: all). Ratios whose methods are not selected are reported as null",
-    )
+    common.add_methods_argument(parser, METHODS)
     parser.add_argument(
         "--source_length",
-        type=_positive_int,
+        type=common.positive_int,
         default=64,
         help="source tokens per sample (random ordinary ids ending with [SEP]); with batch > 1 the other rows are "
         "up to a quarter shorter, right-padded with an attention mask (default: 64)",
     )
     parser.add_argument(
-        "--new_tokens", type=_positive_int, default=30, help="output tokens per sample; the NAR canvas (default: 30)"
+        "--new_tokens",
+        type=common.positive_int,
+        default=30,
+        help="output tokens per sample; the NAR canvas (default: 30)",
     )
-    parser.add_argument(
-        "--device",
-        choices=["cpu", "cuda"],
-        default="cuda" if torch.cuda.is_available() else "cpu",
-        help="device (default: cuda when available, else cpu)",
-    )
-    parser.add_argument("--dtype", choices=list(DTYPES), default="float32", help="model dtype (default: float32)")
-    parser.add_argument(
-        "--threads", type=_positive_int, default=None, help="torch.set_num_threads(N) (default: torch's own)"
-    )
-    parser.add_argument(
-        "--warmup", type=_non_negative_int, default=2, help="untimed calls before timing, per cell (default: 2)"
-    )
-    parser.add_argument("--repeats", type=_positive_int, default=5, help="timed calls per cell (default: 5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights and inputs (default: 0)")
-    parser.add_argument(
-        "--output_dir",
-        type=Path,
-        default=Path("outputs/benchmark_generation"),
-        help="where results.json and the chart go (default: outputs/benchmark_generation)",
+    common.add_device_arguments(parser, dtypes=list(DTYPES))
+    common.add_run_arguments(
+        parser,
+        unit="calls",
+        per="cell",
+        seeded="inputs",
+        output_dir="outputs/benchmark_generation",
+        output_help="where results.json and the chart go",
     )
     parser.add_argument("--no_chart", action="store_true", help="do not draw latency_per_sample.png")
     parser.add_argument("--no_progress", action="store_true", help="hide the tqdm progress bar")
@@ -253,19 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda was requested but CUDA is not available")
-    args.shapes = list(dict.fromkeys(args.shapes))
-    args.batch_sizes = list(dict.fromkeys(args.batch_sizes))
-    args.methods = list(dict.fromkeys(args.methods))
-    for name in args.shapes:
-        limit = SHAPES[name]().max_position_embeddings
-        if args.source_length > limit or args.new_tokens > limit:
-            parser.error(
-                f"shape {name!r} holds at most {limit} source and target positions; got --source_length "
-                f"{args.source_length} and --new_tokens {args.new_tokens}"
-            )
+    args = common.parse_arguments(parser, argv, unique=("shapes", "batch_sizes", "methods"))
+    common.check_position_limits(parser, SHAPES, args, "--new_tokens")
     if args.source_length < 2:
         parser.error("--source_length must be at least 2 (one token and [SEP])")
     return args
@@ -274,33 +205,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ---------------------------------------------------------------------------------------------------------------
 # Models and inputs
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def prophetnet_config(config: BangConfig) -> ProphetNetConfig:
-    """The ProphetNet peer of a BANG shape: same dimensions, one predicting stream (`ngram=1`).
-
-    ProphetNet's position tables hold `max_position_embeddings` rows where BANG's hold `+ 1` (encoder) and `+ 2`
-    (decoder), so the peer gets two more (as in the ProphetNet -> BANG conversion).
-    """
-    return ProphetNetConfig(
-        vocab_size=config.vocab_size,
-        hidden_size=config.hidden_size,
-        encoder_ffn_dim=config.encoder_ffn_dim,
-        decoder_ffn_dim=config.decoder_ffn_dim,
-        num_encoder_layers=config.encoder_layers,
-        num_decoder_layers=config.decoder_layers,
-        num_encoder_attention_heads=config.encoder_attention_heads,
-        num_decoder_attention_heads=config.decoder_attention_heads,
-        max_position_embeddings=config.max_position_embeddings + 2,
-        ngram=1,
-        num_buckets=config.num_buckets,
-        relative_max_distance=config.relative_max_distance,
-        activation_function=config.activation_function,
-        pad_token_id=config.pad_token_id,
-        eos_token_id=config.eos_token_id,
-        decoder_start_token_id=config.decoder_start_token_id,
-        bos_token_id=None,
-    )
 
 
 def build_models(shape: str, need: set[str], device: torch.device, dtype: torch.dtype, seed: int) -> dict[str, Any]:
@@ -316,15 +220,6 @@ def build_models(shape: str, need: set[str], device: torch.device, dtype: torch.
     return models
 
 
-def first_ordinary_id(config: BangConfig) -> int:
-    """Lowest id of an ordinary token: 999 in a BERT-uncased-sized vocabulary (0-998 are [PAD], [unused*], [UNK],
-    [CLS], [SEP], [MASK]); otherwise the id after the special ids (the tiny vocabulary's 0-3 are PAD CLS SEP MASK).
-    """
-    if config.vocab_size >= 2000:
-        return 999
-    return max(config.pad_token_id, config.eos_token_id, config.decoder_start_token_id, 3) + 1
-
-
 def make_inputs(
     config: BangConfig, batch_size: int, source_length: int, seed: int, device: torch.device
 ) -> dict[str, torch.Tensor]:
@@ -332,12 +227,9 @@ def make_inputs(
     (right-padded with `pad_token_id`, attention mask 0 there) so that the padding paths run."""
     generator = torch.Generator().manual_seed(seed)
     input_ids = torch.randint(
-        first_ordinary_id(config), config.vocab_size, (batch_size, source_length), generator=generator
+        common.first_ordinary_id(config), config.vocab_size, (batch_size, source_length), generator=generator
     )
-    lengths = torch.full((batch_size,), source_length)
-    if batch_size > 1:
-        shortest = max(2, source_length - source_length // 4)
-        lengths[1:] = torch.randint(shortest, source_length + 1, (batch_size - 1,), generator=generator)
+    lengths = common.random_lengths(batch_size, source_length, generator)
     attention_mask = (torch.arange(source_length)[None, :] < lengths[:, None]).long()
     input_ids[torch.arange(batch_size), lengths - 1] = config.eos_token_id
     input_ids = input_ids.masked_fill(attention_mask.eq(0), config.pad_token_id)
@@ -347,29 +239,6 @@ def make_inputs(
 # ---------------------------------------------------------------------------------------------------------------
 # Timing
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_method(
-    run: Callable[[], Any], warmup: int, repeats: int, device: torch.device
-) -> tuple[list[float], torch.Tensor]:
-    """Wall seconds of `repeats` calls after `warmup` untimed ones; also the last output."""
-    output = None
-    for _ in range(warmup):
-        output = run()
-    _synchronize(device)
-    seconds = []
-    for _ in range(repeats):
-        _synchronize(device)
-        start = time.perf_counter()
-        output = run()
-        _synchronize(device)
-        seconds.append(time.perf_counter() - start)
-    return seconds, output
 
 
 def summarize(
@@ -392,10 +261,7 @@ def summarize(
         "batch_size": batch_size,
         "method": method,
         "description": METHODS[method].description,
-        "seconds": seconds,
-        "median_ms": 1000 * median,
-        "min_ms": 1000 * min(seconds),
-        "max_ms": 1000 * max(seconds),
+        **common.timing_fields(seconds),
         "per_sample_ms": 1000 * median / batch_size,
         "samples_per_s": batch_size / median,
         "tokens_per_s": batch_size * new_tokens / median,
@@ -405,27 +271,12 @@ def summarize(
 
 
 def compute_ratios(measurements: list[dict[str, Any]], shapes: list[str], batch_sizes: list[int]) -> list[dict]:
-    medians = {(m["shape"], m["batch_size"], m["method"]): m["median_ms"] for m in measurements}
+    medians = common.medians_by_cell(measurements, ("shape", "batch_size"))
     rows = []
     for shape in shapes:
         for batch_size in batch_sizes:
             row: dict[str, Any] = {"shape": shape, "batch_size": batch_size, "targets": {}}
-            for ratio in RATIOS:
-                top = medians.get((shape, batch_size, ratio.numerator))
-                bottom = medians.get((shape, batch_size, ratio.denominator))
-                value = top / bottom if top is not None and bottom else None
-                row[ratio.key] = value
-                if ratio.target is not None and ratio.applies(shape, batch_size):
-                    if value is None:
-                        status = "NOT RUN"
-                    else:
-                        met = value >= ratio.target if ratio.op == ">=" else value <= ratio.target
-                        status = "MET" if met else "MISSED"
-                    row["targets"][ratio.key] = {
-                        "value": value,
-                        "target": f"{ratio.op} {ratio.target}",
-                        "status": status,
-                    }
+            common.add_ratios(row, medians.get((shape, batch_size), {}), RATIOS, (shape, batch_size))
             rows.append(row)
     return rows
 
@@ -435,44 +286,11 @@ def compute_ratios(measurements: list[dict[str, Any]], shapes: list[str], batch_
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def machine_info(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
-    cpu_name = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu_name = next(
-                (line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu_name
-            )
-    except OSError:
-        pass
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name,
-        "cpu": cpu_name,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "dtype": args.dtype,
-    }
-
-
-def _format_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    lines = [
-        "  ".join(str(cell).rjust(width) for cell, width in zip(line, widths, strict=True)) for line in [header, *rows]
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
 def format_report(results: dict[str, Any]) -> str:
     settings = results["settings"]
     machine = results["machine"]
     out = [
-        f"BANG decoding benchmark on {machine['device']} ({machine['device_name']}), {settings['dtype']}, "
-        f"{machine['torch_threads']} threads, torch {machine['torch']}, transformers {machine['transformers']}",
+        common.report_title("BANG decoding benchmark", machine),
         f"source length {settings['source_length']}, {settings['new_tokens']} output tokens per sample, "
         f"{settings['warmup']} warm-up + {settings['repeats']} timed calls per cell (median, min, max); "
         "random weights.",
@@ -508,20 +326,13 @@ def format_report(results: dict[str, Any]) -> str:
                 "x".join(map(str, m["output_shape"])) + ("" if m["length_ok"] else " WRONG LENGTH"),
             ]
         )
-    out += [_format_table(header, rows), ""]
+    out += [common.format_table(header, rows), ""]
 
     header = ["shape", "batch"] + [ratio.column for ratio in RATIOS]
     rows = []
     for row in results["ratios"]:
-        cells = [row["shape"], str(row["batch_size"])]
-        for ratio in RATIOS:
-            value = row[ratio.key]
-            cell = "-" if value is None else f"{value:.2f}x"
-            if ratio.key in row["targets"] and value is not None:
-                cell += f" {row['targets'][ratio.key]['status']}"
-            cells.append(cell)
-        rows.append(cells)
-    out += ["Ratios of median wall time per call (same run):", _format_table(header, rows), ""]
+        rows.append([row["shape"], str(row["batch_size"]), *common.ratio_cells(row, RATIOS)])
+    out += ["Ratios of median wall time per call (same run):", common.format_table(header, rows), ""]
 
     out.append("Targets:")
     for ratio in RATIOS:
@@ -529,12 +340,8 @@ def format_report(results: dict[str, Any]) -> str:
             continue
         checked = [row for row in results["ratios"] if ratio.key in row["targets"]]
         for row in checked:
-            target = row["targets"][ratio.key]
-            value = "not run" if target["value"] is None else f"{target['value']:.2f}x"
-            out.append(
-                f"  [{target['status']:>7}] {ratio.label}: {value} (target {target['target']}) "
-                f"on {row['shape']}, batch {row['batch_size']}"
-            )
+            where = f"{row['shape']}, batch {row['batch_size']}"
+            out.append(common.target_line(ratio.label, row["targets"][ratio.key], where))
         if not checked:
             out.append(f"  [    n/a] {ratio.label}: target {ratio.op} {ratio.target} applies to no measured cell")
     wrong = [m for m in results["measurements"] if not m["length_ok"]]
@@ -611,11 +418,9 @@ def draw_chart(results: dict[str, Any], path: Path) -> Path | None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Runs the benchmark; `argv` defaults to the command line. Returns the content of results.json."""
-    command_args = sys.argv[1:] if argv is None else list(argv)
-    args = parse_args(command_args)
-    device, dtype = torch.device(args.device), DTYPES[args.dtype]
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    arguments = common.command_args(argv)
+    args = parse_args(arguments)
+    device, dtype = common.setup_device(args), DTYPES[args.dtype]
     if device.type == "cpu" and dtype == torch.float16:
         print("note: float16 on CPU is often slower than float32; use it on CUDA.")
 
@@ -623,41 +428,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     need = {METHODS[name].model for name in methods}
     grid = [(shape, batch, method) for shape in args.shapes for batch in args.batch_sizes for method in methods]
     measurements: list[dict[str, Any]] = []
-    verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()  # generation-config chatter of random models, once per call
-    try:
-        with torch.inference_mode(), tqdm(total=len(grid), disable=args.no_progress, unit="cell") as progress:
-            for shape in args.shapes:
-                progress.set_description(f"building {shape}")
-                models = build_models(shape, need, device, dtype, args.seed)
-                for batch_size in args.batch_sizes:
-                    inputs = make_inputs(models["config"], batch_size, args.source_length, args.seed, device)
-                    for name in methods:
-                        progress.set_description(f"{shape} b{batch_size} {name}")
-                        method = METHODS[name]
-                        model = models[method.model]
-                        seconds, output = time_method(
-                            lambda method=method, model=model, inputs=inputs: method.run(
-                                model, inputs, args.new_tokens
-                            ),
-                            args.warmup,
-                            args.repeats,
-                            device,
-                        )
-                        measurements.append(summarize(shape, batch_size, name, seconds, output, args.new_tokens))
-                        progress.update()
-                del models
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-    finally:
-        transformers.logging.set_verbosity(verbosity)
+    with (
+        common.transformers_errors_only(),
+        torch.inference_mode(),
+        tqdm(total=len(grid), disable=args.no_progress, unit="cell") as progress,
+    ):
+        for shape in args.shapes:
+            progress.set_description(f"building {shape}")
+            models = build_models(shape, need, device, dtype, args.seed)
+            for batch_size in args.batch_sizes:
+                inputs = make_inputs(models["config"], batch_size, args.source_length, args.seed, device)
+                for name in methods:
+                    progress.set_description(f"{shape} b{batch_size} {name}")
+                    method = METHODS[name]
+                    model = models[method.model]
+                    seconds, output = common.time_calls(
+                        lambda method=method, model=model, inputs=inputs: method.run(model, inputs, args.new_tokens),
+                        args.warmup,
+                        args.repeats,
+                        device,
+                    )
+                    measurements.append(summarize(shape, batch_size, name, seconds, output, args.new_tokens))
+                    progress.update()
+            del models
+            common.free_cuda_cache(device)
 
-    settings = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
     results = {
-        "machine": machine_info(args, device),
-        "settings": settings,
-        "command": shlex.join([sys.executable, sys.argv[0] if argv is None else __file__, *command_args]),
-        "argv": command_args,
+        "machine": common.machine_info(device, args.dtype),
+        **common.run_record(args, argv, arguments, __file__),
         "notes": [
             "Random weights; AR, semi-NAR and ProphetNet are forced to exactly new_tokens tokens "
             "(min_new_tokens = max_new_tokens); NAR fills a new_tokens-slot canvas.",
@@ -673,8 +471,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.no_chart:
         chart = draw_chart(results, args.output_dir / "latency_per_sample.png")
     results["chart"] = None if chart is None else str(chart)
-    results_path = args.output_dir / "results.json"
-    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    results_path = common.write_results(results, args.output_dir)
     print(format_report(results))
     print(f"\nwrote {results_path}" + (f" and {chart}" if chart is not None else ""))
     return results

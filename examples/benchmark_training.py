@@ -47,41 +47,26 @@ the load average before and after the run is recorded for that reason.
 """
 
 import argparse
-import json
 import os
-import platform
-import shlex
 import statistics
-import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
-import transformers
-from transformers import ProphetNetConfig, ProphetNetForConditionalGeneration
+from transformers import ProphetNetForConditionalGeneration
 
+import benchmark_common as common
+from benchmark_common import Ratio, prophetnet_config
 from modeling_bang import BangConfig, BangForConditionalGeneration
 from trainers.spmd_trainer import DISTILLED_LABELS, SPMDDataCollator, SPMDTrainer, SPMDTrainingArguments
 
 
-SMALL_SHAPE = {
-    "vocab_size": 8000,
-    "hidden_size": 256,
-    "encoder_layers": 3,
-    "decoder_layers": 3,
-    "encoder_attention_heads": 4,
-    "decoder_attention_heads": 4,
-    "encoder_ffn_dim": 1024,
-    "decoder_ffn_dim": 1024,
-}
-
 # name -> builder of the BANG config; the ProphetNet peer copies its dimensions (`prophetnet_config`).
 SHAPES: dict[str, Callable[[], BangConfig]] = {
-    "small": lambda: BangConfig.from_preset("bang-base", **SMALL_SHAPE),
+    # vocab 8000: the vocabulary of this project's small CPU models
+    "small": lambda: BangConfig.from_preset("bang-base", **common.SMALL_SHAPE, vocab_size=8000),
     "bang-base": lambda: BangConfig.from_preset("bang-base"),
     "tiny": lambda: BangConfig.from_preset("tiny"),
 }
@@ -105,16 +90,6 @@ METHODS: dict[str, Method] = {
     ),
     "prophetnet": Method("transformers ProphetNet step (ngram=1, same dimensions)", "prophetnet"),
 }
-
-
-@dataclass(frozen=True)
-class Ratio:
-    key: str  # field name in results.json
-    column: str  # table heading
-    label: str  # sentence in the targets list
-    numerator: str
-    denominator: str
-    target: float | None = None  # an upper bound ("<=") where set
 
 
 RATIOS = [
@@ -144,20 +119,6 @@ ENCODER_CHECK = "encoder_calls_per_spmd_step"
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="benchmark_training.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -170,106 +131,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="model shapes: small (256 hidden, 3+3 layers, 4 heads, FFN 1024, vocab 8000), bang-base (768 hidden, "
         "6+6 layers, 12 heads, FFN 3072, vocab 30522; slow on a CPU), tiny (the test-suite preset). Default: small",
     )
-    parser.add_argument(
-        "--methods",
-        nargs="+",
-        choices=list(METHODS),
-        default=list(METHODS),
-        help="methods to time (default: all). Ratios whose methods are not selected are reported as null",
-    )
-    parser.add_argument("--batch_size", type=_positive_int, default=32, help="examples per step (default: 32)")
+    common.add_methods_argument(parser, METHODS)
+    parser.add_argument("--batch_size", type=common.positive_int, default=32, help="examples per step (default: 32)")
     parser.add_argument(
         "--source_length",
-        type=_positive_int,
+        type=common.positive_int,
         default=64,
         help="source tokens per example (random ordinary ids ending with [SEP]); row 0 has this many, the others "
         "up to a quarter fewer, right-padded (default: 64)",
     )
     parser.add_argument(
         "--target_length",
-        type=_positive_int,
+        type=common.positive_int,
         default=16,
         help="target tokens per example including [SEP], gold and distilled alike; row 0 has this many, the others "
         "up to a quarter fewer, padded with -100 (default: 16)",
     )
-    parser.add_argument(
-        "--device",
-        choices=["cpu", "cuda"],
-        default="cuda" if torch.cuda.is_available() else "cpu",
-        help="device (default: cuda when available, else cpu)",
-    )
-    parser.add_argument(
-        "--threads", type=_positive_int, default=None, help="torch.set_num_threads(N) (default: torch's own)"
-    )
-    parser.add_argument(
-        "--warmup", type=_non_negative_int, default=2, help="untimed steps before timing, per method (default: 2)"
-    )
-    parser.add_argument("--repeats", type=_positive_int, default=5, help="timed steps per method (default: 5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights and batch (default: 0)")
-    parser.add_argument(
-        "--output_dir",
-        type=Path,
-        default=Path("outputs/benchmark_training"),
-        help="where results.json goes (default: outputs/benchmark_training)",
+    common.add_device_arguments(parser)
+    common.add_run_arguments(
+        parser,
+        unit="steps",
+        per="method",
+        seeded="batch",
+        output_dir="outputs/benchmark_training",
+        output_help="where results.json goes",
     )
     return parser
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda was requested but CUDA is not available")
-    args.shapes = list(dict.fromkeys(args.shapes))
-    args.methods = list(dict.fromkeys(args.methods))
+    args = common.parse_arguments(parser, argv, unique=("shapes", "methods"))
     if args.source_length < 2:
         parser.error("--source_length must be at least 2 (one token and [SEP])")
     if args.target_length < 2:
         parser.error("--target_length must be at least 2 (one token and [SEP]; SPMD refuses empty targets)")
-    for name in args.shapes:
-        limit = SHAPES[name]().max_position_embeddings
-        if args.source_length > limit or args.target_length > limit:
-            parser.error(
-                f"shape {name!r} holds at most {limit} source and target positions; got --source_length "
-                f"{args.source_length} and --target_length {args.target_length}"
-            )
+    common.check_position_limits(parser, SHAPES, args, "--target_length")
     return args
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Models and batch
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def prophetnet_config(config: BangConfig) -> ProphetNetConfig:
-    """The ProphetNet peer of a BANG shape: same dimensions, dropout and label smoothing, one predicting stream.
-
-    ProphetNet's position tables hold `max_position_embeddings` rows where BANG's hold `+ 1` (encoder) and `+ 2`
-    (decoder), so the peer gets two more (as in the ProphetNet -> BANG conversion).
-    """
-    return ProphetNetConfig(
-        vocab_size=config.vocab_size,
-        hidden_size=config.hidden_size,
-        encoder_ffn_dim=config.encoder_ffn_dim,
-        decoder_ffn_dim=config.decoder_ffn_dim,
-        num_encoder_layers=config.encoder_layers,
-        num_decoder_layers=config.decoder_layers,
-        num_encoder_attention_heads=config.encoder_attention_heads,
-        num_decoder_attention_heads=config.decoder_attention_heads,
-        max_position_embeddings=config.max_position_embeddings + 2,
-        ngram=1,
-        num_buckets=config.num_buckets,
-        relative_max_distance=config.relative_max_distance,
-        activation_function=config.activation_function,
-        dropout=config.dropout,
-        attention_dropout=config.attention_dropout,
-        activation_dropout=config.activation_dropout,
-        eps=config.label_smoothing,
-        pad_token_id=config.pad_token_id,
-        eos_token_id=config.eos_token_id,
-        decoder_start_token_id=config.decoder_start_token_id,
-        bos_token_id=None,
-    )
 
 
 def build_model(config: BangConfig, kind: str, device: torch.device, seed: int) -> torch.nn.Module:
@@ -281,24 +184,6 @@ def build_model(config: BangConfig, kind: str, device: torch.device, seed: int) 
     return model.to(device).train()
 
 
-def first_ordinary_id(config: BangConfig) -> int:
-    """Lowest id of an ordinary token: 999 in a vocabulary of at least 2000 ids (BERT-uncased keeps 0-998 for
-    [PAD], [unused*], [UNK], [CLS], [SEP], [MASK]); otherwise the id after the special ids (the tiny vocabulary's
-    0-3 are PAD CLS SEP MASK)."""
-    if config.vocab_size >= 2000:
-        return 999
-    return max(config.pad_token_id, config.eos_token_id, config.decoder_start_token_id, 3) + 1
-
-
-def _lengths(batch_size: int, longest: int, generator: torch.Generator) -> list[int]:
-    """Row 0 has `longest` tokens, the others between a quarter fewer (at least 2) and `longest`."""
-    lengths = torch.full((batch_size,), longest)
-    if batch_size > 1:
-        shortest = max(2, longest - longest // 4)
-        lengths[1:] = torch.randint(shortest, longest + 1, (batch_size - 1,), generator=generator)
-    return lengths.tolist()
-
-
 def make_features(
     config: BangConfig, batch_size: int, source_length: int, target_length: int, seed: int
 ) -> list[dict[str, Any]]:
@@ -308,14 +193,14 @@ def make_features(
     `target_length` tokens), so the collated canvas is `target_length` long.
     """
     generator = torch.Generator().manual_seed(seed)
-    low, high, eos = first_ordinary_id(config), config.vocab_size, config.eos_token_id
+    low, high, eos = common.first_ordinary_id(config), config.vocab_size, config.eos_token_id
 
     def sequence(length: int) -> list[int]:
         return torch.randint(low, high, (length - 1,), generator=generator).tolist() + [eos]
 
-    sources = _lengths(batch_size, source_length, generator)
-    golds = _lengths(batch_size, target_length, generator)
-    distilled = _lengths(batch_size, target_length, generator)
+    sources = common.random_lengths(batch_size, source_length, generator).tolist()
+    golds = common.random_lengths(batch_size, target_length, generator).tolist()
+    distilled = common.random_lengths(batch_size, target_length, generator).tolist()
     return [
         {"input_ids": sequence(s), "labels": sequence(g), DISTILLED_LABELS: [sequence(d)]}
         for s, g, d in zip(sources, golds, distilled, strict=True)
@@ -421,32 +306,6 @@ def decoder_of(model: torch.nn.Module) -> torch.nn.Module:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_steps(
-    step: Callable[[], torch.Tensor], warmup: int, repeats: int, device: torch.device, counters: list[CallCounter]
-) -> tuple[list[float], torch.Tensor]:
-    """Wall seconds of `repeats` steps after `warmup` untimed ones (the counters then cover the timed steps only);
-    also the last loss."""
-    loss = None
-    for _ in range(warmup):
-        loss = step()
-    _synchronize(device)
-    for counter in counters:
-        counter.reset()
-    seconds = []
-    for _ in range(repeats):
-        _synchronize(device)
-        start = time.perf_counter()
-        loss = step()
-        _synchronize(device)
-        seconds.append(time.perf_counter() - start)
-    return seconds, loss
-
-
 def measure(
     shape: str,
     name: str,
@@ -458,10 +317,15 @@ def measure(
     method = METHODS[name]
     model = build_model(config, method.model, device, args.seed)
     encoder, decoder = CallCounter(model.get_encoder()), CallCounter(decoder_of(model))
+
+    def reset_counters() -> None:  # so that the counts cover the timed steps only
+        encoder.reset()
+        decoder.reset()
+
     with tempfile.TemporaryDirectory(prefix="benchmark_training_") as scratch:
         step = make_step(name, model, batch, device, scratch)
         torch.manual_seed(args.seed)  # the same dropout masks' stream for every method
-        seconds, loss = time_steps(step, args.warmup, args.repeats, device, [encoder, decoder])
+        seconds, loss = common.time_calls(step, args.warmup, args.repeats, device, after_warmup=reset_counters)
     encoder.remove()
     decoder.remove()
     tokens = int(batch["labels"].ne(-100).sum())
@@ -471,10 +335,7 @@ def measure(
         "method": name,
         "description": method.description,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "seconds": seconds,
-        "median_ms": 1000 * median,
-        "min_ms": 1000 * min(seconds),
-        "max_ms": 1000 * max(seconds),
+        **common.timing_fields(seconds),
         "gold_target_tokens": tokens,
         "tokens_per_s": tokens / median,
         "samples_per_s": batch["labels"].shape[0] / median,
@@ -484,23 +345,16 @@ def measure(
         "last_loss": float(loss),
     }
     del model, step
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
+    common.free_cuda_cache(device)
     return result
 
 
 def compute_ratios(measurements: list[dict[str, Any]], shapes: list[str]) -> list[dict[str, Any]]:
-    medians = {(m["shape"], m["method"]): m["median_ms"] for m in measurements}
+    medians = common.medians_by_cell(measurements, ("shape",))
     rows = []
     for shape in shapes:
         row: dict[str, Any] = {"shape": shape, "targets": {}}
-        for ratio in RATIOS:
-            top, bottom = medians.get((shape, ratio.numerator)), medians.get((shape, ratio.denominator))
-            value = top / bottom if top is not None and bottom else None
-            row[ratio.key] = value
-            if ratio.target is not None:
-                status = "NOT RUN" if value is None else ("MET" if value <= ratio.target else "MISSED")
-                row["targets"][ratio.key] = {"value": value, "target": f"<= {ratio.target}", "status": status}
+        common.add_ratios(row, medians.get((shape,), {}), RATIOS, (shape,))
         spmd = {
             m["method"]: m["encoder_calls_per_step"]
             for m in measurements
@@ -526,44 +380,10 @@ def _load_average() -> list[float] | None:
         return None
 
 
-def machine_info(device: torch.device) -> dict[str, Any]:
-    cpu_name = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu_name = next(
-                (line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu_name
-            )
-    except OSError:
-        pass
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name,
-        "cpu": cpu_name,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "dtype": "float32",
-        "load_average_before": _load_average(),
-    }
-
-
-def _format_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    lines = [
-        "  ".join(str(cell).rjust(width) for cell, width in zip(line, widths, strict=True)) for line in [header, *rows]
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
 def format_report(results: dict[str, Any]) -> str:
     settings, machine = results["settings"], results["machine"]
     out = [
-        f"BANG training-step benchmark on {machine['device']} ({machine['device_name']}), float32, "
-        f"{machine['torch_threads']} threads, torch {machine['torch']}, transformers {machine['transformers']}",
+        common.report_title("BANG training-step benchmark", machine),
         f"batch {settings['batch_size']}, source length {settings['source_length']}, target length "
         f"{settings['target_length']} (other rows up to a quarter shorter), AdamW lr {LEARNING_RATE}, train mode "
         f"(dropout on); {settings['warmup']} warm-up + {settings['repeats']} timed steps per method (median, min, "
@@ -589,31 +409,24 @@ def format_report(results: dict[str, Any]) -> str:
         ]
         for m in results["measurements"]
     ]
-    out += [_format_table(header, rows), "(enc calls, dec rows: encoder forward calls and decoder rows per step)", ""]
+    out += [
+        common.format_table(header, rows),
+        "(enc calls, dec rows: encoder forward calls and decoder rows per step)",
+        "",
+    ]
 
     header = ["shape"] + [ratio.column for ratio in RATIOS]
     rows = []
     for row in results["ratios"]:
-        cells = [row["shape"]]
-        for ratio in RATIOS:
-            value = row[ratio.key]
-            cell = "-" if value is None else f"{value:.2f}x"
-            if ratio.key in row["targets"] and value is not None:
-                cell += f" {row['targets'][ratio.key]['status']}"
-            cells.append(cell)
-        rows.append(cells)
-    out += ["Ratios of median step time (same run):", _format_table(header, rows), ""]
+        rows.append([row["shape"], *common.ratio_cells(row, RATIOS)])
+    out += ["Ratios of median step time (same run):", common.format_table(header, rows), ""]
 
     out.append("Targets:")
     for row in results["ratios"]:
         for ratio in RATIOS:
             if ratio.target is None:
                 continue
-            target = row["targets"][ratio.key]
-            value = "not run" if target["value"] is None else f"{target['value']:.2f}x"
-            out.append(
-                f"  [{target['status']:>7}] {ratio.label}: {value} (target {target['target']}) on {row['shape']}"
-            )
+            out.append(common.target_line(ratio.label, row["targets"][ratio.key], row["shape"]))
         if ENCODER_CHECK in row["targets"]:
             target = row["targets"][ENCODER_CHECK]
             calls = ", ".join(f"{name} {calls:g}" for name, calls in target["value"].items())
@@ -631,17 +444,13 @@ def format_report(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Runs the benchmark; `argv` defaults to the command line. Returns the content of results.json."""
-    command_args = sys.argv[1:] if argv is None else list(argv)
-    args = parse_args(command_args)
-    device = torch.device(args.device)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    machine = machine_info(device)
+    arguments = common.command_args(argv)
+    args = parse_args(arguments)
+    device = common.setup_device(args)
+    machine = {**common.machine_info(device, "float32"), "load_average_before": _load_average()}
 
     measurements: list[dict[str, Any]] = []
-    verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    try:
+    with common.transformers_errors_only():
         for shape in args.shapes:
             config = SHAPES[shape]()
             batch = make_batch(config, args.batch_size, args.source_length, args.target_length, args.seed, device)
@@ -650,16 +459,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 measurements.append(measure(shape, name, config, batch, args, device))
                 if args.threads is not None and torch.get_num_threads() != args.threads:
                     torch.set_num_threads(args.threads)  # in case building a trainer changed it
-    finally:
-        transformers.logging.set_verbosity(verbosity)
     machine["load_average_after"] = _load_average()
 
-    settings = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
     results = {
         "machine": machine,
-        "settings": settings,
-        "command": shlex.join([sys.executable, sys.argv[0] if argv is None else __file__, *command_args]),
-        "argv": command_args,
+        **common.run_record(args, argv, arguments, __file__),
         "notes": [
             "Random weights, train mode (dropout 0.1), AdamW lr 1e-4; one fixed batch for every method; every "
             "method starts from the same freshly seeded weights and a new optimizer.",
@@ -674,9 +478,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "measurements": measurements,
         "ratios": compute_ratios(measurements, args.shapes),
     }
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    results_path = args.output_dir / "results.json"
-    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    results_path = common.write_results(results, args.output_dir)
     print(format_report(results))
     print(f"\nwrote {results_path}")
     return results

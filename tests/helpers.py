@@ -1,13 +1,24 @@
-"""Shared builders for the tests: tiny configs, random batches, and the ProphetNet -> BANG weight copy."""
+"""Shared builders for the tests: tiny configs, random batches, the ProphetNet -> BANG weight copy, and loading and
+checking the example scripts (the benchmarks)."""
 
+import importlib.util
+import json
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
+import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from tokenizers.processors import TemplateProcessing
 from transformers import PreTrainedTokenizerFast, ProphetNetConfig, ProphetNetForConditionalGeneration
 
 from modeling_bang import BangConfig, BangForConditionalGeneration
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def tiny_config(**overrides) -> BangConfig:
@@ -113,3 +124,54 @@ def prophetnet_twin(seed: int = 0) -> tuple[ProphetNetForConditionalGeneration, 
     assert unexpected == [], unexpected
     assert set(missing) <= {"lm_head.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight"}
     return prophet, bang
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Example scripts
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def load_example(name: str) -> ModuleType:
+    """Imports `examples/<name>.py` as the module `name`, with `examples/` on `sys.path` (as when the script runs) so
+    that its imports of sibling modules (`benchmark_common`) work."""
+    examples = str(REPO_ROOT / "examples")
+    if examples not in sys.path:
+        sys.path.append(examples)
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_benchmark(script: ModuleType, argv: list[str], output_dir: Path) -> dict[str, Any]:
+    """`script.main(argv)`; returns the results.json it wrote to `output_dir`, checked to be what `main` returned."""
+    returned = script.main(argv)
+    results = json.loads((output_dir / "results.json").read_text())
+    assert results == json.loads(json.dumps(returned))
+    return results
+
+
+def check_machine_and_command(results: dict[str, Any], argv: list[str]) -> None:
+    """The machine information of a `--threads 1` float32 run is filled in, and the command line is recorded."""
+    machine = results["machine"]
+    for key in ("torch", "transformers", "device_name", "cpu_count", "torch_threads", "dtype"):
+        assert machine[key] not in (None, ""), key
+    assert machine["torch_threads"] == 1 and machine["dtype"] == "float32"
+    assert results["argv"] == argv and "--shapes tiny" in results["command"]
+
+
+def check_timings(measurement: dict[str, Any], repeats: int, positive: Sequence[str], where: Any) -> None:
+    """`repeats` positive timed calls, a positive median, min, max and `positive` fields, min <= median <= max."""
+    seconds = measurement["seconds"]
+    assert len(seconds) == repeats and all(t > 0 for t in seconds), where
+    for key in ("median_ms", "min_ms", "max_ms", *positive):
+        assert measurement[key] > 0, (where, key)
+    assert measurement["min_ms"] <= measurement["median_ms"] <= measurement["max_ms"], where
+
+
+def assert_refused(script: ModuleType, argv: list[str], capsys: pytest.CaptureFixture, message: str) -> None:
+    """`script.parse_args(argv)` exits with argparse's usage error (2) and prints `message` to stderr."""
+    with pytest.raises(SystemExit) as error:
+        script.parse_args(argv)
+    assert error.value.code == 2
+    assert message in capsys.readouterr().err

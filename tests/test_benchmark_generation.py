@@ -1,54 +1,34 @@
 """The generation benchmark (examples/benchmark_generation.py) runs end to end on the tiny shape and reports it all."""
 
-import importlib.util
-import json
 import sys
-from pathlib import Path
 
 import pytest
 
+from .helpers import assert_refused, check_machine_and_command, check_timings, load_example, run_benchmark
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+
 NEW_TOKENS = 6  # not a multiple of the semi-NAR block size 4, as the default 30 is not
-
-
-def load_benchmark():
-    path = REPO_ROOT / "examples" / "benchmark_generation.py"
-    spec = importlib.util.spec_from_file_location("benchmark_generation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # Not named `benchmark`: the pytest-benchmark plugin owns that fixture name and fails on a fixture that shadows it.
 @pytest.fixture(scope="module")
 def script():
-    return load_benchmark()
+    return load_example("benchmark_generation")
 
 
 def test_tiny_run_writes_every_method_and_ratio(script, tmp_path, capsys):
     argv = ["--shapes", "tiny", "--batch_sizes", "1", "2", "--warmup", "1", "--repeats", "1", "--device", "cpu"]
     argv += ["--source_length", "10", "--new_tokens", str(NEW_TOKENS), "--threads", "1", "--no_chart"]
     argv += ["--output_dir", str(tmp_path), "--no_progress"]
-    returned = script.main(argv)
-    results = json.loads((tmp_path / "results.json").read_text())
-    assert results == json.loads(json.dumps(returned))
-
-    machine = results["machine"]
-    for key in ("torch", "transformers", "device_name", "cpu_count", "torch_threads", "dtype"):
-        assert machine[key] not in (None, ""), key
-    assert machine["torch_threads"] == 1 and machine["dtype"] == "float32"
-    assert results["argv"] == argv and "--shapes tiny" in results["command"]
+    results = run_benchmark(script, argv, tmp_path)
+    check_machine_and_command(results, argv)
 
     methods = list(script.METHODS)
     assert len(methods) == 7
     cells = {(m["shape"], m["batch_size"], m["method"]): m for m in results["measurements"]}
     assert set(cells) == {("tiny", batch, method) for batch in (1, 2) for method in methods}
     for (_, batch, method), m in cells.items():
-        assert len(m["seconds"]) == 1 and all(t > 0 for t in m["seconds"]), (batch, method)
-        for key in ("median_ms", "min_ms", "max_ms", "per_sample_ms", "samples_per_s", "tokens_per_s"):
-            assert m[key] > 0, (batch, method, key)
-        assert m["min_ms"] <= m["median_ms"] <= m["max_ms"]
+        check_timings(m, 1, ("per_sample_ms", "samples_per_s", "tokens_per_s"), (batch, method))
         assert m["per_sample_ms"] == pytest.approx(m["median_ms"] / batch)
         assert m["length_ok"], (batch, method, m["output_shape"])
     # AR, semi-NAR and ProphetNet are forced to exactly NEW_TOKENS tokens after the decoder start token.
@@ -111,16 +91,11 @@ def test_prophetnet_peer_has_the_same_dimensions(script):
     [["--methods", "ar_beam8"], ["--shapes", "huge"], ["--batch_sizes", "0"], ["--dtype", "int8"]],
 )
 def test_bad_flags_are_refused(script, argv, capsys):
-    with pytest.raises(SystemExit) as error:
-        script.parse_args(argv)
-    assert error.value.code == 2
-    assert f"error: argument {argv[0]}" in capsys.readouterr().err
+    assert_refused(script, argv, capsys, f"error: argument {argv[0]}")
 
 
 def test_lengths_beyond_the_position_table_are_refused(script, capsys):
-    with pytest.raises(SystemExit):
-        script.parse_args(["--shapes", "tiny", "--source_length", "65"])
-    assert "at most 64" in capsys.readouterr().err
+    assert_refused(script, ["--shapes", "tiny", "--source_length", "65"], capsys, "at most 64")
 
 
 CHART_ARGV = ["--shapes", "tiny", "--batch_sizes", "1", "--methods", "nar", "ar_greedy", "--warmup", "0"]

@@ -1,42 +1,25 @@
 """The training benchmark (examples/benchmark_training.py) runs end to end on the tiny shape and reports it all."""
 
-import importlib.util
-import json
-from pathlib import Path
-
 import pytest
 
+from .helpers import assert_refused, check_machine_and_command, check_timings, load_example, run_benchmark
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+
 BATCH = 4
-
-
-def load_benchmark():
-    path = REPO_ROOT / "examples" / "benchmark_training.py"
-    spec = importlib.util.spec_from_file_location("benchmark_training", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # Not named `benchmark`: the pytest-benchmark plugin owns that fixture name and fails on a fixture that shadows it.
 @pytest.fixture(scope="module")
 def script():
-    return load_benchmark()
+    return load_example("benchmark_training")
 
 
 def test_tiny_run_writes_every_method_ratio_and_check(script, tmp_path, capsys):
     argv = ["--shapes", "tiny", "--batch_size", str(BATCH), "--warmup", "1", "--repeats", "1", "--device", "cpu"]
     argv += ["--source_length", "10", "--target_length", "6", "--threads", "1", "--output_dir", str(tmp_path)]
-    returned = script.main(argv)
-    results = json.loads((tmp_path / "results.json").read_text())
-    assert results == json.loads(json.dumps(returned))
-
-    machine = results["machine"]
-    for key in ("torch", "transformers", "device_name", "cpu_count", "torch_threads"):
-        assert machine[key] not in (None, ""), key
-    assert machine["torch_threads"] == 1 and "load_average_before" in machine and "load_average_after" in machine
-    assert results["argv"] == argv and "--shapes tiny" in results["command"]
+    results = run_benchmark(script, argv, tmp_path)
+    check_machine_and_command(results, argv)
+    assert "load_average_before" in results["machine"] and "load_average_after" in results["machine"]
 
     methods = ["plain_nar", "spmd", "spmd_random_mix", "prophetnet"]
     assert list(script.METHODS) == methods
@@ -45,10 +28,7 @@ def test_tiny_run_writes_every_method_ratio_and_check(script, tmp_path, capsys):
     tokens = cells["plain_nar"]["gold_target_tokens"]
     assert BATCH < tokens <= BATCH * 6
     for method, m in cells.items():
-        assert len(m["seconds"]) == 1 and all(t > 0 for t in m["seconds"]), method
-        for key in ("median_ms", "min_ms", "max_ms", "tokens_per_s", "samples_per_s", "parameters"):
-            assert m[key] > 0, (method, key)
-        assert m["min_ms"] <= m["median_ms"] <= m["max_ms"]
+        check_timings(m, 1, ("tokens_per_s", "samples_per_s", "parameters"), method)
         assert m["gold_target_tokens"] == tokens
         assert m["tokens_per_s"] == pytest.approx(tokens / (m["median_ms"] / 1000))
         assert m["last_loss"] == m["last_loss"] and m["last_loss"] > 0, method  # finite (not NaN) and positive
@@ -117,16 +97,9 @@ def test_prophetnet_peer_has_the_same_dimensions(script):
     [["--methods", "spmd_average"], ["--shapes", "huge"], ["--batch_size", "0"], ["--device", "tpu"]],
 )
 def test_bad_flags_are_refused(script, argv, capsys):
-    with pytest.raises(SystemExit) as error:
-        script.parse_args(argv)
-    assert error.value.code == 2
-    assert f"error: argument {argv[0]}" in capsys.readouterr().err
+    assert_refused(script, argv, capsys, f"error: argument {argv[0]}")
 
 
 def test_lengths_beyond_the_position_table_are_refused(script, capsys):
-    with pytest.raises(SystemExit):
-        script.parse_args(["--shapes", "tiny", "--target_length", "65"])
-    assert "at most 64" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        script.parse_args(["--target_length", "1"])
-    assert "--target_length must be at least 2" in capsys.readouterr().err
+    assert_refused(script, ["--shapes", "tiny", "--target_length", "65"], capsys, "at most 64")
+    assert_refused(script, ["--target_length", "1"], capsys, "--target_length must be at least 2")
