@@ -1,13 +1,15 @@
 """`generate` in the three decoding modes: AR (transformers' own loop), one-pass NAR and blockwise semi-NAR."""
 
+import json
+
 import pytest
 import torch
 from transformers import GenerationConfig, Seq2SeqTrainer, Seq2SeqTrainingArguments
 
 from modeling_bang import BangForConditionalGeneration
-from modeling_bang.generation_bang import BangGenerationOptions, postprocess_nar_tokens
+from modeling_bang.generation_bang import BangGenerationOptions, collapse_repeated_words, postprocess_nar_tokens
 
-from .helpers import random_batch, tiny_model
+from .helpers import load_example, random_batch, tiny_model, tiny_tokenizer
 
 
 def lively_model(**overrides) -> BangForConditionalGeneration:
@@ -307,3 +309,27 @@ def test_empty_input_is_refused(mode):
     model = lively_model()
     with pytest.raises(ValueError, match=r"empty: shape \(1, 0\)"):
         model.generate(torch.zeros(1, 0, dtype=torch.long), decoding_mode=mode, max_new_tokens=4)
+
+
+@pytest.mark.parametrize("mode", ["ar", "nar", "semi_nar"])
+def test_evaluate_generation_script_scores_every_mode_against_the_raw_targets(tmp_path, mode):
+    model = lively_model()
+    tokenizer = tiny_tokenizer()
+    model.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    rows = [
+        {"word": "5 6", "example": "7 8 9", "definition": "10 11"},
+        {"word": "12", "example": "", "definition": "13"},
+    ]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    script = load_example("evaluate_generation")
+    argv = ["--model", str(tmp_path / "model"), "--data_file", str(tmp_path / "data.jsonl"), "--device", "cpu"]
+    argv += ["--decoding_mode", mode, "--max_new_tokens", "5", "--output_file", str(tmp_path / "out.jsonl")]
+    result = script.main(argv)
+    assert result["samples"] == 2 and result["ms_per_sample"] > 0 and 0 <= result["rougeL_f1"] <= 100
+    written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [w["reference"] for w in written] == ["10 11", "13"]
+    expected = model.generate(
+        torch.tensor([tokenizer("5 6", "7 8 9")["input_ids"]]), decoding_mode=mode, max_new_tokens=5
+    )
+    assert written[0]["prediction"] == collapse_repeated_words(tokenizer.decode(expected[0], skip_special_tokens=True))
