@@ -16,7 +16,6 @@ from .helpers import tiny_model
 
 
 REPO = Path(__file__).resolve().parents[1]
-WNDEF = REPO.parent / "shared" / "data" / "wndef"
 SPMD_METRICS = {
     "spmd/nar_loss",
     "spmd/pace_fraction",
@@ -219,15 +218,28 @@ def test_bad_data_gets_a_clear_error(tmp_path):
         make_trainer(tmp_path, kd_weight=1.0)
 
 
+WORDS = "bright river stone quiet garden music winter letter market travel morning window silver forest".split()
+
+
+def synthetic_pairs(n: int, seed: int = 0) -> list[dict]:
+    """Deterministic (word, example, definition) rows in the wndef format, so that the test needs no shared data."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def words(k: int) -> str:
+        return " ".join(WORDS[int(i)] for i in torch.randint(len(WORDS), (k,), generator=generator))
+
+    return [{"id": f"row{i}", "word": words(1), "example": words(4), "definition": words(6)} for i in range(n)]
+
+
 @pytest.fixture(scope="module")
 def spmd_data(tmp_path_factory):
-    """A tokenizer fitted to wndef text and a 48-pair training file with a (synthetic) distilled target per pair."""
+    """A tokenizer fitted to the rows and a 48-pair training file with a (synthetic) distilled target per pair."""
     from modeling_bang import train_wordpiece_tokenizer
 
     folder = tmp_path_factory.mktemp("spmd_data")
-    rows = [json.loads(line) for line in (WNDEF / "train.jsonl").read_text().splitlines()[:48]]
+    rows = synthetic_pairs(48)
     texts = [f"{r['word']} {r['example']} {r['definition']}" for r in rows]
-    tokenizer = train_wordpiece_tokenizer(texts, vocab_size=300, min_frequency=1)
+    tokenizer = train_wordpiece_tokenizer(texts, vocab_size=100, min_frequency=1)
     tokenizer.save_pretrained(folder / "tokenizer")
     with open(folder / "train.jsonl", "w") as f:
         for r in rows:
