@@ -36,7 +36,6 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import datasets
 import torch
@@ -106,11 +105,6 @@ def main(argv: list[str] | None = None) -> dict:
     datasets.utils.logging.set_verbosity(log_level)
     if model_args.mode not in DECODER_MODES:
         raise ValueError(f"--mode must be one of {DECODER_MODES}, got {model_args.mode!r}.")
-    if data_args.train_file is None:
-        raise ValueError("--train_file is required.")
-    for path in (data_args.train_file, data_args.validation_file):
-        if path is not None and not Path(path).is_file():
-            raise ValueError(f"Data file {path} does not exist.")
     resume = resolve_resume_checkpoint(training_args, data_args.overwrite_output_dir)
     set_seed(training_args.seed)
 
@@ -118,12 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = build_bang_model(
         model_args, tokenizer, min_positions=max(data_args.max_source_length, data_args.max_target_length)
     )
-    for name in ("max_source_length", "max_target_length"):
-        if getattr(data_args, name) > model.config.max_position_embeddings:
-            raise ValueError(
-                f"--{name} {getattr(data_args, name)} exceeds the model's max_position_embeddings "
-                f"({model.config.max_position_embeddings})."
-            )
+    data_args.check(model.config.max_position_embeddings)
     start = "from " + model_args.model_name_or_path if model_args.model_name_or_path else "from random initialisation"
     print(
         f"Fine-tuning BANG ({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "

@@ -23,7 +23,6 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import datasets
 import numpy as np
@@ -79,11 +78,6 @@ def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
     datasets.utils.logging.set_verbosity(training_args.get_process_log_level())
-    if data_args.train_file is None:
-        raise ValueError("--train_file is required.")
-    for path in (data_args.train_file, data_args.validation_file):
-        if path is not None and not Path(path).is_file():
-            raise ValueError(f"Data file {path} does not exist.")
     resume = resolve_resume_checkpoint(training_args, data_args.overwrite_output_dir)
     set_seed(training_args.seed)
 
@@ -91,6 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = build_bang_model(
         model_args, tokenizer, min_positions=max(data_args.max_source_length, data_args.max_target_length)
     )
+    data_args.check(model.config.max_position_embeddings)
     teacher = None
     if model_args.teacher_name_or_path is not None:
         teacher = transformers.AutoModelForSeq2SeqLM.from_pretrained(

@@ -8,6 +8,7 @@ target still ends with `[SEP]`).
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import datasets
 from transformers.utils import logging
@@ -31,6 +32,20 @@ class DataArguments:
         default=None, metadata={"help": "Validation pairs used for the loss and ROUGE-L (default: all)."}
     )
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow writing into a non-empty output_dir."})
+
+    def check(self, max_position_embeddings: int) -> None:
+        """Raises a ValueError for a missing data file or a length the model's position table cannot hold."""
+        if self.train_file is None:
+            raise ValueError("--train_file is required.")
+        for path in (self.train_file, self.validation_file):
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"Data file {path} does not exist.")
+        for name in ("max_source_length", "max_target_length"):
+            if getattr(self, name) > max_position_embeddings:
+                raise ValueError(
+                    f"--{name} {getattr(self, name)} exceeds the model's max_position_embeddings "
+                    f"({max_position_embeddings})."
+                )
 
 
 def encode_pairs(
