@@ -1047,9 +1047,8 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         (`labels`, `decoder_input_ids` in NAR/semi-NAR, pretraining columns, ...) are dropped, so that
         `Seq2SeqTrainer(predict_with_generate=True)` can pass its batches as they are.
         """
-        options = BangGenerationOptions.resolve(
-            generation_config if generation_config is not None else self.generation_config, kwargs
-        )
+        base_config = generation_config if generation_config is not None else self.generation_config
+        options = BangGenerationOptions.resolve(base_config, kwargs)
         for name in [k for k, v in kwargs.items() if isinstance(v, torch.Tensor)]:
             keep = name in self._generation_model_inputs or (
                 options.decoding_mode == "ar" and name in ("decoder_input_ids", "decoder_attention_mask")
@@ -1059,7 +1058,7 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         source = inputs if inputs is not None else kwargs.get("input_ids", kwargs.get("inputs_embeds"))
         if source is not None and (source.shape[0] == 0 or source.shape[1] == 0):
             raise ValueError(f"The input is empty: shape {tuple(source.shape)}.")
-        self._check_generation_length(generation_config, kwargs)
+        self._check_generation_length(base_config, kwargs)
         if options.decoding_mode == "ar":
             return super().generate(inputs, generation_config=generation_config, mode="ar", **kwargs)
 
@@ -1076,7 +1075,6 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             kwargs.pop(name, None)
         # The settings are read without transformers' `_prepare_generation_config`, whose deep copy of the
         # generation config costs about as much as a small model's NAR pass.
-        base_config = generation_config if generation_config is not None else self.generation_config
         model_kwargs = {k: v for k, v in kwargs.items() if not hasattr(base_config, k)}
         ignored = sorted(
             k for k, v in kwargs.items() if k not in model_kwargs and k not in self._non_ar_settings and v is not None
@@ -1086,12 +1084,11 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
                 f"{ignored} only apply to decoding_mode='ar'; {options.decoding_mode!r} decoding would ignore them."
             )
 
-        def setting(name: str):
-            return kwargs[name] if kwargs.get(name) is not None else getattr(base_config, name, None)
-
-        generation_config = GenerationConfig(
-            **{name: setting(name) for name in self._non_ar_settings if setting(name) is not None}
-        )
+        settings = {  # an explicit None falls back to the generation config, as in transformers
+            name: kwargs[name] if kwargs.get(name) is not None else getattr(base_config, name, None)
+            for name in self._non_ar_settings
+        }
+        generation_config = GenerationConfig(**{name: value for name, value in settings.items() if value is not None})
         if generation_config.decoder_start_token_id is None:
             generation_config.decoder_start_token_id = self.config.decoder_start_token_id
         if inputs is not None:
@@ -1102,17 +1099,14 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         if unknown:
             raise ValueError(f"generate() got arguments it does not use in {options.decoding_mode!r} mode: {unknown}.")
         encoder_inputs = {k: model_kwargs.get(k) for k in self._generation_model_inputs}
-        if encoder_inputs["input_ids"] is not None:
-            _check_token_ids(encoder_inputs["input_ids"], self.config.vocab_size, "Input")
-            if encoder_inputs["attention_mask"] is None:
-                encoder_inputs["attention_mask"] = encoder_inputs["input_ids"].ne(self.config.pad_token_id).long()
+        if encoder_inputs["input_ids"] is not None and encoder_inputs["attention_mask"] is None:
+            encoder_inputs["attention_mask"] = encoder_inputs["input_ids"].ne(self.config.pad_token_id).long()
         if options.decoding_mode == "nar":
             return self._generate_nar(encoder_inputs, generation_config, options)
         return self._generate_semi_nar(encoder_inputs, generation_config, options)
 
-    def _check_generation_length(self, generation_config: GenerationConfig | None, kwargs: dict) -> None:
+    def _check_generation_length(self, config: GenerationConfig, kwargs: dict) -> None:
         """Refuses lengths that would run past the decoder's position table, naming the value."""
-        config = generation_config if generation_config is not None else self.generation_config
         limit = self.config.max_position_embeddings
         for name, extra in (("max_new_tokens", 0), ("max_length", 1)):
             value = kwargs.get(name, getattr(config, name, None))
