@@ -315,14 +315,14 @@ class SPMDTrainer(Seq2SeqTrainer):
             weights = reference_weights(zeros, reference_mask, args.mixing_strategy, ratio, generator)
             decoded = weights > 0
         sample_index, reference_index = decoded.nonzero(as_tuple=True)
+        pair_labels = references[sample_index, reference_index]  # (P, T): one row per decoded (sample, reference)
         outputs = model(
             input_ids=inputs["input_ids"],
             attention_mask=inputs["attention_mask"],
-            labels=references[sample_index, reference_index],
+            labels=pair_labels,
             encoder_sample_index=sample_index,
             mode="nar",
         )
-        pair_labels = references[sample_index, reference_index]
         pair_counts = pair_labels.ne(-100).sum(-1).float()  # (P,)
         pair_loss_sums = outputs.per_sample_loss * pair_counts  # (P,) summed label-smoothed token losses
 
