@@ -3,7 +3,6 @@ checking the example scripts (the benchmarks)."""
 
 import importlib.util
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -132,15 +131,8 @@ def prophetnet_twin(seed: int = 0) -> tuple[ProphetNetForConditionalGeneration, 
 
 
 def load_example(name: str) -> ModuleType:
-    """Imports `examples/<name>.py` as the module `name`, with `examples/` on `sys.path` (as when the script runs) so
-    that its imports of sibling modules (`benchmark_common`) work."""
-    examples = str(REPO_ROOT / "examples")
-    if examples not in sys.path:
-        sys.path.append(examples)
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The command-line module `bang_spmd.<name>`."""
+    return importlib.import_module(f"bang_spmd.{name}")
 
 
 def run_benchmark(script: ModuleType, argv: list[str], output_dir: Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The generation benchmark (examples/benchmark_generation.py) runs end to end on the tiny shape and reports it all."""
+"""The generation benchmark (bang_spmd/benchmark_generation.py) runs end to end on the tiny shape, reports all."""
 
 import sys
 

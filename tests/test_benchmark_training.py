@@ -1,4 +1,4 @@
-"""The training benchmark (examples/benchmark_training.py) runs end to end on the tiny shape and reports it all."""
+"""The training benchmark (bang_spmd/benchmark_training.py) runs end to end on the tiny shape and reports it all."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Distillation data (trainers/distillation.py, examples/distill_data.py): columns, cache, resuming, vocabularies."""
+"""Distillation data (trainers/distillation.py, bang_spmd/distill_data.py): columns, cache, resuming, vocabularies."""
 
 import importlib.util
 import json
@@ -283,10 +283,7 @@ def test_missing_columns_are_named_with_the_available_ones(tmp_path):
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("distill_data", REPO_ROOT / "examples" / "distill_data.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("bang_spmd.distill_data")
 
 
 @pytest.fixture
@@ -360,7 +357,7 @@ def test_script_under_accelerate_launch_shares_the_batches_between_two_processes
     launcher = [
         str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(free_port()), str(REPO_ROOT / "examples" / "distill_data.py"),
+        "--main_process_port", str(free_port()), "-m", "bang_spmd.distill_data",
     ]  # fmt: skip
     env = {
         **os.environ,

@@ -292,16 +292,13 @@ def test_trainer_logs_per_stream_losses_and_keeps_idx(tmp_path):
 
 
 def load_example(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"bang_spmd.{name}")
 
 
 def run_script(name: str, args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache")}
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "examples" / f"{name}.py"), *args],
+        [sys.executable, "-m", f"bang_spmd.{name}", *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

@@ -264,11 +264,8 @@ def script_args(data: Path, output_dir: Path, max_steps: int = 4) -> list[str]:
 
 
 def test_training_script_trains_evaluates_with_nar_generation_and_saves(spmd_data, tmp_path):
-    sys.path.insert(0, str(REPO / "examples"))
-    try:
-        from train_spmd import main
-    finally:
-        sys.path.remove(str(REPO / "examples"))
+    from bang_spmd.train_spmd import main
+
     results = main(script_args(spmd_data, tmp_path / "run"))
     assert results["global_step"] == 4 and "eval_rougeL_f1" in results and results["eval_loss"] > 0
     assert json.loads((tmp_path / "run" / "eval_results.json").read_text()) == results

@@ -56,7 +56,7 @@ class DistillationConfig:
     source_columns: list[str] = field(
         metadata={
             "help": "Source columns: the first is the text, the others joined by a space are the text pair "
-            "(`word example` gives `word [SEP] example [SEP]`, as in examples/finetune_bang.py)."
+            "(`word example` gives `word [SEP] example [SEP]`, as in bang_spmd/finetune_bang.py)."
         }
     )
     target_column: str = field(metadata={"help": "Gold target column; it must exist and is kept unchanged."})
@@ -113,7 +113,7 @@ class DistillationConfig:
 
 
 def clean_text(value: Any) -> str:
-    """Collapses whitespace as examples/finetune_bang.py does; None becomes the empty string."""
+    """Collapses whitespace as bang_spmd/finetune_bang.py does; None becomes the empty string."""
     return " ".join(str(value).split()) if value is not None else ""
 
 

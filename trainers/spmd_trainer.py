@@ -291,7 +291,7 @@ class SPMDTrainer(Seq2SeqTrainer):
             if args.mixing_strategy != "gold":
                 raise ValueError(
                     f"mixing_strategy={args.mixing_strategy!r} needs the `{DISTILLED_LABELS}` column; run "
-                    "examples/distill_data.py first, or use mixing_strategy='gold'."
+                    "bang_spmd/distill_data.py first, or use mixing_strategy='gold'."
                 )
             distilled = gold.new_full((gold.shape[0], 0, gold.shape[1]), -100)
         references = torch.cat([gold[:, None], distilled], dim=1)  # (B, R, T)

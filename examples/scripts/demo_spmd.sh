@@ -20,17 +20,17 @@ COMMON=(--seed "$SEED" --logging_steps 50 --report_to none --save_strategy steps
         --warmup_steps 100 --per_device_eval_batch_size 128)
 PAIRS=(--source_columns word,example --target_column definition --max_target_length 48 --truncate_targets)
 
-[ -f "$OUT/wordpiece-8k/tokenizer.json" ] || python examples/train_tokenizer.py --data_dir "$DATA" --vocab_size 8000 --output_dir "$OUT/wordpiece-8k"
+[ -f "$OUT/wordpiece-8k/tokenizer.json" ] || bang-train-tokenizer --data_dir "$DATA" --vocab_size 8000 --output_dir "$OUT/wordpiece-8k"
 head -n "$DISTILL_SAMPLES" "$DATA/wndef/train.jsonl" > "$OUT/train-subset.jsonl"
 
 # 1. AR teacher (BANG's AR flow) on the full wndef training set.
-[ -f "$OUT/teacher/eval_results.json" ] || python examples/finetune_bang.py --mode ar "${SHAPE[@]}" "${COMMON[@]}" "${PAIRS[@]}" \
+[ -f "$OUT/teacher/eval_results.json" ] || bang-finetune --mode ar "${SHAPE[@]}" "${COMMON[@]}" "${PAIRS[@]}" \
     --tokenizer_name_or_path "$OUT/wordpiece-8k" --train_file "$DATA/wndef/train.jsonl" \
     --validation_file "$DATA/wndef/validation.jsonl" --max_steps "$TEACHER_STEPS" --output_dir "$OUT/teacher" \
     --resume_from_checkpoint auto
 
 # 2. One distilled target per training pair (beam 4), in the student's (= teacher's) vocabulary.
-[ -f "$OUT/train-distilled.jsonl" ] || python examples/distill_data.py --teacher "$OUT/teacher" \
+[ -f "$OUT/train-distilled.jsonl" ] || bang-distill --teacher "$OUT/teacher" \
     --data_file "$OUT/train-subset.jsonl" --source_columns word,example --target_column definition \
     --num_distilled 1 --num_beams 4 --max_new_tokens 47 --batch_size 128 --cache_dir "$OUT/distillation_cache" \
     --output_file "$OUT/train-distilled.jsonl"
@@ -38,7 +38,7 @@ head -n "$DISTILL_SAMPLES" "$DATA/wndef/train.jsonl" > "$OUT/train-subset.jsonl"
 # 3. NAR students with the same shape, data, budget and seed.
 student() {  # name, SPMD options...
     local name=$1; shift
-    [ -f "$OUT/$name/eval_results.json" ] || python examples/train_spmd.py "${SHAPE[@]}" "${COMMON[@]}" "${PAIRS[@]}" \
+    [ -f "$OUT/$name/eval_results.json" ] || bang-train "${SHAPE[@]}" "${COMMON[@]}" "${PAIRS[@]}" \
         --tokenizer_name_or_path "$OUT/wordpiece-8k" --train_file "$OUT/train-distilled.jsonl" \
         --validation_file "$DATA/wndef/validation.jsonl" --max_steps "$STUDENT_STEPS" --predict_with_generate \
         --output_dir "$OUT/$name" --resume_from_checkpoint auto "$@"

@@ -1,6 +1,6 @@
 """Training throughput of BANG's NAR step, the SPMD step and Hugging Face ProphetNet's step, side by side.
 
-    HF_HUB_OFFLINE=1 python examples/benchmark_training.py \\
+    HF_HUB_OFFLINE=1 bang-benchmark-training \\
         [--shapes small bang-base tiny] [--methods plain_nar spmd spmd_random_mix prophetnet] [--device cuda|cpu] \\
         [--batch_size 32] [--source_length 64] [--target_length 16] [--threads N] [--warmup 2] [--repeats 5] \\
         [--output_dir outputs/benchmark_training]
@@ -57,8 +57,8 @@ from typing import Any
 import torch
 from transformers import ProphetNetForConditionalGeneration
 
-import benchmark_common as common
-from benchmark_common import Ratio, prophetnet_config
+from bang_spmd import benchmark_common as common
+from bang_spmd.benchmark_common import Ratio, prophetnet_config
 from modeling_bang import BangConfig, BangForConditionalGeneration
 from trainers.spmd_trainer import DISTILLED_LABELS, SPMDDataCollator, SPMDTrainer, SPMDTrainingArguments
 
@@ -121,7 +121,7 @@ ENCODER_CHECK = "encoder_calls_per_spmd_step"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="benchmark_training.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="bang-benchmark-training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--shapes",
@@ -463,7 +463,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     results = {
         "machine": machine,
-        **common.run_record(args, argv, arguments, __file__),
+        **common.run_record(args, arguments, "bang_spmd.benchmark_training"),
         "notes": [
             "Random weights, train mode (dropout 0.1), AdamW lr 1e-4; one fixed batch for every method; every "
             "method starts from the same freshly seeded weights and a new optimizer.",

@@ -1,8 +1,7 @@
 """What the benchmark scripts share: flags, inputs, the ProphetNet peer, timing, ratios and targets, the report.
 
-Used by `benchmark_generation.py` and `benchmark_training.py`. They run as `python examples/benchmark_x.py`, which
-puts this folder first on `sys.path`, so they import this module by its bare name (tests that load a script from
-its file put `examples/` on `sys.path` first).
+Used by `bang_spmd.benchmark_generation` (`bang-benchmark`) and `bang_spmd.benchmark_training`
+(`bang-benchmark-training`).
 """
 
 import argparse
@@ -370,14 +369,11 @@ def command_args(argv: Sequence[str] | None) -> list[str]:
     return sys.argv[1:] if argv is None else list(argv)
 
 
-def run_record(
-    args: argparse.Namespace, argv: Sequence[str] | None, arguments: list[str], script_file: str
-) -> dict[str, Any]:
-    """`settings` (every flag; paths as strings), `command` (a shell line that reruns the benchmark: this Python,
-    the script as called, or `script_file` where `main` was given `argv`, and `arguments`) and `argv`."""
+def run_record(args: argparse.Namespace, arguments: list[str], module: str) -> dict[str, Any]:
+    """`settings` (every flag; paths as strings), `command` (a shell line that reruns the benchmark:
+    `python -m module arguments` with this Python) and `argv`."""
     settings = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
-    script = sys.argv[0] if argv is None else script_file
-    return {"settings": settings, "command": shlex.join([sys.executable, script, *arguments]), "argv": arguments}
+    return {"settings": settings, "command": shlex.join([sys.executable, "-m", module, *arguments]), "argv": arguments}
 
 
 def write_results(results: dict[str, Any], output_dir: Path) -> Path:

@@ -1,8 +1,8 @@
 """Pretrain BANG with its cross-stream visible n-stream objective (Qi et al., ICML 2021, section 3).
 
-    HF_HUB_OFFLINE=1 python examples/pretrain_bang.py --train_files outputs/pretraining_text.txt \
+    HF_HUB_OFFLINE=1 bang-pretrain --train_files outputs/pretraining_text.txt \
         --config_preset tiny --hidden_size 128 --output_dir outputs/bang-pretrained --max_steps 1000
-    accelerate launch examples/pretrain_bang.py ...   # same arguments, several processes or a GPU
+    accelerate launch -m bang_spmd.pretrain_bang ...   # same arguments, several processes or a GPU
 
 Data: text files (one document per line; blank lines are skipped), JSON Lines files (`--text_column`), or a
 `datasets` data set (`--dataset_name`, `--dataset_config_name`, `--text_column`). Every document is tokenized
@@ -16,7 +16,7 @@ BANG was pretrained with 9).
 Model: `--config_preset tiny|bang-base` with overrides (`--hidden_size`, `--encoder_layers`, ...; the vocabulary size
 and the special ids always come from the tokenizer), or `--model_name_or_path` for continued pretraining. Tokenizer:
 the default BANG tokenizer (bert-base-uncased WordPiece), or `--tokenizer_name_or_path` (e.g. a folder written by
-`examples/train_tokenizer.py`).
+`bang_spmd/train_tokenizer.py`).
 
 Resuming: `--resume_from_checkpoint PATH`, or `auto` for the last `checkpoint-*` folder in `--output_dir`
 (a fresh start when there is none). A non-empty `--output_dir` is refused unless `--overwrite_output_dir` is given

@@ -1,6 +1,6 @@
 """Fine-tune BANG on (source, target) pairs in AR, NAR or n-stream (semi-NAR) mode.
 
-    HF_HUB_OFFLINE=1 python examples/finetune_bang.py --mode nar \
+    HF_HUB_OFFLINE=1 bang-finetune --mode nar \
         --train_file ../shared/data/wndef/train.jsonl --validation_file ../shared/data/wndef/validation.jsonl \
         --source_columns word,example --target_column definition \
         --model_name_or_path outputs/bang-pretrained --output_dir outputs/wndef-nar --max_steps 1000
@@ -26,7 +26,7 @@ than `--max_source_length` are truncated with a warning that counts them; a targ
 `--max_target_length` tokens (its `[SEP]` included) is an error naming the example's `id` unless `--truncate_targets`
 is given (the truncated target still ends with `[SEP]`).
 
-Model: `--model_name_or_path` (a folder saved by `examples/pretrain_bang.py`, whose tokenizer is used), or
+Model: `--model_name_or_path` (a folder saved by `bang_spmd/pretrain_bang.py`, whose tokenizer is used), or
 `--config_preset` with the same overrides as the pretraining script (random initialisation, for comparisons).
 Results (validation loss, and ROUGE-L for `nar`) are printed and saved to `output_dir/eval_results.json`; NAR
 predictions go to `output_dir/nar_predictions.jsonl`.

@@ -1,6 +1,6 @@
 """Quickstart demo: build a small BANG model, run its AR, NAR and n-stream decoder flows, save and reload it.
 
-    HF_HUB_OFFLINE=1 python examples/quickstart.py [--output-dir outputs/quickstart] [--overwrite]
+    HF_HUB_OFFLINE=1 bang-quickstart [--output-dir outputs/quickstart] [--overwrite]
 
 The model has random weights (no download is possible offline); the demo shows the API and the Hub packaging:
 the saved folder reloads with `AutoModelForSeq2SeqLM.from_pretrained(folder, trust_remote_code=True)`.

@@ -1,6 +1,6 @@
 """Latency and throughput of BANG's decoding modes against Hugging Face ProphetNet.
 
-    HF_HUB_OFFLINE=1 python examples/benchmark_generation.py \\
+    HF_HUB_OFFLINE=1 bang-benchmark \\
         [--shapes bang-base small] [--batch_sizes 1 32] [--methods nar ar_beam4 ...] [--device cuda|cpu] \\
         [--dtype float32] [--threads N] [--warmup 2] [--repeats 5] [--output_dir outputs/benchmark_generation]
 
@@ -49,8 +49,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import ProphetNetForConditionalGeneration
 
-import benchmark_common as common
-from benchmark_common import DTYPES, Ratio, prophetnet_config
+from bang_spmd import benchmark_common as common
+from bang_spmd.benchmark_common import DTYPES, Ratio, prophetnet_config
 from modeling_bang import BangConfig, BangForConditionalGeneration
 
 
@@ -152,7 +152,7 @@ RATIOS = [
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="benchmark_generation.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="bang-benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--shapes",
@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     results = {
         "machine": common.machine_info(device, args.dtype),
-        **common.run_record(args, argv, arguments, __file__),
+        **common.run_record(args, arguments, "bang_spmd.benchmark_generation"),
         "notes": [
             "Random weights; AR, semi-NAR and ProphetNet are forced to exactly new_tokens tokens "
             "(min_new_tokens = max_new_tokens); NAR fills a new_tokens-slot canvas.",

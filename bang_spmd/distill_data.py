@@ -1,23 +1,23 @@
 """Decode a training set with a teacher and save it with the distilled targets SPMD trains on.
 
-The teacher (by default BANG fine-tuned in AR mode, e.g. by `examples/finetune_bang.py --mode ar`) decodes every
+The teacher (by default BANG fine-tuned in AR mode, e.g. by `bang_spmd/finetune_bang.py --mode ar`) decodes every
 source with beam search; its K best outputs are added to each row as `distilled_texts`, `distilled_labels` (the
 student's ids, `y1 .. yn [SEP]`) and `distilled_scores` (see `trainers/distillation.py`). The result is written as
 JSON Lines, one row per input row in the input order, with every input column kept.
 
-    HF_HUB_OFFLINE=1 python examples/distill_data.py --teacher outputs/wndef-ar \
+    HF_HUB_OFFLINE=1 bang-distill --teacher outputs/wndef-ar \
         --data_file ../shared/data/wndef/train.jsonl --source_columns word,example --target_column definition \
         --num_distilled 1 --num_beams 4 --length_penalty 1.2 --max_new_tokens 64 \
         --output_file outputs/wndef-distilled/train.jsonl
 
     # several processes share the batches (on a machine without GPUs, prefix ACCELERATE_USE_CPU=1: accelerate
     # starts CPU processes (gloo) only then); an interrupted run resumes where it stopped:
-    HF_HUB_OFFLINE=1 accelerate launch --multi_gpu --num_processes 2 examples/distill_data.py \
+    HF_HUB_OFFLINE=1 accelerate launch --multi_gpu --num_processes 2 -m bang_spmd.distill_data \
         --teacher outputs/debsum-ar --data_file ../shared/data/debsum/train.jsonl \
         --source_columns document --target_column summary --output_file outputs/debsum-distilled/train.jsonl
 
     # a teacher with another vocabulary: re-tokenize its texts with the student's tokenizer
-    HF_HUB_OFFLINE=1 python examples/distill_data.py --teacher outputs/other-teacher --student_tokenizer outputs/bang \
+    HF_HUB_OFFLINE=1 bang-distill --teacher outputs/other-teacher --student_tokenizer outputs/bang \
         --retokenize --data_file ../shared/data/wndef/train.jsonl --source_columns word,example \
         --target_column definition --output_file outputs/wndef-distilled/train.jsonl --max_samples 100
 

@@ -1,15 +1,15 @@
 """Train a BANG NAR student with Self-Paced Mixed Distillation (SPMD) on (source, target, distilled targets) data.
 
-    # 1. distilled targets from an AR teacher (examples/distill_data.py), then
-    HF_HUB_OFFLINE=1 python examples/train_spmd.py \
+    # 1. distilled targets from an AR teacher (bang_spmd/distill_data.py), then
+    HF_HUB_OFFLINE=1 bang-train \
         --train_file outputs/wndef-distilled/train.jsonl --validation_file ../shared/data/wndef/validation.jsonl \
         --source_columns word,example --target_column definition \
         --model_name_or_path outputs/bang-pretrained --output_dir outputs/wndef-spmd \
         --mixing_strategy select --self_paced_scheme hard --max_steps 1000 --predict_with_generate
-    accelerate launch --multi_gpu --num_processes 2 --use_cpu examples/train_spmd.py ...   # 2 CPU processes (gloo)
+    accelerate launch --multi_gpu --num_processes 2 --use_cpu -m bang_spmd.train_spmd ...   # 2 CPU processes (gloo)
 
 The training file holds the source and target columns and, unless `--mixing_strategy gold`, the `distilled_labels`
-column written by `examples/distill_data.py` (K token-id sequences per example in the student's vocabulary). Every
+column written by `bang_spmd/distill_data.py` (K token-id sequences per example in the student's vocabulary). Every
 SPMD option of `trainers.spmd_trainer.SPMDTrainingArguments` is a flag (`--help` lists them with their meaning; the
 module docstring of `trainers/spmd_trainer.py` says which parts are the paper's and which are this package's).
 Evaluation uses the gold validation targets: the NAR loss, and with `--predict_with_generate` one-pass NAR decoding
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
         if uses_distilled and DISTILLED_LABELS not in train.column_names:
             raise ValueError(
                 f"--mixing_strategy {training_args.mixing_strategy} needs the `{DISTILLED_LABELS}` column, which "
-                f"{data_args.train_file} lacks (columns: {train.column_names}); run examples/distill_data.py."
+                f"{data_args.train_file} lacks (columns: {train.column_names}); run bang_spmd/distill_data.py."
             )
         if data_args.max_train_samples is not None:
             train = train.select(range(min(data_args.max_train_samples, len(train))))

@@ -1,6 +1,6 @@
 """Decode a JSON Lines split with a saved BANG model in a chosen mode and report ROUGE-L F1 and time per sample.
 
-    HF_HUB_OFFLINE=1 python examples/evaluate_generation.py --model outputs/wndef-spmd \
+    HF_HUB_OFFLINE=1 bang-evaluate --model outputs/wndef-spmd \
         --data_file ../shared/data/wndef/validation.jsonl --source_columns word,example --target_column definition \
         --decoding_mode nar --max_new_tokens 48 --output_file outputs/wndef-spmd/validation-nar.jsonl
 

@@ -1,14 +1,14 @@
 """Write the pretraining text of the shared data sets to a text file, one document per line.
 
-    python examples/prepare_pretraining_text.py --output_file outputs/pretraining_text.txt
-    python examples/prepare_pretraining_text.py --split validation --output_file outputs/pretraining_valid.txt
+    bang-prepare-pretraining-text --output_file outputs/pretraining_text.txt
+    bang-prepare-pretraining-text --split validation --output_file outputs/pretraining_valid.txt
 
 By default only TRAIN splits are read: the debsum `document` fields and the wndef `example` fields of
 `train.jsonl`, so no validation or test text (and no target: summaries and definitions are left out) leaks into
 pretraining. `--split validation` writes the same fields of `validation.jsonl`, for the pretraining script's
 `--validation_files` (evaluation loss only; never pass it to `--train_files`). Runs of
 whitespace, newlines included, become one space; empty texts are skipped. The file is the input of
-`examples/pretrain_bang.py --train_files`.
+`bang_spmd/pretrain_bang.py --train_files`.
 """
 
 import argparse

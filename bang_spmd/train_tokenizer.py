@@ -1,6 +1,6 @@
 """Train a WordPiece vocabulary with BANG's `text [SEP]` format on the training split of the shared data sets.
 
-    HF_HUB_OFFLINE=1 python examples/train_tokenizer.py --vocab_size 8000 --output_dir outputs/wordpiece-8k
+    HF_HUB_OFFLINE=1 bang-train-tokenizer --vocab_size 8000 --output_dir outputs/wordpiece-8k
 
 Only TRAIN splits are read (debsum documents and summaries, wndef words, examples and definitions), so validation
 and test text never shapes the vocabulary. Small models spend most of their time in the embedding and the output
@@ -20,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TEXT_FIELDS = {"debsum": ("document", "summary"), "wndef": ("word", "example", "definition")}
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--data_dir", type=Path, default=REPO_ROOT.parent / "shared" / "data", help="folder of the data sets"
@@ -30,7 +30,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--min_frequency", type=int, default=2, help="minimum count of a merged piece")
     parser.add_argument("--output_dir", type=Path, required=True, help="where to save the tokenizer")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing non-empty output folder")
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def training_texts(data_dir: Path, names: list[str]) -> Iterator[str]:
@@ -47,8 +47,8 @@ def training_texts(data_dir: Path, names: list[str]) -> Iterator[str]:
                 yield from (record[field] for field in TEXT_FIELDS[name])
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     if args.output_dir.exists() and any(args.output_dir.iterdir()) and not args.overwrite:
         raise SystemExit(f"{args.output_dir} is not empty; pass --overwrite to replace it.")
     tokenizer = train_wordpiece_tokenizer(

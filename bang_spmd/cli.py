@@ -1,0 +1,64 @@
+"""Console commands: each runs the `main` of one `bang_spmd` module on the command line's arguments.
+
+The modules' `main(argv)` return their results for callers in Python; a console command must not hand that value to
+`sys.exit`, so these wrappers return None (exit status 0) and let errors raise.
+"""
+
+import importlib
+import sys
+
+
+def _run(module: str) -> None:
+    importlib.import_module(f"bang_spmd.{module}").main(sys.argv[1:])
+
+
+def quickstart() -> None:
+    _run("quickstart")
+
+
+def train_tokenizer() -> None:
+    _run("train_tokenizer")
+
+
+def prepare_pretraining_text() -> None:
+    _run("prepare_pretraining_text")
+
+
+def pretrain() -> None:
+    _run("pretrain_bang")
+
+
+def finetune() -> None:
+    _run("finetune_bang")
+
+
+def distill() -> None:
+    _run("distill_data")
+
+
+def train() -> None:
+    _run("train_spmd")
+
+
+def generate() -> None:
+    _run("generate")
+
+
+def evaluate() -> None:
+    _run("evaluate_generation")
+
+
+def benchmark() -> None:
+    _run("benchmark_generation")
+
+
+def benchmark_training() -> None:
+    _run("benchmark_training")
+
+
+def convert() -> None:
+    sys.exit(importlib.import_module("modeling_bang.convert_bang_original_checkpoint").main(sys.argv[1:]))
+
+
+def convert_prophetnet() -> None:
+    sys.exit(importlib.import_module("modeling_bang.convert_prophetnet_to_bang").main(sys.argv[1:]))
