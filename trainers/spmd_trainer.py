@@ -27,11 +27,14 @@ uninterrupted run exactly.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
 from transformers.utils import logging
+
+from model_cards import results_from_log_history, write_model_card
 
 from .spmd_objectives import (
     MIX_SCHEDULES,
@@ -389,6 +392,122 @@ class SPMDTrainer(Seq2SeqTrainer):
             logs = {**logs, **{name: sum(v) / len(v) for name, v in self._metrics.items()}}
             self._metrics = {}
         super().log(logs, *args, **kwargs)
+
+    def create_model_card(
+        self,
+        language: str | None = None,
+        license: str | None = None,
+        tags: str | list[str] | None = None,
+        model_name: str | None = None,
+        finetuned_from: str | None = None,
+        tasks: str | list[str] | None = None,
+        dataset_tags: str | list[str] | None = None,
+        dataset: str | list[str] | None = None,
+        dataset_args: str | list[str] | None = None,
+        card_dataset: dict[str, str] | None = None,
+        card_results: list[dict[str, Any]] | None = None,
+        card_training: dict[str, Any] | None = None,
+        **card_kwargs: Any,
+    ) -> None:
+        """Writes this package's model card (`model_cards.write_model_card`) as `output_dir/README.md`.
+
+        It replaces the Trainer's generic card, so that `push_to_hub` (which calls this method and then uploads
+        `output_dir`) publishes BANG's metadata (`custom_code` tag, `model-index`), usage snippet and limitations.
+        `push_to_hub(**kwargs)` passes its extra keyword arguments here. The card reads the model saved in
+        `output_dir` (`push_to_hub` saves it first; a direct call needs `save_model()` before). This package's
+        choices:
+
+        * model type `nar` (BANG's NAR baseline) for `mixing_strategy="gold"` without self-pacing or token KD,
+          else `spmd`;
+        * results: `card_results` if given, else the last evaluation in `state.log_history` that logged a metric
+          of `model_cards.KNOWN_METRICS` (`eval_rougeL_f1`, ...), decoded in `generation_config.decoding_mode`;
+          without any, the card says that no evaluation was recorded;
+        * data set: `card_dataset` (keys `id`, `name`, `split`, `config`, `task`), else the Trainer's
+          `dataset_tags` (Hub id), `dataset` (name) and `dataset_args` (config);
+        * training table: the run's steps and batch settings and the SPMD options, updated with `card_training`;
+        * `license` defaults to "mit", `language` to "en"; other keyword arguments (`baselines`,
+          `example_inputs`, `limitations`, ...) go to `model_cards.render_model_card`. `tasks` is not used.
+        """
+        if not self.is_world_process_zero():
+            return
+        args, student = self.args, self.accelerator.unwrap_model(self.model)
+
+        def first(value):
+            return (value[0] if value else None) if isinstance(value, list | tuple) else value
+
+        gold_only = args.mixing_strategy == "gold" and args.self_paced_scheme == "none" and args.kd_weight == 0
+        decoding_mode = getattr(student.generation_config, "decoding_mode", None) or "nar"
+        results = card_results
+        if results is None:
+            results = results_from_log_history(self.state.log_history, decoding_mode)
+        missing = (
+            "No evaluation results were recorded by the training run that wrote this card; evaluate the model "
+            "(e.g. with `bang-evaluate`) before relying on it."
+        )
+        if not results:
+            logger.warning("No evaluation metric was logged: the model card says that it has no results.")
+        if card_dataset is None:
+            card_dataset = {"id": first(dataset_tags), "name": first(dataset), "config": first(dataset_args)}
+            card_dataset = {k: v for k, v in card_dataset.items() if v}
+            card_dataset.setdefault("name", card_dataset.get("id") or "an unnamed data set")
+        options = {"mixing_strategy": args.mixing_strategy}
+        if args.mixing_strategy == "random_mix":
+            options.update(distilled_ratio=args.distilled_ratio, mix_schedule=args.mix_schedule)
+            if args.mix_schedule == "linear":
+                options["distilled_ratio_end"] = args.distilled_ratio_end
+        options["self_paced_scheme"] = args.self_paced_scheme
+        if args.self_paced_scheme != "none":
+            options.update(
+                pace_start_fraction=args.pace_start_fraction,
+                pace_end_point=args.pace_end_point,
+                pace_shape=args.pace_shape,
+            )
+            if args.self_paced_scheme == "mixture":
+                options["mixture_low"] = args.mixture_low
+            if args.self_paced_scheme == "logarithmic":
+                options["log_zeta"] = args.log_zeta
+        if args.kd_weight > 0:
+            options.update(kd_weight=args.kd_weight, kd_temperature=args.kd_temperature)
+        if args.nar_ratio < 1:
+            options["nar_ratio"] = args.nar_ratio
+        try:
+            train_size = len(self.train_dataset)
+        except TypeError:  # an iterable data set
+            train_size = None
+        training = {
+            "trainer": "trainers.spmd_trainer.SPMDTrainer",
+            "objective": "NAR on the gold targets (BANG's NAR baseline)" if gold_only else "SPMD (NAR student)",
+            "optimizer steps": self.state.global_step,
+            "epochs": round(float(self.state.epoch or 0), 3),
+            "training examples": train_size,
+            "per_device_train_batch_size": args.per_device_train_batch_size,
+            "gradient_accumulation_steps": args.gradient_accumulation_steps,
+            "processes": args.world_size,
+            "learning_rate": args.learning_rate,
+            "lr_scheduler_type": getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type),
+            "warmup_steps": args.warmup_steps,
+            "weight_decay": args.weight_decay,
+            "label smoothing (config.label_smoothing)": getattr(student.config, "label_smoothing", None),
+            "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+            "seed": args.seed,
+            **options,
+            **(card_training or {}),
+        }
+        write_model_card(
+            args.output_dir,
+            overwrite=True,
+            model_type="nar" if gold_only else "spmd",
+            results=results,
+            missing_results_reason=None if results else missing,
+            repo_id=self.hub_model_id or args.hub_model_id or model_name or Path(args.output_dir).name,
+            dataset=card_dataset,
+            training=training,
+            base_model=finetuned_from,
+            license=license or "mit",
+            language=language or "en",
+            tags=[tags] if isinstance(tags, str) else list(tags or []),
+            **card_kwargs,
+        )
 
 
 __all__ = ["DISTILLED_LABELS", "SPMDDataCollator", "SPMDTrainer", "SPMDTrainingArguments"]
