@@ -1015,7 +1015,6 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         "streamer",
         "negative_prompt_ids",
         "negative_prompt_attention_mask",
-        "custom_generate",
     )
 
     @torch.no_grad()
@@ -1047,6 +1046,9 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         (`labels`, `decoder_input_ids` in NAR/semi-NAR, pretraining columns, ...) are dropped, so that
         `Seq2SeqTrainer(predict_with_generate=True)` can pass its batches as they are.
         """
+        if kwargs.get("custom_generate") is not None:
+            # A decoding method loaded from a Hub repo or folder (transformers' `custom_generate`) replaces this one.
+            return super().generate(inputs, generation_config=generation_config, **kwargs)
         base_config = generation_config if generation_config is not None else self.generation_config
         options = BangGenerationOptions.resolve(base_config, kwargs)
         for name in [k for k, v in kwargs.items() if isinstance(v, torch.Tensor)]:
@@ -1124,6 +1126,11 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         """Number of target positions: `max_new_tokens`, else `max_length` minus the decoder start token."""
         if generation_config.max_new_tokens is not None:
             return generation_config.max_new_tokens
+        if generation_config.max_length is None:
+            raise ValueError(
+                "NAR and semi-NAR decoding need an output length: pass `max_new_tokens` (the NAR canvas length) or "
+                "set it in the generation config."
+            )
         return generation_config.max_length - 1
 
     def _generate_nar(
