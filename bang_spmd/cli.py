@@ -56,6 +56,10 @@ def benchmark_training() -> None:
     _run("benchmark_training")
 
 
+def push() -> None:
+    _run("publish")
+
+
 def convert() -> None:
     sys.exit(importlib.import_module("modeling_bang.convert_bang_original_checkpoint").main(sys.argv[1:]))
 

@@ -141,15 +141,14 @@ def main(argv: list[str] | None = None) -> dict:
         compute_metrics=compute_metrics if training_args.predict_with_generate and validation is not None else None,
     )
     train_result = trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model()
-    trainer.save_metrics("train", train_result.metrics)
-    trainer.save_state()
-
     results = {"global_step": trainer.state.global_step, "mixing_strategy": training_args.mixing_strategy}
-    if validation is not None:
+    if validation is not None:  # before saving: with --push_to_hub, the saved model's card reports this evaluation
         metrics = trainer.evaluate()
         results.update({k: v for k, v in metrics.items() if k in ("eval_loss", "eval_rougeL_f1")})
         results["eval_samples"] = len(validation)
+    trainer.save_model()
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
     if trainer.is_world_process_zero():
         with open(os.path.join(training_args.output_dir, "eval_results.json"), "w") as f:
             json.dump(results, f, indent=2)

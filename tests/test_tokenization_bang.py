@@ -76,7 +76,13 @@ def test_train_tokenizer_script_reads_train_splits_only(tmp_path):
         (tmp_path / "data" / name).mkdir(parents=True)
         (tmp_path / "data" / name / "train.jsonl").write_text(json.dumps(record) + "\n")
         (tmp_path / "data" / name / "test.jsonl").write_text(json.dumps({**record, "summary": "zebra"}) + "\n")
-    command = [str(Path(sys.executable).parent / "bang-train-tokenizer"), "--data_dir", str(tmp_path / "data"), "--vocab_size", "80"]
+    command = [
+        str(Path(sys.executable).parent / "bang-train-tokenizer"),
+        "--data_dir",
+        str(tmp_path / "data"),
+        "--vocab_size",
+        "80",
+    ]
     command += ["--min_frequency", "1", "--output_dir", str(tmp_path / "tok")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
