@@ -20,6 +20,14 @@ def train_tokenizer() -> None:
     _run("train_tokenizer")
 
 
+def prepare_data() -> None:
+    _run("prepare_data")
+
+
+def prepare_wordnet() -> None:
+    _run("metrics.wordnet")
+
+
 def prepare_pretraining_text() -> None:
     _run("prepare_pretraining_text")
 
@@ -46,6 +54,10 @@ def generate() -> None:
 
 def evaluate() -> None:
     _run("evaluate_generation")
+
+
+def evidence() -> None:
+    _run("evidence")
 
 
 def benchmark() -> None:

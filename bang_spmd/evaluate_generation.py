@@ -1,4 +1,4 @@
-"""Decode a JSON Lines split with a saved BANG model in a chosen mode and report ROUGE-L F1 and time per sample.
+"""Decode a JSON Lines split with a saved BANG model in a chosen mode; report ROUGE, BLEU, METEOR, time per sample.
 
     HF_HUB_OFFLINE=1 bang-evaluate --model outputs/wndef-spmd \
         --data_file ../shared/data/wndef/validation.jsonl --source_columns word,example --target_column definition \
@@ -6,8 +6,11 @@
 
 Every model is scored the same way: sources are tokenized with the model's tokenizer as in training
 (`trainers.seq2seq_data.encode_pairs`), outputs are decoded with `skip_special_tokens=True` and their repeated
-words collapsed (the official NAR post-processing; harmless for AR output), and ROUGE-L F1 (rouge-score, x 100) is
-taken against the raw target text. `--decoding_mode ar` uses `--num_beams` and `--length_penalty`; `semi_nar` uses
+words collapsed (the official NAR post-processing; harmless for AR output), and scored against the raw target text
+with `bang_spmd.metrics.compute_generation_metrics`: ROUGE-1/2/L F1 (rouge-score with stemming), BLEU-4 (sacrebleu)
+and METEOR (nltk; with `--meteor auto`, the default, only where WordNet is installed: `bang-prepare-wordnet`), all
+x 100. The training scripts' `eval_rougeL_f1` is unstemmed ROUGE-L, so it reads slightly lower than `rougeL_f1` here.
+`--decoding_mode ar` uses `--num_beams` and `--length_penalty`; `semi_nar` uses
 `--semi_nar_block_size`. The time per sample is the wall time of the `generate` calls divided by the number of
 examples (batched, `--batch_size`), on the device the model runs on, after one untimed call on the first example.
 Prints one JSON line and writes the predictions with `--output_file`.
@@ -23,8 +26,10 @@ import datasets
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+from bang_spmd.metrics import compute_generation_metrics
+from bang_spmd.metrics.wordnet import find_nltk_wordnet
 from modeling_bang.generation_bang import DECODING_MODES, collapse_repeated_words
-from trainers.seq2seq_data import DataArguments, encode_pairs, rouge_l
+from trainers.seq2seq_data import DataArguments, encode_pairs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_samples", type=int, default=None, help="first N examples only")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output_file", type=Path, default=None, help="write predictions as JSON Lines")
+    parser.add_argument(
+        "--meteor", choices=("auto", "yes", "no"), default="auto", help="METEOR: where WordNet is found / always / no"
+    )
     return parser
 
 
@@ -86,12 +94,13 @@ def main(argv: list[str] | None = None) -> dict:
         seconds += time.perf_counter() - began
         predictions += [collapse_repeated_words(t) for t in tokenizer.batch_decode(output, skip_special_tokens=True)]
     references = list(encoded["reference"])
+    with_meteor = args.meteor == "yes" or (args.meteor == "auto" and find_nltk_wordnet() is not None)
     result = {
         "model": args.model,
         "data_file": args.data_file,
         "samples": len(references),
         **settings,
-        "rougeL_f1": rouge_l(predictions, references),
+        **compute_generation_metrics(predictions, references, with_meteor=with_meteor),
         "ms_per_sample": 1000.0 * seconds / max(len(references), 1),
         "distinct_outputs": len(set(predictions)),
         "device": str(args.device),

@@ -48,7 +48,13 @@ EVALUATIONS = (
     ("NAR baseline (gold targets)", "nar-gold", "test-nar", ["--decoding_mode", "nar"]),
     ("NAR + SPMD", "nar-spmd", "test-nar", ["--decoding_mode", "nar"]),
 )
-METRIC_COLUMNS = (("rouge1_f1", "ROUGE-1"), ("rouge2_f1", "ROUGE-2"), ("rougeL_f1", "ROUGE-L"), ("bleu4", "BLEU-4"))
+METRIC_COLUMNS = (
+    ("rouge1_f1", "ROUGE-1"),
+    ("rouge2_f1", "ROUGE-2"),
+    ("rougeL_f1", "ROUGE-L"),
+    ("bleu4", "BLEU-4"),
+    ("meteor", "METEOR"),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,12 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     group = parser.add_argument_group("model (teacher and students share it)")
     group.add_argument("--vocab_size", type=int, default=4000, help="WordPiece vocabulary fitted to the train split")
     group.add_argument("--hidden_size", type=int, default=128)
-    group.add_argument("--layers", type=int, default=3, help="encoder layers = decoder layers")
+    group.add_argument("--layers", type=int, default=2, help="encoder layers = decoder layers")
     group.add_argument("--attention_heads", type=int, default=4)
     group.add_argument("--ffn_dim", type=int, default=512)
     group = parser.add_argument_group("training")
-    group.add_argument("--teacher_steps", type=int, default=800, help="AR teacher optimisation steps")
-    group.add_argument("--student_steps", type=int, default=300, help="steps of each NAR student")
+    group.add_argument("--teacher_steps", type=int, default=500, help="AR teacher optimisation steps")
+    group.add_argument("--student_steps", type=int, default=250, help="steps of each NAR student")
     group.add_argument("--batch_size", type=int, default=32, help="training batch size")
     group.add_argument("--learning_rate", type=float, default=1e-3)
     group.add_argument("--num_beams", type=int, default=4, help="teacher beam size for the distilled targets")
