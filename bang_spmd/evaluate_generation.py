@@ -33,7 +33,9 @@ from trainers.seq2seq_data import DataArguments, encode_pairs
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="bang-evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True, help="saved model folder (with its tokenizer)")
     parser.add_argument("--data_file", required=True, help="JSON Lines file with the source and target columns")
     parser.add_argument("--source_columns", default="word,example", help="comma-separated source columns")

@@ -39,7 +39,9 @@ def _add_common(parser: argparse.ArgumentParser, fractions: bool = True) -> None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="bang-prepare-data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     debsum = commands.add_parser("debsum", help="Debian descriptions -> synopses (DDTP Translation-en)")

@@ -21,7 +21,9 @@ SOURCES = {"debsum": "document", "wndef": "example"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="bang-prepare-pretraining-text", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--data_dir", type=Path, default=REPO_ROOT.parent / "shared" / "data", help="folder holding debsum/ and wndef/"
     )

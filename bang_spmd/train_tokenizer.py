@@ -21,7 +21,9 @@ TEXT_FIELDS = {"debsum": ("document", "summary"), "wndef": ("word", "example", "
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="bang-train-tokenizer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--data_dir", type=Path, default=REPO_ROOT.parent / "shared" / "data", help="folder of the data sets"
     )

@@ -191,7 +191,9 @@ def check_with_nltk(root: str | Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="bang-prepare-wordnet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--target", type=Path, default=None, help="NLTK data folder (default: $NLTK_DATA or ~/nltk_data)"
     )
