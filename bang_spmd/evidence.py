@@ -119,21 +119,7 @@ def experiment_settings(args: argparse.Namespace, seed: int) -> ExperimentSettin
     ]
     if missing:
         raise SystemExit(f"--dataset custom needs {', '.join('--' + n for n in missing)}.")
-    return ExperimentSettings(
-        **preset,
-        teacher_steps=args.teacher_steps,
-        student_steps=args.student_steps,
-        teacher_mode="ngram",
-        ngram=2,
-        vocab_size=args.vocab_size,
-        hidden_size=args.hidden_size,
-        layers=args.layers,
-        attention_heads=args.attention_heads,
-        ffn_dim=args.ffn_dim,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        seed=seed,
-    )
+    return ExperimentSettings.from_namespace(args, **preset, teacher_mode="ngram", ngram=2, seed=seed)
 
 
 def first_rows(source: Path, target: Path, count: int | None) -> Path:

@@ -11,7 +11,7 @@ BANG; here the task-trained teacher stands in for it, so every NAR variant start
 
 import json
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from bang_spmd import distill_data, evaluate_generation, finetune_bang, train_spmd
@@ -65,6 +65,13 @@ class ExperimentSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_namespace(cls, args, **overrides) -> "ExperimentSettings":
+        """The settings named like the attributes of a command line's `args` (others keep their defaults)."""
+        names = {f.name for f in fields(cls)}
+        values = {name: value for name, value in vars(args).items() if name in names and value is not None}
+        return cls(**{**values, **overrides})
 
 
 def announce(command: str, argv: list[str]) -> None:

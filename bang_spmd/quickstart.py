@@ -148,26 +148,6 @@ def copy_data(args: argparse.Namespace, data: Path) -> None:
         print(f"data: {len(lines)} {split} rows -> {target}")
 
 
-def settings_from(args: argparse.Namespace) -> ExperimentSettings:
-    return ExperimentSettings(
-        source_columns=args.source_columns,
-        target_column=args.target_column,
-        max_source_length=args.max_source_length,
-        max_target_length=args.max_target_length,
-        teacher_steps=args.teacher_steps,
-        student_steps=args.student_steps,
-        vocab_size=args.vocab_size,
-        hidden_size=args.hidden_size,
-        layers=args.layers,
-        attention_heads=args.attention_heads,
-        ffn_dim=args.ffn_dim,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        num_beams=args.num_beams,
-        seed=args.seed,
-    )
-
-
 def results_table(rows: list[dict]) -> str:
     """A markdown table: the metrics, the milliseconds per sample and the speed-up over AR beam 4."""
     reference = next(r["ms_per_sample"] for r in rows if r["name"] == "AR teacher, beam 4")
@@ -216,7 +196,7 @@ def write_card(args: argparse.Namespace, settings: ExperimentSettings, folder: P
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     check_args(args)
-    settings = settings_from(args)
+    settings = ExperimentSettings.from_namespace(args)
     prepare_output_dir(args)
     out = args.output_dir
     data, teacher, distilled = out / "data", out / "teacher", out / "distilled" / "train.jsonl"

@@ -8,8 +8,8 @@ set -euo pipefail
 OUT=${1:-outputs/evidence}
 DATA=${SHARED_DATA:-../shared/data}
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
-COMMON=(--output_dir "$OUT" --seeds 1 2 3 --teacher_steps 600 --student_steps 300 --distill_samples 4000
-        --eval_samples 1000 --latency_samples 100 --hidden_size 128 --layers 3 --batch_size 32)
+COMMON=(--output_dir "$OUT" --seeds 1 2 3 --teacher_steps 500 --student_steps 150 --distill_samples 3000
+        --eval_samples 500 --latency_samples 50 --hidden_size 128 --layers 3 --batch_size 32)
 mkdir -p "$OUT"
 bang-evidence run --dataset wndef --data_dir "$DATA/wndef" "${COMMON[@]}" > "$OUT/wndef.log" 2>&1 &
 bang-evidence run --dataset debsum --data_dir "$DATA/debsum" "${COMMON[@]}" \
