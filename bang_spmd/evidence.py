@@ -7,21 +7,22 @@
     bang-evidence tabulate --runs_dir outputs/evidence --output_dir examples/results/evidence
 
 `run` executes the steps of `bang_spmd.pipeline` (each printed as the `bang-*` command it runs, each resumable, so
-the grid can be completed over several sittings) for every seed:
+the grid can be completed over several sittings):
 
-* the teacher, BANG trained from random initialisation in `ngram` mode with two predicting streams, decodes AR
-  greedy, AR beam 4, and semi-NAR with blocks of 2 tokens (one model for the three rows, as BANG serves AR and
-  semi-NAR from one checkpoint);
-* its beam-4 output on the first `--distill_samples` training rows gives the distilled targets, and every NAR
-  student trains on those rows for the same number of steps, starting from the teacher's weights
-  (`bang_spmd.pipeline.STUDENT_OPTIONS`: gold = BANG's NAR baseline, distilled = sequence-level KD, mixed = mixed
-  distillation alone, spmd = mixed + self-paced, spmd-linear = the self-paced ablation);
+* one teacher per data set (`--teacher_seed`), BANG trained from random initialisation in `ngram` mode with two
+  predicting streams, decodes AR greedy, AR beam 4, and semi-NAR with blocks of 2 tokens (one model for the three
+  rows, as BANG serves AR and semi-NAR from one checkpoint); these rows are one run each;
+* its beam-4 output on the first `--distill_samples` training rows gives the distilled targets, and for every seed
+  of `--seeds` each NAR student trains on those rows for the same number of steps, starting from the teacher's
+  weights (`bang_spmd.pipeline.STUDENT_OPTIONS`: gold = BANG's NAR baseline, distilled = sequence-level KD, mixed =
+  mixed distillation alone, spmd = mixed + self-paced, spmd-linear = the self-paced ablation);
 * every model is scored on the test split (`--eval_samples` rows, batched) with ROUGE-1/2/L, BLEU-4 and, where
   WordNet is installed, METEOR; the time per sample is measured separately at batch size 1 on `--latency_samples`
   rows, after a warm-up call.
 
-A seed changes the teacher's and the students' initialisation and data order, so each seed is an independent
-replicate of the whole pipeline. The tokenizer is fitted once per data set on its training split.
+This package's choice for a CPU budget: the teacher is trained once and shared, so the comparison the seeds measure
+is the one between the NAR students (a seed changes their data order, dropout and, for `random_mix`, the draws);
+the tokenizer is fitted once per data set on its training split.
 """
 
 import argparse
@@ -83,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset", required=True, choices=[*DATASETS, "custom"])
     run.add_argument("--data_dir", type=Path, required=True, help="folder with train/validation/test .jsonl")
     run.add_argument("--output_dir", type=Path, default=Path("outputs/evidence"))
-    run.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    run.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="student seeds")
+    run.add_argument("--teacher_seed", type=int, default=1, help="seed of the one teacher all students share")
     run.add_argument("--students", nargs="+", default=list(STUDENT_OPTIONS), choices=list(STUDENT_OPTIONS))
     run.add_argument("--source_columns", help="`--dataset custom`: comma-separated source columns")
     run.add_argument("--target_column", help="`--dataset custom`: target column")
@@ -131,42 +133,63 @@ def first_rows(source: Path, target: Path, count: int | None) -> Path:
     return target
 
 
-def run_seed(args: argparse.Namespace, seed: int) -> dict:
-    """One replicate of every method; returns (and writes) `seed-<seed>/results.json`."""
-    settings = experiment_settings(args, seed)
-    root = args.output_dir / args.dataset
-    run_dir = root / f"seed-{seed}"
-    splits = {s: args.data_dir / f"{s}.jsonl" for s in ("train", "validation", "test")}
-    missing = [str(p) for p in splits.values() if not p.is_file()]
-    if missing:
-        raise SystemExit(f"--data_dir {args.data_dir} lacks {', '.join(missing)}.")
-    record = run_dir / "settings.json"
-    wanted = {**settings.to_dict(), "data_dir": str(args.data_dir), "distill_samples": args.distill_samples,
-              "eval_samples": args.eval_samples, "latency_samples": args.latency_samples}  # fmt: skip
-    if record.is_file() and json.loads(record.read_text()) != wanted:
-        raise SystemExit(f"{run_dir} holds a run with other settings; remove it or choose another --output_dir.")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(wanted, indent=2))
-
-    tokenizer, teacher = root / "tokenizer", run_dir / "teacher"
-    fit_tokenizer(settings, splits["train"], tokenizer)
-    train_teacher(settings, splits["train"], splits["validation"], tokenizer, teacher)
-    subset = first_rows(splits["train"], run_dir / "train-subset.jsonl", args.distill_samples)
-    distilled = run_dir / "distilled" / "train.jsonl"
-    distill(settings, teacher, subset, distilled)
-    for variant in args.students:
-        train_student(settings, variant, teacher, distilled, splits["validation"], run_dir / variant)
-
-    test = first_rows(splits["test"], run_dir / "test-subset.jsonl", args.eval_samples)
-    methods = [*TEACHER_METHODS, *((v, v, ["--decoding_mode", "nar"]) for v in args.students)]
+def evaluate_methods(args, settings: ExperimentSettings, run_dir: Path, test: Path, methods) -> list[dict]:
+    """Quality on the test rows (batched) and time per sample at batch size 1, for each (method, folder, flags)."""
     rows = []
     for method, folder, decoding in methods:
         quality = evaluate(settings, run_dir / folder, test, decoding, f"test-{method}")
         latency = evaluate(settings, run_dir / folder, test, decoding, f"latency-{method}", 1, args.latency_samples)
         rows.append({"method": method, **quality, "ms_per_sample_batch1": latency["ms_per_sample"]})
-    result = {"dataset": args.dataset, "seed": seed, "settings": wanted, "rows": rows}
-    (run_dir / "results.json").write_text(json.dumps(result, indent=2))
-    return result
+    return rows
+
+
+def check_settings(record: Path, wanted: dict) -> None:
+    """Refuses to continue a run made with other settings (its results would mix two experiments)."""
+    if record.is_file() and json.loads(record.read_text()) != wanted:
+        raise SystemExit(f"{record.parent} holds a run with other settings; remove it or choose another --output_dir.")
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(wanted, indent=2))
+
+
+def run(args: argparse.Namespace) -> dict:
+    """The shared teacher (trained, distilled from and evaluated once), then every student for every seed.
+
+    Writes `<dataset>/teacher-results.json` (AR and semi-NAR rows) and `<dataset>/seed-<s>/results.json` (NAR rows).
+    """
+    splits = {s: args.data_dir / f"{s}.jsonl" for s in ("train", "validation", "test")}
+    missing = [str(p) for p in splits.values() if not p.is_file()]
+    if missing:
+        raise SystemExit(f"--data_dir {args.data_dir} lacks {', '.join(missing)}.")
+    root = args.output_dir / args.dataset
+    teacher_settings = experiment_settings(args, args.teacher_seed)
+    shared = {**teacher_settings.to_dict(), "data_dir": str(args.data_dir), "distill_samples": args.distill_samples,
+              "eval_samples": args.eval_samples, "latency_samples": args.latency_samples}  # fmt: skip
+    check_settings(root / "settings.json", shared)
+
+    tokenizer, teacher = root / "tokenizer", root / "teacher"
+    fit_tokenizer(teacher_settings, splits["train"], tokenizer)
+    train_teacher(teacher_settings, splits["train"], splits["validation"], tokenizer, teacher)
+    subset = first_rows(splits["train"], root / "train-subset.jsonl", args.distill_samples)
+    distilled = root / "distilled" / "train.jsonl"
+    distill(teacher_settings, teacher, subset, distilled)
+    test = first_rows(splits["test"], root / "test-subset.jsonl", args.eval_samples)
+    teacher_rows = evaluate_methods(args, teacher_settings, root, test, TEACHER_METHODS)
+    teacher_result = {"dataset": args.dataset, "seed": args.teacher_seed, "settings": shared, "rows": teacher_rows}
+    (root / "teacher-results.json").write_text(json.dumps(teacher_result, indent=2))
+
+    runs = [teacher_result]
+    for seed in args.seeds:
+        settings = experiment_settings(args, seed)
+        run_dir = root / f"seed-{seed}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for variant in args.students:
+            train_student(settings, variant, teacher, distilled, splits["validation"], run_dir / variant)
+        methods = [(v, v, ["--decoding_mode", "nar"]) for v in args.students]
+        result = {"dataset": args.dataset, "seed": seed, "settings": {**shared, "seed": seed},
+                  "rows": evaluate_methods(args, settings, run_dir, test, methods)}  # fmt: skip
+        (run_dir / "results.json").write_text(json.dumps(result, indent=2))
+        runs.append(result)
+    return {"runs": runs}
 
 
 def mean_std(values: list[float]) -> dict:
@@ -212,8 +235,12 @@ def markdown(results: dict) -> str:
     lines = []
     for dataset, methods in results.items():
         metric_keys = [(k, t) for k, t in METRICS if all(k in cell for cell in methods.values())]
-        seeds = sorted({len(cell["seeds"]) for cell in methods.values()})
-        lines += [f"### {dataset} (test split, mean ± std over {'/'.join(map(str, seeds))} seeds)", ""]
+        seeds = sorted({len(cell["seeds"]) for method, cell in methods.items() if method.startswith("nar-")})
+        lines += [
+            f"### {dataset} (test split; NAR rows: mean ± std over {'/'.join(map(str, seeds))} student seeds; AR and "
+            "semi-NAR rows: the one teacher all students share)",
+            "",
+        ]
         header = ["Method", *(t for _, t in metric_keys), "ms / sample (batch 1)", "speed-up vs AR beam 4",
                   "AR-NAR gap closed (ROUGE-L)"]  # fmt: skip
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -222,7 +249,10 @@ def markdown(results: dict) -> str:
                 continue
             cell = methods[method]
             cells = [METHOD_TITLES[method]]
-            cells += [f"{cell[k]['mean']:.2f} ± {cell[k]['std']:.2f}" for k, _ in metric_keys]
+            cells += [
+                f"{cell[k]['mean']:.2f} ± {cell[k]['std']:.2f}" if cell[k]["n"] > 1 else f"{cell[k]['mean']:.2f}"
+                for k, _ in metric_keys
+            ]
             cells.append(f"{cell['ms_per_sample_batch1']['mean']:.2f}")
             speedup = cell.get("speedup_vs_ar_beam4")
             cells.append(f"{speedup:.1f}x" if speedup is not None else "")
@@ -249,7 +279,7 @@ def chart(results: dict, path: Path) -> None:
         ax.bar(range(len(names)), means, yerr=stds, color=colors, capsize=3)
         ax.set_xticks(range(len(names)), names, rotation=40, ha="right")
         ax.set_ylabel("ROUGE-L F1 (test)")
-        ax.set_title(f"{dataset}: mean ± std over seeds")
+        ax.set_title(f"{dataset}: NAR mean ± std over student seeds")
         low = min(m - s for m, s in zip(means, stds, strict=True))
         ax.set_ylim(max(0.0, low - 2), max(m + s for m, s in zip(means, stds, strict=True)) + 1)
     fig.tight_layout()
@@ -258,14 +288,15 @@ def chart(results: dict, path: Path) -> None:
 
 
 def tabulate(args: argparse.Namespace) -> dict:
-    runs = [json.loads(p.read_text()) for p in sorted(args.runs_dir.glob("*/seed-*/results.json"))]
+    files = sorted(args.runs_dir.glob("*/teacher-results.json")) + sorted(args.runs_dir.glob("*/seed-*/results.json"))
+    runs = [json.loads(p.read_text()) for p in files]
     if not runs:
         raise SystemExit(f"No */seed-*/results.json under {args.runs_dir}; run `bang-evidence run` first.")
     results = aggregate(runs)
     for dataset, methods in results.items():
-        few = [m for m, cell in methods.items() if len(cell["seeds"]) < args.min_seeds]
+        few = [m for m, cell in methods.items() if m.startswith("nar-") and len(cell["seeds"]) < args.min_seeds]
         if few:
-            raise SystemExit(f"{dataset}: {few} have fewer than --min_seeds {args.min_seeds} seeds.")
+            raise SystemExit(f"{dataset}: {few} have fewer than --min_seeds {args.min_seeds} student seeds.")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     record = {"results": results, "runs": [{"dataset": r["dataset"], "seed": r["seed"], "settings": r["settings"]}
                                            for r in runs]}  # fmt: skip
@@ -281,7 +312,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     if args.command == "tabulate":
         return tabulate(args)
-    return {"runs": [run_seed(args, seed) for seed in args.seeds]}
+    return run(args)
 
 
 if __name__ == "__main__":

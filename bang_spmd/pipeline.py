@@ -95,12 +95,13 @@ def fit_tokenizer(settings: ExperimentSettings, train_file: Path, folder: Path) 
 
 
 def training_flags(settings: ExperimentSettings, validation_file: Path, steps: int) -> list[str]:
-    """The Trainer flags every training step shares (a checkpoint every quarter of the run, to resume)."""
+    """The Trainer flags every training step shares: a checkpoint every quarter of the run (to resume), and the
+    validation check at the end on at most 500 rows (the test split is scored by `evaluate`)."""
     return [
         "--source_columns", settings.source_columns, "--target_column", settings.target_column,
         "--max_source_length", str(settings.max_source_length),
         "--max_target_length", str(settings.max_target_length), "--truncate_targets",
-        "--validation_file", str(validation_file), "--max_steps", str(steps),
+        "--validation_file", str(validation_file), "--max_eval_samples", "500", "--max_steps", str(steps),
         "--per_device_train_batch_size", str(settings.batch_size),
         "--per_device_eval_batch_size", str(settings.eval_batch_size),
         "--learning_rate", str(settings.learning_rate), "--warmup_steps", str(max(1, steps // 10)),
