@@ -241,8 +241,8 @@ def markdown(results: dict) -> str:
         metric_keys = [(k, t) for k, t in METRICS if all(k in cell for cell in methods.values())]
         seeds = sorted({len(cell["seeds"]) for method, cell in methods.items() if method.startswith("nar-")})
         lines += [
-            f"### {dataset} (test split; NAR rows: mean ± std over {'/'.join(map(str, seeds))} student seed(s); AR and "
-            "semi-NAR rows: the one teacher all students share)",
+            f"### {dataset} (test split; NAR rows: mean ± std over {'/'.join(map(str, seeds))} student seed(s); "
+            "AR and semi-NAR rows: the one teacher all students share)",
             "",
         ]
         header = ["Method", *(t for _, t in metric_keys), "ms / sample (batch 1)", "speed-up vs AR beam 4"]

@@ -108,8 +108,10 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def prepare_output_dir(args: argparse.Namespace) -> None:
-    """Starts a new run, or resumes one made with the same settings (a changed setting would mix two runs)."""
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("overwrite",)}
+    """Starts a new run, or resumes one made with the same settings (a changed setting would mix two runs; the
+    publishing flags may change, so a finished run can be published by running the command again with them)."""
+    ignored = ("overwrite", "hub_model_id", "push_to_hub")
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ignored}
     record = args.output_dir / "quickstart_settings.json"
     if args.overwrite and args.output_dir.exists():
         shutil.rmtree(args.output_dir)

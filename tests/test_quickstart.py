@@ -66,8 +66,9 @@ def test_running_again_resumes_without_training_or_decoding(run, monkeypatch):
 
     for module in ("finetune_bang", "distill_data", "train_spmd", "evaluate_generation"):
         monkeypatch.setattr(getattr(pipeline, module), "main", refuse)
-    again = quickstart.main(["--output_dir", str(output_dir), *MINIATURE])
+    again = quickstart.main(["--output_dir", str(output_dir), *MINIATURE, "--hub_model_id", "someone/bang-qs"])
     assert again["rows"] == result["rows"]
+    assert "someone/bang-qs" in (Path(again["model_dir"]) / "README.md").read_text()  # the card names the new repo
 
 
 def test_changed_settings_or_a_foreign_folder_are_refused(run, tmp_path):
