@@ -9,7 +9,8 @@
 `run` executes the steps of `bang_spmd.pipeline` (each printed as the `bang-*` command it runs, each resumable, so
 the grid can be completed over several sittings):
 
-* one teacher per data set (`--teacher_seed`), BANG trained from random initialisation in `ngram` mode with two
+* one teacher per data set (`--teacher_seed`), BANG trained from random initialisation (or from `--init_model`,
+  e.g. the converted released checkpoint) in `ngram` mode with two
   predicting streams, decodes AR greedy, AR beam 4, and semi-NAR with blocks of 2 tokens (one model for the three
   rows, as BANG serves AR and semi-NAR from one checkpoint); these rows are one run each;
 * its beam-4 output on the first `--distill_samples` training rows gives the distilled targets, and for every seed
@@ -96,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
                      "students (default: all)")  # fmt: skip
     run.add_argument("--eval_samples", type=int, default=None, help="test rows scored (default: all)")
     run.add_argument("--latency_samples", type=int, default=100, help="test rows timed at batch size 1")
+    run.add_argument(
+        "--init_model",
+        help="a saved BANG folder (e.g. `bang-convert` of the released checkpoint, or `bang-pretrain` output) the "
+        "teacher starts from; its shape and tokenizer replace --vocab_size and the shape flags",
+    )
     run.add_argument("--vocab_size", type=int, default=4000)
     run.add_argument("--hidden_size", type=int, default=128)
     run.add_argument("--layers", type=int, default=3)
@@ -166,7 +172,10 @@ def run(args: argparse.Namespace) -> dict:
     check_settings(root / "settings.json", shared)
 
     tokenizer, teacher = root / "tokenizer", root / "teacher"
-    fit_tokenizer(teacher_settings, splits["train"], tokenizer)
+    if args.init_model is None:
+        fit_tokenizer(teacher_settings, splits["train"], tokenizer)
+    elif not (Path(args.init_model) / "config.json").is_file():
+        raise SystemExit(f"--init_model {args.init_model} is not a saved model folder (no config.json).")
     train_teacher(teacher_settings, splits["train"], splits["validation"], tokenizer, teacher)
     subset = first_rows(splits["train"], root / "train-subset.jsonl", args.distill_samples)
     distilled = root / "distilled" / "train.jsonl"

@@ -53,6 +53,7 @@ class ExperimentSettings:
     num_beams: int = 4
     seed: int = 42
     eval_batch_size: int = 64
+    init_model: str | None = None  # a saved BANG folder the teacher starts from (its shape and tokenizer win)
 
     def __post_init__(self):
         for name in ("teacher_steps", "student_steps", "vocab_size", "batch_size", "num_beams", "ngram"):
@@ -114,17 +115,23 @@ def training_flags(settings: ExperimentSettings, validation_file: Path, steps: i
 def train_teacher(
     settings: ExperimentSettings, train_file: Path, validation_file: Path, tokenizer: Path, folder: Path
 ) -> None:
-    """BANG from random initialisation, fine-tuned in AR mode (or `ngram` mode: AR plus semi-NAR)."""
+    """BANG fine-tuned in AR mode (or `ngram` mode: AR plus semi-NAR), from random initialisation with the settings'
+    shape and `tokenizer`, or from `settings.init_model` (a pretrained or converted BANG folder with its tokenizer)."""
     if (folder / "eval_results.json").is_file():
         return
+    if settings.init_model is not None:
+        model = ["--model_name_or_path", settings.init_model]
+    else:
+        model = [
+            "--config_preset", "tiny", "--tokenizer_name_or_path", str(tokenizer),
+            "--hidden_size", str(settings.hidden_size), "--encoder_layers", str(settings.layers),
+            "--decoder_layers", str(settings.layers), "--encoder_attention_heads", str(settings.attention_heads),
+            "--decoder_attention_heads", str(settings.attention_heads), "--encoder_ffn_dim", str(settings.ffn_dim),
+            "--decoder_ffn_dim", str(settings.ffn_dim),
+        ]  # fmt: skip
     argv = [
-        "--mode", settings.teacher_mode, "--config_preset", "tiny", "--ngram", str(settings.ngram),
-        "--tokenizer_name_or_path", str(tokenizer), "--hidden_size", str(settings.hidden_size),
-        "--encoder_layers", str(settings.layers), "--decoder_layers", str(settings.layers),
-        "--encoder_attention_heads", str(settings.attention_heads),
-        "--decoder_attention_heads", str(settings.attention_heads), "--encoder_ffn_dim", str(settings.ffn_dim),
-        "--decoder_ffn_dim", str(settings.ffn_dim), "--train_file", str(train_file), "--output_dir", str(folder),
-        *training_flags(settings, validation_file, settings.teacher_steps),
+        "--mode", settings.teacher_mode, "--ngram", str(settings.ngram), *model, "--train_file", str(train_file),
+        "--output_dir", str(folder), *training_flags(settings, validation_file, settings.teacher_steps),
     ]  # fmt: skip
     announce("bang-finetune", argv)
     finetune_bang.main(argv)

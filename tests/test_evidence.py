@@ -89,3 +89,19 @@ def test_a_finished_run_is_not_redone_and_changed_settings_are_refused(grid, mon
         evidence.main([*argv, "--seeds", "1", "--teacher_steps", "4"])
     with pytest.raises(SystemExit, match="--dataset custom needs --source_columns"):
         evidence.main(["run", "--dataset", "custom", "--data_dir", str(root / "data"), "--output_dir", str(root)])
+
+
+def test_the_teacher_can_start_from_a_saved_model(grid, tmp_path):
+    root, _, _ = grid
+    init = root / "runs" / "wndef" / "teacher"  # a saved BANG folder with its tokenizer
+    argv = ["run", "--dataset", "wndef", "--data_dir", str(root / "data"), "--output_dir", str(tmp_path), *MINIATURE]
+    argv += ["--hidden_size", "24", "--vocab_size", "150"]  # ignored: the saved model's shape and tokenizer win
+    result = evidence.main([*argv, "--init_model", str(init), "--seeds", "1", "--students", "nar-gold"])
+    assert [run["seed"] for run in result["runs"]] == [1, 1]
+    assert not (tmp_path / "wndef" / "tokenizer").exists()
+    started = json.loads((init / "config.json").read_text())
+    trained = json.loads((tmp_path / "wndef" / "teacher" / "config.json").read_text())
+    assert trained["hidden_size"] == started["hidden_size"] == 16
+    assert trained["vocab_size"] == started["vocab_size"] != 150
+    with pytest.raises(SystemExit, match="not a saved model folder"):
+        evidence.main([*argv, "--init_model", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "other")])
