@@ -3,6 +3,9 @@ checking the example scripts (the benchmarks)."""
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -167,3 +170,20 @@ def assert_refused(script: ModuleType, argv: list[str], capsys: pytest.CaptureFi
         script.parse_args(argv)
     assert error.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def run_fresh_python(script: str, *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 120):
+    """Runs `python -c script args` in a new interpreter: offline, without PYTHONPATH, with stdin closed (a prompt
+    fails instead of waiting) and `env` added; asserts that it succeeded and returns the completed process."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HF_HUB_OFFLINE": "1"} | (env or {})
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=cwd,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result

@@ -8,15 +8,12 @@ tests of the function's own arguments import `generate.py` directly.
 
 import importlib.util
 import inspect
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 from transformers.dynamic_module_utils import check_python_requirements
 
-from .helpers import REPO_ROOT, random_batch, tiny_model
+from .helpers import REPO_ROOT, random_batch, run_fresh_python, tiny_model
 
 
 FOLDER = REPO_ROOT / "examples" / "custom_generate_nar"
@@ -104,18 +101,15 @@ def loader_run(tmp_path_factory) -> dict:
     model.generation_config.decoding_mode = "nar"  # as a published NAR model: custom_generate must still take over
     model.save_pretrained(model_dir)
     torch.save({"input_ids": input_ids, "attention_mask": attention_mask}, model_dir / "batch.pt")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env |= {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(modules)}
-    result = subprocess.run(
-        [sys.executable, "-c", LOADER_SCRIPT, str(model_dir), str(FOLDER), str(MAX_NEW_TOKENS)],
+    run_fresh_python(
+        LOADER_SCRIPT,
+        str(model_dir),
+        str(FOLDER),
+        str(MAX_NEW_TOKENS),
         cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
+        env={"HF_MODULES_CACHE": str(modules)},
         timeout=300,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     results = torch.load(model_dir / "results.pt")
     for name, collapse in (("expected", True), ("expected_no_collapse", False)):
         results[name] = model.generate(

@@ -2,9 +2,6 @@
 
 import ast
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
@@ -13,7 +10,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 import modeling_bang
 from modeling_bang import BangConfig, BangForConditionalGeneration, BangModel
 
-from .helpers import random_batch, tiny_model
+from .helpers import random_batch, run_fresh_python, tiny_model
 
 
 PACKAGE_DIR = Path(modeling_bang.__file__).parent
@@ -84,16 +81,7 @@ def test_fresh_process_without_the_package_loads_with_trust_remote_code(tmp_path
     batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
     model.save_pretrained(tmp_path)
     torch.save(batch, tmp_path / "batch.pt")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", REMOTE_LOAD_SCRIPT, str(tmp_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_fresh_python(REMOTE_LOAD_SCRIPT, str(tmp_path), cwd=tmp_path)
     remote = torch.load(tmp_path / "remote_logits.pt")
     assert {p.name for p in tmp_path.iterdir()} >= {"generation_bang.py", "generation_config.json"}
     with torch.no_grad():

@@ -1,16 +1,13 @@
 """Model cards: metadata, model-index numbers, results table, the usage snippet run in a fresh process, bad input."""
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 from huggingface_hub import ModelCard
 
 from model_cards import render_model_card, results_from_log_history, write_model_card
 
-from .helpers import tiny_config, tiny_model, tiny_tokenizer
+from .helpers import run_fresh_python, tiny_config, tiny_model, tiny_tokenizer
 
 
 REPO_ID = "bang-user/bang-tiny-wndef-spmd"
@@ -150,17 +147,7 @@ def test_usage_snippet_runs_in_a_fresh_process(model_dir, tmp_path):
     snippet = usage_snippet(render_model_card(model_dir, **card_arguments()))
     assert 'decoding_mode="semi_nar", semi_nar_block_size=2' in snippet
     script = SNIPPET_PRELUDE + snippet.replace(REPO_ID, str(model_dir))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_fresh_python(script, cwd=tmp_path)
     assert "Do you wish to run the custom code" not in result.stdout + result.stderr  # no trust prompt
     printed = [line for line in result.stdout.splitlines() if line.startswith("[")]
     assert len(printed) == 3, result.stdout  # NAR, AR and semi-NAR outputs

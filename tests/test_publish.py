@@ -2,10 +2,7 @@
 `SPMDTrainer.push_to_hub` with our model card. `HfApi` is patched: nothing reaches the network."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ from bang_spmd import publish
 from model_cards import write_model_card
 from trainers.spmd_trainer import SPMDDataCollator, SPMDTrainer
 
-from .helpers import tiny_model, tiny_tokenizer
+from .helpers import run_fresh_python, tiny_model, tiny_tokenizer
 from .test_spmd_trainer import spmd_args, toy_examples
 
 
@@ -144,17 +141,7 @@ def test_uploaded_files_load_and_generate_in_a_fresh_process(saved_package, hub,
     remote.mkdir()
     for name, content in hub.uploads[0]["files"].items():
         (remote / name).write_bytes(content)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", REMOTE_GENERATE_SCRIPT, str(remote)],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_fresh_python(REMOTE_GENERATE_SCRIPT, str(remote), cwd=tmp_path)
     tokenizer = tiny_tokenizer()
     batch = tokenizer(["5 6 7 8", "9 10 11"], return_tensors="pt", padding=True)
     expected = tiny_model(init_std=0.3).generate(**batch, decoding_mode="nar", max_new_tokens=6)
