@@ -34,6 +34,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from modeling_bang.generation_bang import DECODING_MODES, collapse_repeated_words
+from trainers.seq2seq_data import clean_text
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _clean(value) -> str:
-    """Whitespace-normalised text of a column value, as `encode_pairs` cleans it (None -> empty)."""
-    return " ".join(str(value).split()) if value is not None else ""
-
-
 def _check_text(where: str, text: str) -> None:
     if not text:
         raise ValueError(f"The source of {where} is empty.")
@@ -104,8 +100,8 @@ def read_text_lines(lines: list[str], name: str) -> list[Source]:
     sources = []
     for number, line in enumerate(lines, start=1):
         where = f"line {number} of {name}"
-        _check_text(where, _clean(line))
-        sources.append(Source(where, _clean(line)))
+        _check_text(where, clean_text(line))
+        sources.append(Source(where, clean_text(line)))
     return sources
 
 
@@ -125,9 +121,9 @@ def read_jsonl(path: Path, columns: list[str]) -> list[Source]:
         missing = [c for c in columns if c not in row]
         if missing:
             raise ValueError(f"{where} has no column(s) {missing} (columns: {sorted(row)}).")
-        text = _clean(row[columns[0]])
+        text = clean_text(row[columns[0]])
         _check_text(where, text)
-        pair = " ".join(_clean(row[c]) for c in columns[1:]) if len(columns) > 1 else None
+        pair = " ".join(clean_text(row[c]) for c in columns[1:]) if len(columns) > 1 else None
         sources.append(Source(where, text, pair))
     return sources
 
@@ -138,8 +134,8 @@ def read_sources(args: argparse.Namespace) -> list[Source]:
         sources = []
         for number, text in enumerate(args.text, start=1):
             where = f"--text {number}"
-            _check_text(where, _clean(text))
-            sources.append(Source(where, _clean(text)))
+            _check_text(where, clean_text(text))
+            sources.append(Source(where, clean_text(text)))
         name = "--text"
     elif args.input_file is not None:
         name = str(args.input_file)

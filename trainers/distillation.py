@@ -28,13 +28,14 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import datasets
 import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging
+
+from .seq2seq_data import source_texts
 
 
 logger = logging.get_logger(__name__)
@@ -110,20 +111,6 @@ class DistillationConfig:
 # ---------------------------------------------------------------------------------------------------------------
 # Pure helpers
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def clean_text(value: Any) -> str:
-    """Collapses whitespace as bang_spmd/finetune_bang.py does; None becomes the empty string."""
-    return " ".join(str(value).split()) if value is not None else ""
-
-
-def source_texts(batch: dict[str, list], source_columns: Sequence[str]) -> tuple[list[str], list[str] | None]:
-    """The tokenizer's `text` and `text_pair` for a batch: the first column, and the others joined by a space."""
-    first = [clean_text(x) for x in batch[source_columns[0]]]
-    if len(source_columns) == 1:
-        return first, None
-    rest = zip(*(batch[c] for c in source_columns[1:]), strict=True)
-    return first, [" ".join(clean_text(x) for x in row) for row in rest]
 
 
 def labels_from_sequences(sequences: torch.Tensor, eos_token_ids: Sequence[int], prompt_length: int = 1) -> list:

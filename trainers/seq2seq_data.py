@@ -7,6 +7,7 @@ tokens (its `[SEP]` included) is an error naming the example's `id` unless `trun
 target still ends with `[SEP]`).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,20 @@ class DataArguments:
                 )
 
 
+def clean_text(value) -> str:
+    """Collapses whitespace; None becomes the empty string."""
+    return " ".join(str(value).split()) if value is not None else ""
+
+
+def source_texts(batch: dict[str, list], source_columns: Sequence[str]) -> tuple[list[str], list[str] | None]:
+    """The tokenizer's `text` and `text_pair` for a batch: the first column, and the others joined by a space."""
+    first = [clean_text(x) for x in batch[source_columns[0]]]
+    if len(source_columns) == 1:
+        return first, None
+    rest = zip(*(batch[c] for c in source_columns[1:]), strict=True)
+    return first, [" ".join(clean_text(x) for x in row) for row in rest]
+
+
 def encode_pairs(
     dataset: datasets.Dataset, tokenizer, data_args: DataArguments, what: str, keep_columns: tuple[str, ...] = ()
 ) -> tuple[datasets.Dataset, dict[str, int]]:
@@ -64,18 +79,12 @@ def encode_pairs(
         raise ValueError(f"Column(s) {missing} are not in the {what} data (columns: {dataset.column_names}).")
     has_id = data_args.id_column in dataset.column_names
 
-    def clean(value) -> str:
-        return " ".join(str(value).split()) if value is not None else ""
-
     def encode(batch, indices):
-        first = [clean(x) for x in batch[columns[0]]]
-        kwargs = {}
-        if len(columns) > 1:
-            rest = zip(*(batch[c] for c in columns[1:]), strict=True)
-            kwargs["text_pair"] = [" ".join(clean(x) for x in row) for row in rest]
+        first, pair = source_texts(batch, columns)
+        kwargs = {} if pair is None else {"text_pair": pair}
         full = tokenizer(first, **kwargs, verbose=False)["input_ids"]
         sources = tokenizer(first, **kwargs, truncation=True, max_length=data_args.max_source_length)
-        targets = [clean(x) for x in batch[data_args.target_column]]
+        targets = [clean_text(x) for x in batch[data_args.target_column]]
         labels = tokenizer(targets, verbose=False)["input_ids"]
         if not data_args.truncate_targets:
             for row, ids in enumerate(labels):
@@ -122,4 +131,4 @@ def rouge_l(predictions: list[str], references: list[str]) -> float:
     return 100.0 * sum(scores) / max(len(scores), 1)
 
 
-__all__ = ["DataArguments", "encode_pairs", "rouge_l"]
+__all__ = ["DataArguments", "clean_text", "encode_pairs", "rouge_l", "source_texts"]
