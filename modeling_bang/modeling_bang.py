@@ -364,26 +364,31 @@ class BangDecoderSelfAttention(nn.Module):
         predict_buckets: torch.Tensor,
         predict_visible: torch.Tensor,
         cache: EncoderDecoderCache | None = None,
+        main_output: bool = True,
     ) -> torch.Tensor:
+        """Returns the attention output of every query, (B, Tm + Q, hidden), or of the predicting queries only,
+        (B, Q, hidden), when `main_output` is False (the main stream's keys and values are still computed)."""
         main_states, predict_states = hidden_states[:, :num_main], hidden_states[:, num_main:]
-        query = _split_heads(self, self.q_proj(hidden_states))  # (B, H, Tm + Q, hd)
-        key = _split_heads(self, self.k_proj(hidden_states))
+        key = _split_heads(self, self.k_proj(hidden_states))  # (B, H, Tm + Q, hd)
         value = _split_heads(self, self.v_proj(hidden_states))
-        main_key, main_value = key[:, :, :num_main], value[:, :, :num_main]
         if cache is not None:
-            main_key, main_value = cache.self_attention_cache.update(main_key, main_value, self.layer_idx)
+            main_key, main_value = cache.self_attention_cache.update(
+                key[:, :, :num_main], value[:, :, :num_main], self.layer_idx
+            )
+            stream_key = torch.cat([main_key, key[:, :, num_main:]], dim=2)
+            stream_value = torch.cat([main_value, value[:, :, num_main:]], dim=2)
+        else:
+            main_key, main_value, stream_key, stream_value = key[:, :, :num_main], value[:, :, :num_main], key, value
 
         outputs = []
-        if num_main > 0:
+        if num_main > 0 and main_output:
             bias = self._attention_bias(main_states, main_buckets, main_visible)
-            main_query = query[:, :, :num_main]
+            main_query = _split_heads(self, self.q_proj(main_states))
             outputs.append(_attend(self, main_query, main_key, main_value, bias, self.scaling, self.dropout))
-        stream_key = torch.cat([main_key, key[:, :, num_main:]], dim=2)
-        stream_value = torch.cat([main_value, value[:, :, num_main:]], dim=2)
         bias = self._attention_bias(predict_states, predict_buckets, predict_visible)
-        stream_query = query[:, :, num_main:]
+        stream_query = _split_heads(self, self.q_proj(predict_states))
         outputs.append(_attend(self, stream_query, stream_key, stream_value, bias, self.scaling, self.dropout))
-        return self.out_proj(torch.cat(outputs, dim=1))
+        return self.out_proj(torch.cat(outputs, dim=1) if len(outputs) > 1 else outputs[0])
 
 
 class BangFeedForward(nn.Module):
@@ -445,7 +450,10 @@ class BangDecoderLayer(GradientCheckpointingLayer):
         predict_buckets: torch.Tensor,
         predict_visible: torch.Tensor,
         cache: EncoderDecoderCache | None = None,
+        main_output: bool = True,
     ) -> torch.Tensor:
+        """Returns the layer's output states of both streams, or of the predicting streams only when `main_output`
+        is False (the last layer of a model that projects only the predicting streams to logits)."""
         residual = self.self_attn(
             hidden_states,
             num_main,
@@ -454,7 +462,10 @@ class BangDecoderLayer(GradientCheckpointingLayer):
             predict_buckets,
             predict_visible,
             cache=cache,
+            main_output=main_output,
         )
+        if not main_output:
+            hidden_states = hidden_states[:, num_main:]
         residual = nn.functional.dropout(residual, p=self.dropout, training=self.training)
         hidden_states = self.self_attn_layer_norm(hidden_states + residual)
         residual = self.encoder_attn(hidden_states, encoder_bias, key_value_states=encoder_hidden_states, cache=cache)
@@ -588,6 +599,7 @@ class BangDecoder(BangPreTrainedModel):
         use_cache: bool = False,
         output_hidden_states: bool | None = None,
         num_proposals: int | None = None,
+        return_main_stream: bool = True,
         **kwargs,
     ) -> BangDecoderOutput:
         """
@@ -605,6 +617,9 @@ class BangDecoder(BangPreTrainedModel):
                 last main token n: stream s sits at position n + s, sees every main position <= n and streams
                 0..s-1 on its diagonal (the `ngram` visibility rule at t = n + s), so it predicts y_{n+s+1} with
                 the s tokens before it hidden. `predict_hidden_state` is then (batch, num_proposals, 1, hidden).
+            return_main_stream: False skips the main stream's part of the last layer, whose output only
+                `last_hidden_state` reads (the predicting streams read the main stream's keys and values, which come
+                from each layer's input): `last_hidden_state` is then None. Ignored with `output_hidden_states`.
         """
         if mode not in DECODER_MODES:
             raise ValueError(f"Unknown decoder mode {mode!r}; choose one of {DECODER_MODES}.")
@@ -715,7 +730,8 @@ class BangDecoder(BangPreTrainedModel):
             _padding_bias(encoder_attention_mask, hidden_states.dtype) if encoder_attention_mask is not None else None
         )
         all_hidden_states = (hidden_states,) if output_hidden_states else None
-        for layer in self.layers:
+        main_output_of_last_layer = return_main_stream or bool(output_hidden_states)
+        for index, layer in enumerate(self.layers):
             hidden_states = layer(
                 hidden_states,
                 encoder_hidden_states,
@@ -726,10 +742,13 @@ class BangDecoder(BangPreTrainedModel):
                 predict_buckets,
                 predict_visible,
                 cache=cache,
+                main_output=main_output_of_last_layer or index < len(self.layers) - 1,
             )
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
 
+        if not main_output_of_last_layer:
+            num_main = 0
         predict_hidden_state = hidden_states[:, num_main:].view(batch, num_streams, stream_length, -1)
         return BangDecoderOutput(
             last_hidden_state=hidden_states[:, :num_main] if num_main else None,
@@ -785,6 +804,7 @@ class BangModel(BangPreTrainedModel):
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
         encoder_sample_index: torch.LongTensor | None = None,
+        return_main_stream: bool = True,
         **kwargs,
     ) -> BangSeq2SeqModelOutput:
         """
@@ -797,6 +817,8 @@ class BangModel(BangPreTrainedModel):
             canvas_length: number of NAR mask positions (`nar` mode).
             encoder_sample_index: (batch_decoder,) for each decoder row, the source row whose encoder output it reads:
                 several targets of one source (gold and distilled references) then share one encoder pass.
+            return_main_stream: False leaves `last_hidden_state` None and skips the main stream's part of the last
+                decoder layer, which nothing else reads (see [`BangDecoder`]).
         """
         mode = self.resolve_mode(mode)
         output_hidden_states = (
@@ -841,6 +863,7 @@ class BangModel(BangPreTrainedModel):
             cache=cache,
             use_cache=use_cache,
             output_hidden_states=output_hidden_states,
+            return_main_stream=return_main_stream,
         )
         return BangSeq2SeqModelOutput(
             last_hidden_state=decoder_outputs.last_hidden_state,
@@ -951,9 +974,14 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             use_cache=use_cache,
             output_hidden_states=output_hidden_states,
             encoder_sample_index=encoder_sample_index,
+            return_main_stream=False,  # only the predicting streams are projected to logits
         )
-        predict_logits = self.lm_head(outputs.predict_hidden_state)  # (B, S, T, V)
-        logits = predict_logits[:, 0]
+        if mode == "ngram":
+            predict_logits = self.lm_head(outputs.predict_hidden_state)  # (B, S, T, V)
+            logits = predict_logits[:, 0]
+        else:  # one stream: a view, so that the loss's backward pass does not copy through a select
+            logits = self.lm_head(outputs.predict_hidden_state.squeeze(1))  # (B, T, V)
+            predict_logits = logits[:, None]
 
         loss = per_sample_loss = stream_losses = token_log_probs = None
         if labels is not None:

@@ -445,3 +445,18 @@ def test_encoder_sample_index_scores_several_targets_per_source_with_one_encoder
     torch.testing.assert_close(shared.per_sample_loss, repeated.per_sample_loss)
     with pytest.raises(ValueError, match="encoder_sample_index"):
         model(input_ids=input_ids, labels=targets[:1], encoder_sample_index=torch.tensor([3]), mode="nar")
+
+
+@pytest.mark.parametrize("mode", ["ar", "ngram"])
+def test_skipping_the_last_layers_main_stream_changes_no_predicting_state(mode):
+    model = tiny_model()
+    input_ids, attention_mask, labels = random_batch(model.config)
+    decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels)
+    kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids, mode=mode)
+    with torch.no_grad():
+        full = model.model(**kwargs)
+        skipped = model.model(**kwargs, return_main_stream=False)
+        with_states = model.model(**kwargs, return_main_stream=False, output_hidden_states=True)
+    assert full.last_hidden_state is not None and skipped.last_hidden_state is None
+    torch.testing.assert_close(skipped.predict_hidden_state, full.predict_hidden_state, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(with_states.last_hidden_state, full.last_hidden_state)  # hidden states need it
