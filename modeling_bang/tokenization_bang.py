@@ -59,22 +59,49 @@ def build_default_tokenizer(
     return _wrap(BertTokenizer(vocab=str(vocab_file)).backend_tokenizer, model_max_length)
 
 
+WORD_START = "\u2581"  # "▁", the mark of a word that follows a space (SentencePiece's convention)
+
+
 def train_wordpiece_tokenizer(
-    texts: Iterable[str], vocab_size: int, min_frequency: int = 2, model_max_length: int = 512
+    texts: Iterable[str],
+    vocab_size: int,
+    min_frequency: int = 2,
+    model_max_length: int = 512,
+    lowercase: bool = True,
+    keep_spacing: bool = False,
 ) -> PreTrainedTokenizerFast:
-    """Trains an uncased WordPiece vocabulary (BERT normalisation and pre-tokenisation) on `texts`.
+    """Trains a WordPiece vocabulary on `texts`.
 
     A vocabulary fitted to a small corpus shrinks the embedding and the output projection, which dominate the cost
     of small models. The special tokens get ids 0..4 in the order `[PAD] [UNK] [CLS] [SEP] [MASK]`, so a model
     trained with it needs `pad_token_id=0, eos_token_id=decoder_start_token_id=3` (take them from the tokenizer).
     This is a convenience of this package, not part of BANG, whose released checkpoint uses bert-base-uncased.
+
+    Args:
+        lowercase: BERT's uncased normalisation (lower case, accents stripped). False keeps case and accents, which
+            French needs.
+        keep_spacing: False splits words and punctuation as BERT does, so `decode` cannot tell `d’analyse` from
+            `d ’ analyse`. True marks every word that follows a space with `▁` before splitting off punctuation and
+            decodes by concatenation, so `decode(encode(text))` gives the text back with its spacing (runs of
+            whitespace, non-breaking spaces included, become one space); this package's choice for generation
+            tasks scored on detokenised text (BLEU, chrF).
     """
     if vocab_size <= len(SPECIAL_TOKENS):
         raise ValueError(f"`vocab_size` must exceed the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}.")
     backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.decoder = decoders.WordPiece()
+    bert_normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=None if lowercase else False)
+    if keep_spacing:
+        backend.normalizer = normalizers.Sequence([normalizers.NFC(), bert_normalizer])
+        backend.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Metaspace(replacement=WORD_START, prepend_scheme="always"), pre_tokenizers.Punctuation()]
+        )
+        backend.decoder = decoders.Sequence(
+            [decoders.Replace("##", ""), decoders.Metaspace(replacement=WORD_START, prepend_scheme="always")]
+        )
+    else:
+        backend.normalizer = bert_normalizer
+        backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        backend.decoder = decoders.WordPiece()
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS)
     )
@@ -82,4 +109,10 @@ def train_wordpiece_tokenizer(
     return _wrap(backend, model_max_length)
 
 
-__all__ = ["DEFAULT_VOCAB_FILE", "SPECIAL_TOKENS", "build_default_tokenizer", "train_wordpiece_tokenizer"]
+__all__ = [
+    "DEFAULT_VOCAB_FILE",
+    "SPECIAL_TOKENS",
+    "WORD_START",
+    "build_default_tokenizer",
+    "train_wordpiece_tokenizer",
+]

@@ -90,3 +90,29 @@ def test_train_tokenizer_script_reads_train_splits_only(tmp_path):
     assert "parse" in tokenizer.get_vocab() and "zebra" not in tokenizer.get_vocab()
     again = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert again.returncode != 0 and "--overwrite" in again.stderr
+
+
+FRENCH_CORPUS = [
+    "outil d’analyse des fichiers de configuration",
+    "bibliothèque C++ pour l’accès aux données (fichiers de développement)",
+    "Caractéristiques\u00a0: affichage, examen et «\u00a0sauvegarde\u00a0» des blocs",
+    "Outil graphique pour GNU ddrescue",
+] * 5
+
+
+def test_cased_spacing_preserving_tokenizer_decodes_the_original_text(tmp_path):
+    tokenizer = train_wordpiece_tokenizer(FRENCH_CORPUS, vocab_size=300, lowercase=False, keep_spacing=True)
+    tokenizer.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    for text in FRENCH_CORPUS[:4] + ["GNU d’analyse, (C++)"]:
+        ids = reloaded(text).input_ids
+        assert ids[-1] == reloaded.sep_token_id
+        expected = " ".join(text.split())  # whitespace runs (non-breaking spaces too) become one space
+        assert reloaded.decode(ids, skip_special_tokens=True) == expected
+    assert reloaded.decode(reloaded("Outil").input_ids, skip_special_tokens=True) == "Outil"
+
+
+def test_bert_style_tokenizer_loses_spacing_around_punctuation():
+    tokenizer = train_wordpiece_tokenizer(FRENCH_CORPUS, vocab_size=300, lowercase=False)
+    decoded = tokenizer.decode(tokenizer("outil d’analyse").input_ids, skip_special_tokens=True)
+    assert decoded == "outil d ’ analyse"  # why generation tasks scored on raw text use keep_spacing=True
