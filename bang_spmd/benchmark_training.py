@@ -59,8 +59,8 @@ from transformers import ProphetNetForConditionalGeneration
 
 from bang_spmd import benchmark_common as common
 from bang_spmd.benchmark_common import Ratio, prophetnet_config
+from bang_spmd.trainers.spmd_trainer import DISTILLED_LABELS, SPMDDataCollator, SPMDTrainer, SPMDTrainingArguments
 from modeling_bang import BangConfig, BangForConditionalGeneration
-from trainers.spmd_trainer import DISTILLED_LABELS, SPMDDataCollator, SPMDTrainer, SPMDTrainingArguments
 
 
 # name -> builder of the BANG config; the ProphetNet peer copies its dimensions (`prophetnet_config`).

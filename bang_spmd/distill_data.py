@@ -39,7 +39,7 @@ import transformers
 from accelerate import Accelerator
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, HfArgumentParser
 
-from trainers.distillation import DISTILLED_COLUMNS, DistillationConfig, distill_dataset
+from bang_spmd.trainers.distillation import DISTILLED_COLUMNS, DistillationConfig, distill_dataset
 
 
 logger = transformers.utils.logging.get_logger("distill_data")

@@ -5,10 +5,11 @@
         --decoding_mode nar --max_new_tokens 48 --output_file outputs/wndef-spmd/validation-nar.jsonl
 
 Every model is scored the same way: sources are tokenized with the model's tokenizer as in training
-(`trainers.seq2seq_data.encode_pairs`), outputs are decoded with `skip_special_tokens=True` and their repeated
-words collapsed (the official NAR post-processing; harmless for AR output), and scored against the raw target text
-with `bang_spmd.metrics.compute_generation_metrics`: ROUGE-1/2/L F1 (rouge-score with stemming), BLEU-4 (sacrebleu)
-and METEOR (nltk; with `--meteor auto`, the default, only where WordNet is installed: `bang-prepare-wordnet`), all
+(`bang_spmd.trainers.seq2seq_data.encode_pairs`), outputs are decoded with `skip_special_tokens=True` and their
+repeated words collapsed (the official NAR post-processing; harmless for AR output), and scored against the raw
+target text with `bang_spmd.metrics.compute_generation_metrics`: ROUGE-1/2/L F1 (rouge-score with stemming),
+BLEU-4 (sacrebleu) and METEOR (nltk; with `--meteor auto`, the default, only where WordNet is installed:
+`bang-prepare-wordnet`), all
 x 100. The training scripts' `eval_rougeL_f1` is unstemmed ROUGE-L, so it reads slightly lower than `rougeL_f1` here.
 `--decoding_mode ar` uses `--num_beams` and `--length_penalty`; `semi_nar` uses
 `--semi_nar_block_size`. The time per sample is the wall time of the `generate` calls divided by the number of
@@ -28,8 +29,8 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from bang_spmd.metrics import compute_generation_metrics
 from bang_spmd.metrics.wordnet import find_nltk_wordnet
+from bang_spmd.trainers.seq2seq_data import DataArguments, encode_pairs
 from modeling_bang.generation_bang import DECODING_MODES, collapse_repeated_words
-from trainers.seq2seq_data import DataArguments, encode_pairs
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,10 +43,15 @@ import transformers
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
+from bang_spmd.trainers.model_setup import (
+    BangModelArguments,
+    build_bang_model,
+    load_tokenizer,
+    resolve_resume_checkpoint,
+)
+from bang_spmd.trainers.seq2seq_data import DataArguments, encode_pairs, rouge_l
 from modeling_bang import DECODER_MODES
 from modeling_bang.generation_bang import collapse_repeated_words
-from trainers.model_setup import BangModelArguments, build_bang_model, load_tokenizer, resolve_resume_checkpoint
-from trainers.seq2seq_data import DataArguments, encode_pairs, rouge_l
 
 
 logger = transformers.utils.logging.get_logger("finetune_bang")

@@ -10,9 +10,9 @@ r"""Generate with a saved BANG model: one output line per source, in AR, NAR or 
 The model folder (or Hub repo id) is loaded with `AutoModelForSeq2SeqLM.from_pretrained(..., trust_remote_code=True)`
 and its tokenizer with `AutoTokenizer`. Sources come from `--text` (repeatable), `--input_file` (plain text, one
 source per line; or `.jsonl` with `--source_columns`, joined as in training: the first column is the text, the
-others joined by a space are the text pair, giving `a [SEP] b [SEP]`, see `trainers.seq2seq_data.encode_pairs`), or
-standard input when neither is given. Outputs are decoded with `skip_special_tokens=True`, one line per source in
-input order, to standard output or `--output_file`.
+others joined by a space are the text pair, giving `a [SEP] b [SEP]`, see
+`bang_spmd.trainers.seq2seq_data.encode_pairs`), or standard input when neither is given. Outputs are decoded with
+`skip_special_tokens=True`, one line per source in input order, to standard output or `--output_file`.
 
 This program's choices: `--decoding_mode` and the other generation flags default to the model's generation config
 (`generation_config.json`); a flag that does not apply to the decoding mode (`--num_beams` / `--length_penalty`
@@ -33,8 +33,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+from bang_spmd.trainers.seq2seq_data import clean_text
 from modeling_bang.generation_bang import DECODING_MODES, collapse_repeated_words
-from trainers.seq2seq_data import clean_text
 
 
 @dataclass(frozen=True)

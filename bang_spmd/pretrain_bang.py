@@ -8,9 +8,10 @@ Data: text files (one document per line; blank lines are skipped), JSON Lines fi
 `datasets` data set (`--dataset_name`, `--dataset_config_name`, `--text_column`). Every document is tokenized
 without special tokens and split into chunks of at most `--max_source_length` tokens, each ending with `[SEP]`; the
 chunks of a document have near-equal lengths (ceil(n / (max_source_length - 1)) chunks), so no text is dropped and no
-tiny trailing chunk is made. Chunks are masked on the fly by `trainers.pretraining.BangSpanMaskingCollator` (one span
-per 64-token block, 80/10/10), with new masks every epoch; the validation chunks are masked once (epoch 0) so that
-every evaluation sees the same masks. `--ngram` sets the number of predicting streams (default 2 here; the released
+tiny trailing chunk is made. Chunks are masked on the fly by
+`bang_spmd.trainers.pretraining.BangSpanMaskingCollator` (one span per 64-token block, 80/10/10), with new masks every
+epoch; the validation chunks are masked once (epoch 0) so that every evaluation sees the same masks.
+`--ngram` sets the number of predicting streams (default 2 here; the released
 BANG was pretrained with 9).
 
 Model: `--config_preset tiny|bang-base` with overrides (`--hidden_size`, `--encoder_layers`, ...; the vocabulary size
@@ -36,8 +37,13 @@ import datasets
 import transformers
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
-from trainers.model_setup import BangModelArguments, build_bang_model, load_tokenizer, resolve_resume_checkpoint
-from trainers.pretraining import (
+from bang_spmd.trainers.model_setup import (
+    BangModelArguments,
+    build_bang_model,
+    load_tokenizer,
+    resolve_resume_checkpoint,
+)
+from bang_spmd.trainers.pretraining import (
     BangPretrainingTrainer,
     BangSpanMaskingCollator,
     mask_spans_for_dataset,

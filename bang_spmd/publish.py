@@ -6,8 +6,8 @@ A complete package (`check_model_folder`) has: `config.json` of model type `bang
 `AutoConfig` and `AutoModelForSeq2SeqLM`; the remote-code files that `auto_map` names and every file they import
 relatively (`generation_bang.py`); safetensors weights (`model.safetensors`, or an index and all its shards);
 `generation_config.json`; the tokenizer (`tokenizer_config.json` and a vocabulary file such as `tokenizer.json`);
-and a model card `README.md` with YAML metadata (`model_cards.write_model_card` writes one). A folder that lacks any
-of them is refused with a message naming every missing file; nothing is sent.
+and a model card `README.md` with YAML metadata (`bang_spmd.model_cards.write_model_card` writes one). A folder that
+lacks any of them is refused with a message naming every missing file; nothing is sent.
 
 What is uploaded (this package's choice, `UPLOAD_IGNORE_PATTERNS`): the files at the top of the folder, except
 training state and pickles. Files in subfolders (`checkpoint-*`, `runs/` logs, caches) are not uploaded, nor are
@@ -156,7 +156,7 @@ def check_model_folder(folder: str | Path) -> list[str]:
         problems.append(f"a tokenizer vocabulary file (one of {', '.join(TOKENIZER_VOCABULARY_FILES)})")
     readme = folder / "README.md"
     if not readme.is_file():
-        problems.append("README.md (model card; write it with model_cards.write_model_card)")
+        problems.append("README.md (model card; write it with bang_spmd.model_cards.write_model_card)")
     else:
         try:
             card = ModelCard.load(readme)
@@ -164,7 +164,9 @@ def check_model_folder(folder: str | Path) -> list[str]:
             problems.append(f"README.md has invalid metadata ({error})")
         else:
             if not card.data.to_dict():
-                problems.append("README.md has no YAML metadata header (write it with model_cards.write_model_card)")
+                problems.append(
+                    "README.md has no YAML metadata header (write it with bang_spmd.model_cards.write_model_card)"
+                )
     if problems:
         raise ValueError(f"{folder} is not a complete BANG model package; missing or invalid: " + "; ".join(problems))
     return files_to_upload(folder)

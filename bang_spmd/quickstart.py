@@ -34,9 +34,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from bang_spmd.model_cards import write_model_card
 from bang_spmd.pipeline import ExperimentSettings, distill, evaluate, fit_tokenizer, train_student, train_teacher
 from bang_spmd.publish import push_model_folder_to_hub
-from model_cards import write_model_card
 
 
 EMBEDDED_DATA = Path(__file__).resolve().parent / "quickstart_data" / "debsum_sample"

@@ -10,8 +10,9 @@
 
 The training file holds the source and target columns and, unless `--mixing_strategy gold`, the `distilled_labels`
 column written by `bang_spmd/distill_data.py` (K token-id sequences per example in the student's vocabulary). Every
-SPMD option of `trainers.spmd_trainer.SPMDTrainingArguments` is a flag (`--help` lists them with their meaning; the
-module docstring of `trainers/spmd_trainer.py` says which parts are the paper's and which are this package's).
+SPMD option of `bang_spmd.trainers.spmd_trainer.SPMDTrainingArguments` is a flag (`--help` lists them with their
+meaning; the module docstring of `trainers/spmd_trainer.py` says which parts are the paper's and which are this
+package's).
 Evaluation uses the gold validation targets: the NAR loss, and with `--predict_with_generate` one-pass NAR decoding
 (`generate(decoding_mode="nar")`, canvas `--max_target_length`) scored with ROUGE-L F1 against the detokenized gold
 targets. Resume with
@@ -29,10 +30,15 @@ import numpy as np
 import transformers
 from transformers import HfArgumentParser, set_seed
 
+from bang_spmd.trainers.model_setup import (
+    BangModelArguments,
+    build_bang_model,
+    load_tokenizer,
+    resolve_resume_checkpoint,
+)
+from bang_spmd.trainers.seq2seq_data import DataArguments, encode_pairs, rouge_l
+from bang_spmd.trainers.spmd_trainer import DISTILLED_LABELS, SPMDDataCollator, SPMDTrainer, SPMDTrainingArguments
 from modeling_bang.generation_bang import collapse_repeated_words
-from trainers.model_setup import BangModelArguments, build_bang_model, load_tokenizer, resolve_resume_checkpoint
-from trainers.seq2seq_data import DataArguments, encode_pairs, rouge_l
-from trainers.spmd_trainer import DISTILLED_LABELS, SPMDDataCollator, SPMDTrainer, SPMDTrainingArguments
 
 
 logger = transformers.utils.logging.get_logger("train_spmd")

@@ -1,6 +1,6 @@
 """Hub model cards for BANG models: two Jinja templates and the code that fills them (`render.py`).
 
-    from model_cards import write_model_card
+    from bang_spmd.model_cards import write_model_card
     write_model_card("outputs/wndef-spmd", model_type="spmd", results=[...], repo_id="user/bang-wndef-spmd",
                      dataset={"id": "user/wndef", "name": "wndef", "split": "validation"}, training={...})
 

@@ -14,8 +14,8 @@ import datasets
 import pytest
 import torch
 
-from trainers import distillation
-from trainers.distillation import (
+from bang_spmd.trainers import distillation
+from bang_spmd.trainers.distillation import (
     DISTILLED_COLUMNS,
     DistillationConfig,
     distill_dataset,
@@ -241,7 +241,7 @@ def test_empty_targets_are_kept_as_sep_and_counted(tmp_path, monkeypatch, caplog
         return SimpleNamespace(sequences=sequences, sequences_scores=torch.tensor([-1.0, -2.0]).repeat(n))
 
     monkeypatch.setattr(teacher, "generate", first_beam_empty)
-    with caplog.at_level(logging.WARNING, logger="trainers.distillation"):
+    with caplog.at_level(logging.WARNING, logger="bang_spmd.trainers.distillation"):
         result = distill_dataset(rows, teacher, tokenizer, config(), tmp_path, show_progress=False)
     assert result["distilled_labels"] == [[[SEP], [7, SEP]]] * 2
     assert result["distilled_texts"] == [["", "7"]] * 2

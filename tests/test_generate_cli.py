@@ -10,8 +10,8 @@ import torch
 
 from bang_spmd import cli
 from bang_spmd import generate as program
+from bang_spmd.trainers.seq2seq_data import DataArguments, encode_pairs
 from modeling_bang.generation_bang import collapse_repeated_words
-from trainers.seq2seq_data import DataArguments, encode_pairs
 
 from .helpers import tiny_model, tiny_tokenizer
 

@@ -16,7 +16,7 @@ from rouge_score import rouge_scorer
 
 from bang_spmd import metrics
 from bang_spmd.metrics import METRIC_NAMES, compute_generation_metrics, wordnet
-from trainers.seq2seq_data import rouge_l
+from bang_spmd.trainers.seq2seq_data import rouge_l
 
 
 WORDNET_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "corpora" / "wordnet"

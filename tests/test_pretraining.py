@@ -13,9 +13,9 @@ import pytest
 import torch
 from transformers import TrainingArguments
 
+from bang_spmd.trainers.pretraining import BangPretrainingTrainer, BangSpanMaskingCollator, mask_spans_for_dataset
 from modeling_bang import BangForConditionalGeneration
 from modeling_bang.modeling_bang import build_stream_labels
-from trainers.pretraining import BangPretrainingTrainer, BangSpanMaskingCollator, mask_spans_for_dataset
 
 from .helpers import tiny_config, tiny_model
 

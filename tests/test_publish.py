@@ -11,8 +11,8 @@ from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 from bang_spmd import publish
-from model_cards import write_model_card
-from trainers.spmd_trainer import SPMDDataCollator, SPMDTrainer
+from bang_spmd.model_cards import write_model_card
+from bang_spmd.trainers.spmd_trainer import SPMDDataCollator, SPMDTrainer
 
 from .helpers import run_fresh_python, tiny_model, tiny_tokenizer
 from .test_spmd_trainer import spmd_args, toy_examples

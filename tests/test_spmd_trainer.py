@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from trainers.spmd_trainer import DISTILLED_LABELS, SPMDDataCollator, SPMDTrainer, SPMDTrainingArguments
+from bang_spmd.trainers.spmd_trainer import DISTILLED_LABELS, SPMDDataCollator, SPMDTrainer, SPMDTrainingArguments
 
 from .helpers import tiny_model
 
@@ -282,7 +282,7 @@ from accelerate import PartialState
 sys.path.insert(0, sys.argv[2])
 from tests.helpers import tiny_model
 from tests.test_spmd_trainer import toy_examples, spmd_args
-from trainers.spmd_trainer import SPMDDataCollator, SPMDTrainer
+from bang_spmd.trainers.spmd_trainer import SPMDDataCollator, SPMDTrainer
 state = PartialState()
 out = sys.argv[1]
 def digest(model):

@@ -7,8 +7,8 @@ fixes only these two ideas; every rule below that goes further is one of this pa
 (BANG_NOTES section 5):
 
 * references: each example has its gold target (reference 0) and K distilled targets (`distilled_labels`, written by
-  `trainers.distillation.distill_dataset`); `mixing_strategy` picks the reference weights per sample
-  (`trainers.spmd_objectives.reference_weights`): gold only (BANG's NAR baseline), distilled only (sequence-level
+  `distillation.distill_dataset`); `mixing_strategy` picks the reference weights per sample
+  (`spmd_objectives.reference_weights`): gold only (BANG's NAR baseline), distilled only (sequence-level
   KD, Kim & Rush 2016), a random mix with a ratio and schedule, the average over references, or the reference with
   the lowest current NAR loss (the model's own mode, this package's reading of "the same modality");
 * self-paced weights (`self_paced_weights`): hard (Kumar et al. 2010), linear, logarithmic or mixture (Jiang et al.
@@ -34,7 +34,7 @@ import torch
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
 from transformers.utils import logging
 
-from model_cards import results_from_log_history, write_model_card
+from bang_spmd.model_cards import results_from_log_history, write_model_card
 
 from .spmd_objectives import (
     MIX_SCHEDULES,
@@ -409,7 +409,7 @@ class SPMDTrainer(Seq2SeqTrainer):
         card_training: dict[str, Any] | None = None,
         **card_kwargs: Any,
     ) -> None:
-        """Writes this package's model card (`model_cards.write_model_card`) as `output_dir/README.md`.
+        """Writes this package's model card (`bang_spmd.model_cards.write_model_card`) as `output_dir/README.md`.
 
         It replaces the Trainer's generic card, so that `push_to_hub` (which calls this method and then uploads
         `output_dir`) publishes BANG's metadata (`custom_code` tag, `model-index`), usage snippet and limitations.
@@ -420,13 +420,14 @@ class SPMDTrainer(Seq2SeqTrainer):
         * model type `nar` (BANG's NAR baseline) for `mixing_strategy="gold"` without self-pacing or token KD,
           else `spmd`;
         * results: `card_results` if given, else the last evaluation in `state.log_history` that logged a metric
-          of `model_cards.KNOWN_METRICS` (`eval_rougeL_f1`, ...), decoded in `generation_config.decoding_mode`;
+          of `bang_spmd.model_cards.KNOWN_METRICS` (`eval_rougeL_f1`, ...), decoded in
+          `generation_config.decoding_mode`;
           without any, the card says that no evaluation was recorded;
         * data set: `card_dataset` (keys `id`, `name`, `split`, `config`, `task`), else the Trainer's
           `dataset_tags` (Hub id), `dataset` (name) and `dataset_args` (config);
         * training table: the run's steps and batch settings and the SPMD options, updated with `card_training`;
         * `license` defaults to "mit", `language` to "en"; other keyword arguments (`baselines`,
-          `example_inputs`, `limitations`, ...) go to `model_cards.render_model_card`. `tasks` is not used.
+          `example_inputs`, `limitations`, ...) go to `bang_spmd.model_cards.render_model_card`. `tasks` is not used.
         """
         if not self.is_world_process_zero():
             return
@@ -475,7 +476,7 @@ class SPMDTrainer(Seq2SeqTrainer):
         except TypeError:  # an iterable data set
             train_size = None
         training = {
-            "trainer": "trainers.spmd_trainer.SPMDTrainer",
+            "trainer": "bang_spmd.trainers.spmd_trainer.SPMDTrainer",
             "objective": "NAR on the gold targets (BANG's NAR baseline)" if gold_only else "SPMD (NAR student)",
             "optimizer steps": self.state.global_step,
             "epochs": round(float(self.state.epoch or 0), 3),

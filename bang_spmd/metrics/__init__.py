@@ -5,9 +5,9 @@
 - `rouge1_f1`, `rouge2_f1`, `rougeL_f1`: the mean over examples of rouge-score's F1, with its default tokenizer
   (lower-case, non-alphanumerics to spaces) and WITH Porter stemming (`use_stemmer=True`). This package chose
   stemming because summarisation results are usually reported with ROUGE-1.5.5's `-m` (stemming) option and
-  `evaluate`'s `rouge` metric stems by default. `trainers.seq2seq_data.rouge_l` (model selection during training)
-  does NOT stem, so its value is never above, and usually slightly below, `rougeL_f1` here; `rouge_stemmer=False`
-  gives exactly its value.
+  `evaluate`'s `rouge` metric stems by default. `bang_spmd.trainers.seq2seq_data.rouge_l` (model selection
+  during training) does NOT stem, so its value is never above, and usually slightly below, `rougeL_f1` here;
+  `rouge_stemmer=False` gives exactly its value.
 - `bleu4`: sacrebleu's corpus BLEU (up to 4-grams, default `13a` tokenisation, exponential smoothing, one
   reference per prediction).
 - `meteor`: the mean over examples of nltk's `meteor_score` (alpha 0.9, beta 3, gamma 0.5; exact, Porter-stem and
@@ -102,7 +102,7 @@ def compute_generation_metrics(
 
     Raises a ValueError for lists of different lengths, empty lists, non-string items, or a missing WordNet (checked
     first, before any scoring). `rouge_stemmer=False` turns off ROUGE's stemming (then `rougeL_f1` equals
-    `trainers.seq2seq_data.rouge_l`); `with_meteor=False` leaves METEOR, and so WordNet, out.
+    `bang_spmd.trainers.seq2seq_data.rouge_l`); `with_meteor=False` leaves METEOR, and so WordNet, out.
     """
     _check_inputs(predictions, references)
     if with_meteor:
