@@ -1,11 +1,12 @@
 """Sequence-level distillation data for SPMD: a teacher's decoded targets, cached on disk and resumable.
 
-SPMD (Qi et al., 2022, arXiv 2205.11162) trains the NAR student on targets distilled from "the AR stream knowledge"
-of BANG together with the original targets; the paper does not say how (BANG_NOTES.md, section 5). This module
-implements the sequence-level reading, sequence-level knowledge distillation (Kim & Rush, 2016): a teacher, by
-default BANG fine-tuned in AR mode, decodes every training source with beam search and its K best beams become extra
-targets. The BANG README's advice to distil the training set before NAR fine-tuning is the same recipe with K = 1.
-How the trainer mixes these targets with the gold ones is decided there, not here.
+SPMD (Qi et al., 2022, arXiv 2205.11162) trains the NAR student on targets distilled from "the AR stream knowledge" of
+BANG together with the original targets; the paper names that source, not a procedure for obtaining the targets (this
+package's reading of arXiv 2205.11162). This module implements the sequence-level reading, sequence-level knowledge
+distillation (Kim & Rush, 2016): a teacher, by default BANG fine-tuned in AR mode, decodes every training source with
+beam search and its K best beams become extra targets. The BANG README's advice to distil the training set before NAR
+fine-tuning is the same recipe with K = 1. How the trainer mixes these targets with the gold ones is decided there, not
+here.
 
 `distill_dataset` adds three columns to a `datasets.Dataset` (the contract the SPMD trainer relies on):
 

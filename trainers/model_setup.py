@@ -13,24 +13,16 @@ from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 
 from modeling_bang import BangConfig, BangForConditionalGeneration, build_default_tokenizer
+from modeling_bang.configuration_bang import ARCHITECTURE_FIELDS, TRAINING_FIELDS
 
 
 logger = logging.get_logger(__name__)
 
 
-# Settings that only change training behaviour, so they may be changed on a saved model.
-RUNTIME_FIELDS = ("dropout", "attention_dropout", "activation_dropout", "label_smoothing")
-# Settings that define the architecture of a model built from a preset.
-STRUCTURAL_FIELDS = (
-    "hidden_size",
-    "encoder_layers",
-    "decoder_layers",
-    "encoder_attention_heads",
-    "decoder_attention_heads",
-    "encoder_ffn_dim",
-    "decoder_ffn_dim",
-    "max_position_embeddings",
-)
+# Settings that only change training behaviour (may change on a saved model), and those that define the architecture
+# of a model built from a preset: the lists of `modeling_bang.configuration_bang`.
+RUNTIME_FIELDS = TRAINING_FIELDS
+STRUCTURAL_FIELDS = ARCHITECTURE_FIELDS
 
 
 @dataclass

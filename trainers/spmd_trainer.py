@@ -3,8 +3,8 @@
 SPMD (Qi et al., 2022, arXiv 2205.11162) trains BANG's NAR decoder on a mix of gold targets and targets distilled
 from BANG's AR side ("mixed distillation based on the AR stream knowledge") and uses self-paced learning so that the
 model first fits the samples "with the same modality" it can already model; inference stays plain NAR. The paper
-fixes only these two ideas; every rule below that goes further is one of this package's options, documented as such
-(BANG_NOTES section 5):
+fixes only these two ideas (this package's reading of arXiv 2205.11162); every rule below that goes further is one of
+this package's options, documented as such:
 
 * references: each example has its gold target (reference 0) and K distilled targets (`distilled_labels`, written by
   `distillation.distill_dataset`); `mixing_strategy` picks the reference weights per sample
