@@ -1,4 +1,4 @@
-"""Distillation data (trainers/distillation.py, bang_spmd/distill_data.py): columns, cache, resuming, vocabularies."""
+"""Distillation data (`bang_spmd.trainers.distillation`, `bang-distill`): columns, cache, resuming, vocabularies."""
 
 import importlib.util
 import json
@@ -283,7 +283,7 @@ def test_missing_columns_are_named_with_the_available_ones(tmp_path):
 
 
 def load_script():
-    return importlib.import_module("bang_spmd.distill_data")
+    return importlib.import_module("bang_spmd.cli.distill")
 
 
 @pytest.fixture
@@ -357,7 +357,7 @@ def test_script_under_accelerate_launch_shares_the_batches_between_two_processes
     launcher = [
         str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(free_port()), "-m", "bang_spmd.distill_data",
+        "--main_process_port", str(free_port()), "-m", "bang_spmd.cli.distill",
     ]  # fmt: skip
     env = {
         **os.environ,

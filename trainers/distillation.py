@@ -58,7 +58,7 @@ class DistillationConfig:
     source_columns: list[str] = field(
         metadata={
             "help": "Source columns: the first is the text, the others joined by a space are the text pair "
-            "(`word example` gives `word [SEP] example [SEP]`, as in bang_spmd/finetune_bang.py)."
+            "(`word example` gives `word [SEP] example [SEP]`, as in bang-finetune)."
         }
     )
     target_column: str = field(metadata={"help": "Gold target column; it must exist and is kept unchanged."})
