@@ -313,14 +313,7 @@ def render_model_card(
     Raises:
         ValueError: naming the bad argument (unknown model type, empty results, a result without a metric, ...).
     """
-    if model_type not in MODEL_TYPES:
-        raise ValueError(f"Unknown model_type {model_type!r}; expected one of {MODEL_TYPES}.")
-    if not isinstance(repo_id, str) or not repo_id:
-        raise ValueError(f"`repo_id` must be a Hub repository id such as 'user/bang-wndef', got {repo_id!r}.")
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as error:
-        raise ValueError(f"`repo_id` {repo_id!r} is not a valid Hub repository id: {error}") from error
+    _check_identity(model_type, repo_id)
     checked_results = _check_results(results, "results")
     if not checked_results and not missing_results_reason:
         raise ValueError(
@@ -330,43 +323,17 @@ def render_model_card(
     checked_baselines = _check_results(baselines or [], "baselines", baseline=True)
     data = _check_dataset(dataset)
     training_rows = _check_training(training)
-    if isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags):
-        raise ValueError(f"`tags` must be a list of non-empty strings, got {tags!r}.")
-    if isinstance(limitations, str) or not all(isinstance(t, str) and t for t in limitations):
-        raise ValueError(f"`limitations` must be a list of non-empty strings, got {limitations!r}.")
+    _check_sentences(tags, "tags")
+    _check_sentences(limitations, "limitations")
     first_texts, pair_texts = _example_inputs(example_inputs)
-
-    model_dir = Path(model_dir)
-    config = _read_json(model_dir / "config.json", "the model configuration; save the model with save_pretrained")
-    if config.get("model_type") != "bang":
-        raise ValueError(f"{model_dir / 'config.json'} has model_type {config.get('model_type')!r}, not 'bang'.")
-    generation = {}
-    if (model_dir / "generation_config.json").is_file():
-        generation = _read_json(model_dir / "generation_config.json", "the generation configuration")
+    config, generation = _read_model_folder(Path(model_dir))
     ngram = int(config.get("ngram", 1))
     num_parameters = count_parameters(model_dir)
 
     model_name = repo_id.split("/")[-1]
-    task_type = pipeline_tag
-    task_name = data.get("task")
-    eval_results = [
-        EvalResult(
-            task_type=task_type,
-            task_name=task_name,
-            dataset_type=data.get("id", data["name"]),
-            dataset_name=data["name"],
-            dataset_config=data.get("config"),
-            dataset_split=data["split"],
-            metric_type=KNOWN_METRICS[key][1],
-            metric_name=f"{KNOWN_METRICS[key][0]} ({result['label']})",
-            metric_value=value,
-        )
-        for result in checked_results
-        for key, value in result["metrics"].items()
-    ]
+    eval_results = _eval_results(checked_results, data, pipeline_tag)
     all_tags = ["bang", "non-autoregressive", "custom_code", *MODEL_TAGS[model_type]]
     all_tags += [t for t in tags if t not in all_tags]
-    metric_types = sorted({e.metric_type for e in eval_results})
     card_data = ModelCardData(
         language=language,
         license=license,
@@ -375,7 +342,7 @@ def render_model_card(
         tags=all_tags,
         datasets=[data["id"]] if data.get("id") else None,
         base_model=base_model,
-        metrics=metric_types or None,
+        metrics=sorted({e.metric_type for e in eval_results}) or None,
         model_name=model_name if eval_results else None,  # the model-index entry's name
         eval_results=eval_results or None,
     )
@@ -383,21 +350,6 @@ def render_model_card(
     rows = checked_results + checked_baselines
     header, body = _results_table(rows, with_model_column=bool(checked_baselines))
     devices = sorted({str(r["device"]) for r in rows if r.get("device")})
-    max_new_tokens = next((r["max_new_tokens"] for r in checked_results if r.get("max_new_tokens")), None)
-    max_new_tokens = max_new_tokens or generation.get("max_new_tokens") or 30
-    max_new_tokens = min(int(max_new_tokens), int(config.get("max_position_embeddings", max_new_tokens)))
-    beams = int(generation.get("num_beams") or 1)
-    architecture = [
-        ("encoder / decoder layers", f"{config.get('encoder_layers')} / {config.get('decoder_layers')}"),
-        ("hidden size", config.get("hidden_size")),
-        ("attention heads", config.get("encoder_attention_heads")),
-        ("predicting streams (`ngram`)", ngram),
-        ("vocabulary", config.get("vocab_size")),
-        ("longest source / target", config.get("max_position_embeddings")),
-        ("parameters", f"{num_parameters:,}" if num_parameters is not None else None),
-        ("default decoding (`generation_config.decoding_mode`)", generation.get("decoding_mode")),
-    ]
-    generated_limitations = _limitations(model_type, data, rows, devices, num_parameters, ngram)
     template_kwargs = {
         "model_name": model_name,
         "repo_id": repo_id,
@@ -406,24 +358,104 @@ def render_model_card(
         "dataset_name": data["name"],
         "dataset_id": data.get("id"),
         "dataset_split": data["split"],
-        "architecture_rows": [(k, _cell(v)) for k, v in architecture],
+        "architecture_rows": _architecture_rows(config, generation, num_parameters),
         "training_rows": training_rows,
         "results_header": header,
         "results_rows": body,
         "missing_results_reason": missing_results_reason,
         "devices": devices,
-        "usage_texts": first_texts,
-        "usage_text_pairs": pair_texts,
-        "usage_max_new_tokens": max_new_tokens,
-        "usage_num_beams": beams if beams > 1 else 4,
-        "usage_semi_nar_block_size": 2 if ngram >= 2 else None,
+        **_usage_variables(checked_results, config, generation, first_texts, pair_texts),
         "ngram": ngram,
         "default_decoding_mode": generation.get("decoding_mode", "ar"),
-        "limitations": [*generated_limitations, *limitations],
+        "limitations": [*_limitations(model_type, data, rows, devices, num_parameters, ngram), *limitations],
     }
     if template_path is None:
         template_path = BASE_TEMPLATE if model_type == "base" else FINETUNED_TEMPLATE
     return ModelCard.from_template(card_data, template_path=str(template_path), **template_kwargs)
+
+
+def _check_identity(model_type: Any, repo_id: Any) -> None:
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"Unknown model_type {model_type!r}; expected one of {MODEL_TYPES}.")
+    if not isinstance(repo_id, str) or not repo_id:
+        raise ValueError(f"`repo_id` must be a Hub repository id such as 'user/bang-wndef', got {repo_id!r}.")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise ValueError(f"`repo_id` {repo_id!r} is not a valid Hub repository id: {error}") from error
+
+
+def _check_sentences(texts: Any, what: str) -> None:
+    if isinstance(texts, str) or not all(isinstance(t, str) and t for t in texts):
+        raise ValueError(f"`{what}` must be a list of non-empty strings, got {texts!r}.")
+
+
+def _read_model_folder(model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The saved `config.json` (which must be a BANG config) and `generation_config.json` (empty when absent)."""
+    config = _read_json(model_dir / "config.json", "the model configuration; save the model with save_pretrained")
+    if config.get("model_type") != "bang":
+        raise ValueError(f"{model_dir / 'config.json'} has model_type {config.get('model_type')!r}, not 'bang'.")
+    generation = {}
+    if (model_dir / "generation_config.json").is_file():
+        generation = _read_json(model_dir / "generation_config.json", "the generation configuration")
+    return config, generation
+
+
+def _eval_results(results: list[dict[str, Any]], data: dict[str, str], task_type: str) -> list[EvalResult]:
+    """The `model-index`: one `EvalResult` per (result, quality metric) of this model."""
+    return [
+        EvalResult(
+            task_type=task_type,
+            task_name=data.get("task"),
+            dataset_type=data.get("id", data["name"]),
+            dataset_name=data["name"],
+            dataset_config=data.get("config"),
+            dataset_split=data["split"],
+            metric_type=KNOWN_METRICS[key][1],
+            metric_name=f"{KNOWN_METRICS[key][0]} ({result['label']})",
+            metric_value=value,
+        )
+        for result in results
+        for key, value in result["metrics"].items()
+    ]
+
+
+def _architecture_rows(
+    config: dict[str, Any], generation: dict[str, Any], num_parameters: int | None
+) -> list[tuple[str, str]]:
+    rows = [
+        ("encoder / decoder layers", f"{config.get('encoder_layers')} / {config.get('decoder_layers')}"),
+        ("hidden size", config.get("hidden_size")),
+        ("attention heads", config.get("encoder_attention_heads")),
+        ("predicting streams (`ngram`)", int(config.get("ngram", 1))),
+        ("vocabulary", config.get("vocab_size")),
+        ("longest source / target", config.get("max_position_embeddings")),
+        ("parameters", f"{num_parameters:,}" if num_parameters is not None else None),
+        ("default decoding (`generation_config.decoding_mode`)", generation.get("decoding_mode")),
+    ]
+    return [(k, _cell(v)) for k, v in rows]
+
+
+def _usage_variables(
+    results: list[dict[str, Any]],
+    config: dict[str, Any],
+    generation: dict[str, Any],
+    first_texts: str,
+    pair_texts: str | None,
+) -> dict[str, Any]:
+    """The usage snippet's settings: the results' output length (else the generation config's, else 30, at most the
+    position table), the generation config's beams (4 when greedy) and a semi-NAR block of 2 for `ngram >= 2`."""
+    max_new_tokens = next((r["max_new_tokens"] for r in results if r.get("max_new_tokens")), None)
+    max_new_tokens = max_new_tokens or generation.get("max_new_tokens") or 30
+    max_new_tokens = min(int(max_new_tokens), int(config.get("max_position_embeddings", max_new_tokens)))
+    beams = int(generation.get("num_beams") or 1)
+    return {
+        "usage_texts": first_texts,
+        "usage_text_pairs": pair_texts,
+        "usage_max_new_tokens": max_new_tokens,
+        "usage_num_beams": beams if beams > 1 else 4,
+        "usage_semi_nar_block_size": 2 if int(config.get("ngram", 1)) >= 2 else None,
+    }
 
 
 def _limitations(
@@ -501,18 +533,3 @@ def results_from_log_history(log_history: Sequence[Mapping[str, Any]], decoding_
                 result["step"] = entry["step"]
             return [result]
     return []
-
-
-__all__ = [
-    "BASE_TEMPLATE",
-    "FINETUNED_TEMPLATE",
-    "KNOWN_METRICS",
-    "MODEL_TYPES",
-    "RESULT_COLUMNS",
-    "check_result",
-    "count_parameters",
-    "decoding_label",
-    "render_model_card",
-    "results_from_log_history",
-    "write_model_card",
-]

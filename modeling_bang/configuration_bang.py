@@ -14,9 +14,27 @@ from transformers.activations import ACT2FN
 
 DECODER_MODES = ("ar", "nar", "ngram")
 
+# The fields that define the architecture of a model (besides the vocabulary, which a tokenizer gives, and `ngram`,
+# which may change on a saved model): what a model built from a preset may override and a saved model cannot change.
+ARCHITECTURE_FIELDS = (
+    "hidden_size",
+    "encoder_layers",
+    "decoder_layers",
+    "encoder_attention_heads",
+    "decoder_attention_heads",
+    "encoder_ffn_dim",
+    "decoder_ffn_dim",
+    "max_position_embeddings",
+)
+DROPOUT_FIELDS = ("dropout", "attention_dropout", "activation_dropout")
+# The fields that only change training behaviour, so they may be changed on a saved model.
+TRAINING_FIELDS = (*DROPOUT_FIELDS, "label_smoothing")
+
 # Shape of the released checkpoint `checkpoint_base_9gram_ck35.pt` (architecture `bang_ar_nar_mixed_base`).
 # `ngram` is 1 because the official fine-tuning code only supports one predicting stream; the 9 streams of
-# pretraining share the same weights (BANG_NOTES section 1), so the same checkpoint runs with any `ngram`.
+# pretraining share the same weights (microsoft/BANG `bang/bang/bang_AR_NAR_mixed.py`: every predicting stream reads
+# the one `ngram_input_embed` row the loader keeps and runs through the same decoder layers), so the same checkpoint
+# runs with any `ngram`.
 BANG_BASE_PRESET: dict[str, Any] = {
     "vocab_size": 30522,
     "hidden_size": 768,
@@ -131,19 +149,7 @@ class BangConfig(PreTrainedConfig):
         self._validate()
 
     def _validate(self) -> None:
-        for name in (
-            "vocab_size",
-            "hidden_size",
-            "encoder_layers",
-            "decoder_layers",
-            "encoder_attention_heads",
-            "decoder_attention_heads",
-            "encoder_ffn_dim",
-            "decoder_ffn_dim",
-            "max_position_embeddings",
-            "ngram",
-            "num_buckets",
-        ):
+        for name in ("vocab_size", *ARCHITECTURE_FIELDS, "ngram", "num_buckets"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
@@ -151,7 +157,7 @@ class BangConfig(PreTrainedConfig):
             heads = getattr(self, name)
             if self.hidden_size % heads != 0:
                 raise ValueError(f"`hidden_size` ({self.hidden_size}) must be divisible by `{name}` ({heads}).")
-        for name in ("dropout", "attention_dropout", "activation_dropout"):
+        for name in DROPOUT_FIELDS:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
                 raise ValueError(f"`{name}` must be a probability in [0, 1), got {value!r}.")
@@ -208,4 +214,12 @@ class BangConfig(PreTrainedConfig):
         return cls(**{**PRESETS[name], **overrides})
 
 
-__all__ = ["BangConfig", "BANG_BASE_PRESET", "BANG_TINY_PRESET", "DECODER_MODES"]
+__all__ = [
+    "ARCHITECTURE_FIELDS",
+    "BANG_BASE_PRESET",
+    "BANG_TINY_PRESET",
+    "DECODER_MODES",
+    "DROPOUT_FIELDS",
+    "TRAINING_FIELDS",
+    "BangConfig",
+]

@@ -165,6 +165,40 @@ class TargetStateDict:
         self.sources[target_key] = source
 
 
+# Where BANG's one embedding matrix lives in [`BangForConditionalGeneration`] (all four are the same tensor).
+TIED_EMBEDDING_KEYS = (
+    "model.shared.weight",
+    "model.encoder.embed_tokens.weight",
+    "model.decoder.embed_tokens.weight",
+    "lm_head.weight",
+)
+
+
+def take_tied_embedding(
+    source: SourceStateDict, target: TargetStateDict, embed_key: str, copies: Iterable[str]
+) -> None:
+    """Takes the embedding matrix `embed_key` and puts it at every `TIED_EMBEDDING_KEYS` place.
+
+    Each key of `copies` that the source has (the source model's other references to the matrix, e.g. its output
+    projection) is consumed and must hold the same values: BANG shares one matrix, so a checkpoint whose copies
+    differ cannot be converted (ValueError naming both keys).
+    """
+    embedding = source.take(embed_key)
+    if embedding is None:  # recorded as missing
+        return
+    for other in copies:
+        if other == embed_key or not source.has(other):
+            continue
+        value = source.take(other)
+        if value.shape != embedding.shape or not torch.equal(value, embedding):
+            raise ValueError(
+                f"`{other}` {_shape(value)} differs from `{embed_key}` {_shape(embedding)}; BANG shares one "
+                "embedding matrix between the encoder, the decoder and the output projection."
+            )
+    for target_key in TIED_EMBEDDING_KEYS:
+        target.put(target_key, embedding, f"`{embed_key}`")
+
+
 def check_against_model(target: TargetStateDict, model: torch.nn.Module) -> None:
     """Checks that `target` gives every parameter of `model` exactly once, with the model's shape."""
     expected = model.state_dict()
@@ -194,12 +228,8 @@ def build_model(config: BangConfig, target: TargetStateDict) -> BangForCondition
         logger.warning(f"Source tensors of dtype {', '.join(dtypes)} are stored as float32.")
     model.load_state_dict(target.tensors, strict=True)
     shared = model.model.shared.weight
-    for name, param in (
-        ("lm_head.weight", model.lm_head.weight),
-        ("model.encoder.embed_tokens.weight", model.model.encoder.embed_tokens.weight),
-        ("model.decoder.embed_tokens.weight", model.model.decoder.embed_tokens.weight),
-    ):
-        if param.data_ptr() != shared.data_ptr():
+    for name in TIED_EMBEDDING_KEYS[1:]:
+        if model.get_parameter(name).data_ptr() != shared.data_ptr():
             raise ValueError(f"Internal error: `{name}` is not tied to `model.shared.weight`.")
     return model.eval()
 
@@ -424,7 +454,22 @@ def bang_config_from_official(
     overrides = dict(overrides or {})
     check_override_names(overrides)
     args_dict = vars(args) if args is not None else {}
+    shapes = _shapes_from_tensors(state_dict)
+    _check_shapes_against_args(shapes, args_dict)
+    for field, value in shapes.items():
+        if field in overrides and overrides[field] != value:
+            raise ValueError(f"Override {field}={overrides[field]} contradicts the tensor shapes ({field}={value}).")
+    if args is None:
+        logger.info("The checkpoint has no args: heads, dropouts and buckets default to BANG-base unless overridden.")
+    settings = {**_settings_from_args(args_dict), **overrides, **shapes}
+    _set_num_buckets(settings, state_dict)
+    if settings["activation_function"] not in ACT2FN:
+        raise ValueError(f"Unknown activation_function {settings['activation_function']!r}.")
+    return BangConfig(**settings)
 
+
+def _shapes_from_tensors(state_dict: Mapping[str, torch.Tensor]) -> dict[str, int]:
+    """Vocabulary, hidden size, layers, FFN widths and maximum positions, read from the tensor shapes."""
     embed_key = "encoder.embed_tokens.weight" if "encoder.embed_tokens.weight" in state_dict else None
     embed_key = embed_key or "decoder.embed_tokens.weight"
     vocab_size, hidden_size = _shape_of(state_dict, embed_key)
@@ -438,7 +483,7 @@ def bang_config_from_official(
             f"{_shape_of(state_dict, 'encoder.embed_positions.weight')} and "
             f"{_shape_of(state_dict, 'decoder.embed_positions.weight')}."
         )
-    shapes = {
+    return {
         "vocab_size": vocab_size,
         "hidden_size": hidden_size,
         "encoder_layers": _count_layers(state_dict, "encoder.layers."),
@@ -447,15 +492,22 @@ def bang_config_from_official(
         "decoder_ffn_dim": _shape_of(state_dict, "decoder.layers.0.fc1.weight")[0],
         "max_position_embeddings": encoder_positions - 1,
     }
-    shape_args = {
-        "encoder_embed_dim": "hidden_size",
-        "decoder_embed_dim": "hidden_size",
-        "encoder_layers": "encoder_layers",
-        "decoder_layers": "decoder_layers",
-        "encoder_ffn_embed_dim": "encoder_ffn_dim",
-        "decoder_ffn_embed_dim": "decoder_ffn_dim",
-    }
-    for arg_name, field in shape_args.items():
+
+
+# fairseq `args` attribute -> BangConfig field, for the settings that the tensor shapes also give.
+SHAPE_ARGS_TO_CONFIG = {
+    "encoder_embed_dim": "hidden_size",
+    "decoder_embed_dim": "hidden_size",
+    "encoder_layers": "encoder_layers",
+    "decoder_layers": "decoder_layers",
+    "encoder_ffn_embed_dim": "encoder_ffn_dim",
+    "decoder_ffn_embed_dim": "decoder_ffn_dim",
+}
+
+
+def _check_shapes_against_args(shapes: Mapping[str, int], args_dict: Mapping[str, Any]) -> None:
+    """A ValueError where `args` contradict the tensor shapes; a warning where their position limits differ."""
+    for arg_name, field in SHAPE_ARGS_TO_CONFIG.items():
         if arg_name in args_dict and args_dict[arg_name] != shapes[field]:
             raise ValueError(
                 f"The checkpoint args say {arg_name}={args_dict[arg_name]} but the tensors give "
@@ -467,10 +519,10 @@ def bang_config_from_official(
                 f"The checkpoint args say {arg_name}={args_dict[arg_name]}, but the position tables hold "
                 f"{shapes['max_position_embeddings']} positions; the tables' size is used."
             )
-    for field, value in shapes.items():
-        if field in overrides and overrides[field] != value:
-            raise ValueError(f"Override {field}={overrides[field]} contradicts the tensor shapes ({field}={value}).")
 
+
+def _settings_from_args(args_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings no tensor shape reveals: from `args` (`ARGS_TO_CONFIG`, `activation_fn`), else BANG-base's."""
     settings: dict[str, Any] = {
         key: BANG_BASE_PRESET[key]
         for key in (
@@ -492,11 +544,11 @@ def bang_config_from_official(
         if activation not in FAIRSEQ_ACTIVATIONS:
             raise ValueError(f"Unknown fairseq activation_fn {activation!r}; known: {sorted(FAIRSEQ_ACTIVATIONS)}.")
         settings["activation_function"] = FAIRSEQ_ACTIVATIONS[activation]
-    if args is None:
-        logger.info("The checkpoint has no args: heads, dropouts and buckets default to BANG-base unless overridden.")
-    settings.update(overrides)
-    settings.update(shapes)
+    return settings
 
+
+def _set_num_buckets(settings: dict[str, Any], state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Infers `num_buckets` from the `relative_linear` width when it is not set, else checks it against that width."""
     relative_key = "decoder.layers.0.ngram_self_attn.relative_linear.weight"
     relative_rows = _shape_of(state_dict, relative_key)[0]
     heads = settings["decoder_attention_heads"]
@@ -512,9 +564,6 @@ def bang_config_from_official(
             f"`{relative_key}` has {relative_rows} rows but num_buckets={settings['num_buckets']} times "
             f"decoder_attention_heads={heads} is {settings['num_buckets'] * heads}."
         )
-    if settings["activation_function"] not in ACT2FN:
-        raise ValueError(f"Unknown activation_function {settings['activation_function']!r}.")
-    return BangConfig(**settings)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -573,6 +622,19 @@ def _take_linear(source: SourceStateDict, target: TargetStateDict, key: str, tar
         target.put(f"{target_key}.{kind}", source.take(f"{key}.{kind}"), f"`{key}.{kind}`")
 
 
+def _take_attention(source: SourceStateDict, target: TargetStateDict, key: str, target_key: str) -> None:
+    """q/k/v projections (any layout) and the output projection of one attention module."""
+    _take_projections(source, target, key + ".", target_key + ".")
+    _take_linear(source, target, key + ".out_proj", target_key + ".out_proj")
+
+
+def _take_feed_forward(source: SourceStateDict, target: TargetStateDict, layer: str, target_layer: str) -> None:
+    """`fc1`, `fc2` and `final_layer_norm` of one layer (prefixes end with a dot)."""
+    _take_linear(source, target, layer + "fc1", target_layer + "feed_forward.fc1")
+    _take_linear(source, target, layer + "fc2", target_layer + "feed_forward.fc2")
+    _take_linear(source, target, layer + "final_layer_norm", target_layer + "final_layer_norm")
+
+
 def convert_official_state_dict(state_dict: Mapping[str, torch.Tensor], config: BangConfig) -> TargetStateDict:
     """Maps the official parameter names onto [`BangForConditionalGeneration`]'s (see the module docstring).
 
@@ -583,29 +645,9 @@ def convert_official_state_dict(state_dict: Mapping[str, torch.Tensor], config: 
     target = TargetStateDict()
 
     # One embedding matrix (`share_all_embeddings` in `bang_ar_nar_mixed_base`): encoder, decoder, output.
-    encoder_embed = source.peek("encoder.embed_tokens.weight")
-    decoder_embed = source.peek("decoder.embed_tokens.weight")
-    if encoder_embed is None and decoder_embed is None:
-        source.take("encoder.embed_tokens.weight")
-    else:
-        embed_key = "encoder.embed_tokens.weight" if encoder_embed is not None else "decoder.embed_tokens.weight"
-        embedding = source.take(embed_key)
-        for other in ("decoder.embed_tokens.weight", "decoder.embed_out"):
-            if other == embed_key or not source.has(other):
-                continue
-            value = source.take(other)
-            if value.shape != embedding.shape or not torch.equal(value, embedding):
-                raise ValueError(
-                    f"`{other}` {_shape(value)} differs from `{embed_key}` {_shape(embedding)}; BANG shares one "
-                    "embedding matrix between the encoder, the decoder and the output projection."
-                )
-        for target_key in (
-            "model.shared.weight",
-            "model.encoder.embed_tokens.weight",
-            "model.decoder.embed_tokens.weight",
-            "lm_head.weight",
-        ):
-            target.put(target_key, embedding, f"`{embed_key}`")
+    encoder_key, decoder_key = "encoder.embed_tokens.weight", "decoder.embed_tokens.weight"
+    embed_key = decoder_key if not source.has(encoder_key) and source.has(decoder_key) else encoder_key
+    take_tied_embedding(source, target, embed_key, (decoder_key, "decoder.embed_out"))
 
     # Encoder (`TransformerEncoder`, `TransformerEncoderLayer`).
     target.put(
@@ -616,12 +658,9 @@ def convert_official_state_dict(state_dict: Mapping[str, torch.Tensor], config: 
     _take_linear(source, target, "encoder.emb_layer_norm", "model.encoder.embed_layer_norm")
     for i in range(config.encoder_layers):
         src, dst = f"encoder.layers.{i}.", f"model.encoder.layers.{i}."
-        _take_projections(source, target, src + "self_attn.", dst + "self_attn.")
-        _take_linear(source, target, src + "self_attn.out_proj", dst + "self_attn.out_proj")
+        _take_attention(source, target, src + "self_attn", dst + "self_attn")
         _take_linear(source, target, src + "self_attn_layer_norm", dst + "self_attn_layer_norm")
-        _take_linear(source, target, src + "fc1", dst + "feed_forward.fc1")
-        _take_linear(source, target, src + "fc2", dst + "feed_forward.fc2")
-        _take_linear(source, target, src + "final_layer_norm", dst + "final_layer_norm")
+        _take_feed_forward(source, target, src, dst)
 
     # Decoder (`NgramTransformerDecoder`, `NgramTransformerDecoderARNARMixedLayer`).
     target.put(
@@ -643,16 +682,12 @@ def convert_official_state_dict(state_dict: Mapping[str, torch.Tensor], config: 
     _take_linear(source, target, "decoder.emb_layer_norm", "model.decoder.embed_layer_norm")
     for i in range(config.decoder_layers):
         src, dst = f"decoder.layers.{i}.", f"model.decoder.layers.{i}."
-        _take_projections(source, target, src + "ngram_self_attn.", dst + "self_attn.")
-        _take_linear(source, target, src + "ngram_self_attn.out_proj", dst + "self_attn.out_proj")
+        _take_attention(source, target, src + "ngram_self_attn", dst + "self_attn")
         _take_linear(source, target, src + "ngram_self_attn.relative_linear", dst + "self_attn.relative_linear")
         _take_linear(source, target, src + "self_attn_layer_norm", dst + "self_attn_layer_norm")
-        _take_projections(source, target, src + "encoder_attn.", dst + "encoder_attn.")
-        _take_linear(source, target, src + "encoder_attn.out_proj", dst + "encoder_attn.out_proj")
+        _take_attention(source, target, src + "encoder_attn", dst + "encoder_attn")
         _take_linear(source, target, src + "encoder_attn_layer_norm", dst + "encoder_attn_layer_norm")
-        _take_linear(source, target, src + "fc1", dst + "feed_forward.fc1")
-        _take_linear(source, target, src + "fc2", dst + "feed_forward.fc2")
-        _take_linear(source, target, src + "final_layer_norm", dst + "final_layer_norm")
+        _take_feed_forward(source, target, src, dst)
 
     source.check_consumed()
     return target

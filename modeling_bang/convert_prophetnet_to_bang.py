@@ -51,6 +51,7 @@ from .convert_bang_original_checkpoint import (
     parse_overrides,
     prepare_output_dir,
     save_hub_folder,
+    take_tied_embedding,
 )
 from .modeling_bang import BangForConditionalGeneration
 from .tokenization_bang import build_default_tokenizer
@@ -152,29 +153,12 @@ def convert_prophetnet_state_dict(
     source = SourceStateDict(state_dict, "The ProphetNet state dict")
     target = TargetStateDict()
 
-    embed_key = "prophetnet.word_embeddings.weight"
-    embedding = source.take(embed_key)
-    if embedding is not None:
-        for other in (
-            "prophetnet.encoder.word_embeddings.weight",
-            "prophetnet.decoder.word_embeddings.weight",
-            "lm_head.weight",
-        ):
-            if not source.has(other):
-                continue
-            value = source.take(other)
-            if value.shape != embedding.shape or not torch.equal(value, embedding):
-                raise ValueError(
-                    f"`{other}` {tuple(value.shape)} differs from `{embed_key}` {tuple(embedding.shape)}; BANG ties "
-                    "the encoder, decoder and output embeddings."
-                )
-        for target_key in (
-            "model.shared.weight",
-            "model.encoder.embed_tokens.weight",
-            "model.decoder.embed_tokens.weight",
-            "lm_head.weight",
-        ):
-            target.put(target_key, embedding, f"`{embed_key}`")
+    take_tied_embedding(
+        source,
+        target,
+        "prophetnet.word_embeddings.weight",
+        ("prophetnet.encoder.word_embeddings.weight", "prophetnet.decoder.word_embeddings.weight", "lm_head.weight"),
+    )
 
     pad, max_positions = prophet_config.pad_token_id, config.max_position_embeddings
     for side, rows in (("encoder", max_positions + 1), ("decoder", max_positions + 2)):

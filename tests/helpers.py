@@ -134,7 +134,7 @@ def prophetnet_twin(seed: int = 0) -> tuple[ProphetNetForConditionalGeneration, 
 
 
 def load_example(name: str) -> ModuleType:
-    """The command-line module `bang_spmd.<name>`."""
+    """The module `bang_spmd.<name>` (e.g. `cli.benchmark`)."""
     return importlib.import_module(f"bang_spmd.{name}")
 
 

@@ -1,8 +1,11 @@
-"""The generation benchmark (bang_spmd/benchmark_generation.py) runs end to end on the tiny shape, reports all."""
+"""The generation benchmark (`bang_spmd.benchmarks.generation`, `bang-benchmark`) runs end to end on the tiny shape,
+reports all."""
 
 import sys
 
 import pytest
+
+from bang_spmd.benchmarks import generation
 
 from .helpers import assert_refused, check_machine_and_command, check_timings, load_example, run_benchmark
 
@@ -13,7 +16,7 @@ NEW_TOKENS = 6  # not a multiple of the semi-NAR block size 4, as the default 30
 # Not named `benchmark`: the pytest-benchmark plugin owns that fixture name and fails on a fixture that shadows it.
 @pytest.fixture(scope="module")
 def script():
-    return load_example("benchmark_generation")
+    return load_example("cli.benchmark")
 
 
 def test_tiny_run_writes_every_method_and_ratio(script, tmp_path, capsys):
@@ -23,7 +26,7 @@ def test_tiny_run_writes_every_method_and_ratio(script, tmp_path, capsys):
     results = run_benchmark(script, argv, tmp_path)
     check_machine_and_command(results, argv)
 
-    methods = list(script.METHODS)
+    methods = list(generation.METHODS)
     assert len(methods) == 7
     cells = {(m["shape"], m["batch_size"], m["method"]): m for m in results["measurements"]}
     assert set(cells) == {("tiny", batch, method) for batch in (1, 2) for method in methods}
@@ -36,11 +39,11 @@ def test_tiny_run_writes_every_method_and_ratio(script, tmp_path, capsys):
         assert cells["tiny", 2, method]["output_shape"] == [2, NEW_TOKENS + 1], method
     assert cells["tiny", 2, "one_pass_floor"]["output_shape"][:2] == [2, NEW_TOKENS]
 
-    ratio_keys = [ratio.key for ratio in script.RATIOS]
+    ratio_keys = [ratio.key for ratio in generation.RATIOS]
     assert {"ar_beam4_over_nar", "nar_over_one_pass_floor", "ar_greedy_over_prophetnet_greedy"} <= set(ratio_keys)
     assert [(row["shape"], row["batch_size"]) for row in results["ratios"]] == [("tiny", 1), ("tiny", 2)]
     for row in results["ratios"]:
-        for ratio in script.RATIOS:
+        for ratio in generation.RATIOS:
             expected = cells["tiny", row["batch_size"], ratio.numerator]["median_ms"]
             expected /= cells["tiny", row["batch_size"], ratio.denominator]["median_ms"]
             assert row[ratio.key] == pytest.approx(expected), ratio.key
@@ -65,8 +68,8 @@ def test_subset_of_methods_leaves_missing_ratios_empty(script, tmp_path):
 
 
 def test_inputs_are_padded_and_end_with_sep(script):
-    config = script.SHAPES["tiny"]()
-    inputs = script.make_inputs(config, batch_size=8, source_length=12, seed=0, device="cpu")
+    config = generation.SHAPES["tiny"]()
+    inputs = generation.make_inputs(config, batch_size=8, source_length=12, seed=0, device="cpu")
     ids, mask = inputs["input_ids"], inputs["attention_mask"]
     assert ids.shape == mask.shape == (8, 12) and mask[0].all()
     lengths = mask.sum(1)
@@ -78,8 +81,8 @@ def test_inputs_are_padded_and_end_with_sep(script):
 
 
 def test_prophetnet_peer_has_the_same_dimensions(script):
-    config = script.SHAPES["small"]()
-    peer = script.prophetnet_config(config)
+    config = generation.SHAPES["small"]()
+    peer = generation.prophetnet_config(config)
     assert (peer.vocab_size, peer.hidden_size, peer.encoder_ffn_dim, peer.decoder_ffn_dim) == (30522, 256, 1024, 1024)
     assert (peer.num_encoder_layers, peer.num_decoder_layers) == (3, 3)
     assert (peer.num_encoder_attention_heads, peer.num_decoder_attention_heads) == (4, 4)

@@ -1,6 +1,9 @@
-"""The training benchmark (bang_spmd/benchmark_training.py) runs end to end on the tiny shape and reports it all."""
+"""The training benchmark (`bang_spmd.benchmarks.training`, `bang-benchmark-training`) runs end to end on the tiny
+shape and reports it all."""
 
 import pytest
+
+from bang_spmd.benchmarks import training
 
 from .helpers import assert_refused, check_machine_and_command, check_timings, load_example, run_benchmark
 
@@ -11,7 +14,7 @@ BATCH = 4
 # Not named `benchmark`: the pytest-benchmark plugin owns that fixture name and fails on a fixture that shadows it.
 @pytest.fixture(scope="module")
 def script():
-    return load_example("benchmark_training")
+    return load_example("cli.benchmark_training")
 
 
 def test_tiny_run_writes_every_method_ratio_and_check(script, tmp_path, capsys):
@@ -22,7 +25,7 @@ def test_tiny_run_writes_every_method_ratio_and_check(script, tmp_path, capsys):
     assert "load_average_before" in results["machine"] and "load_average_after" in results["machine"]
 
     methods = ["plain_nar", "spmd", "spmd_random_mix", "prophetnet"]
-    assert list(script.METHODS) == methods
+    assert list(training.METHODS) == methods
     cells = {m["method"]: m for m in results["measurements"]}
     assert list(cells) == methods and all(m["shape"] == "tiny" for m in cells.values())
     tokens = cells["plain_nar"]["gold_target_tokens"]
@@ -41,7 +44,7 @@ def test_tiny_run_writes_every_method_ratio_and_check(script, tmp_path, capsys):
 
     (row,) = results["ratios"]
     assert row["shape"] == "tiny"
-    for ratio in script.RATIOS:
+    for ratio in training.RATIOS:
         expected = cells[ratio.numerator]["median_ms"] / cells[ratio.denominator]["median_ms"]
         assert row[ratio.key] == pytest.approx(expected), ratio.key
     assert {"spmd_over_plain_nar", "plain_nar_over_prophetnet", "spmd_random_mix_over_plain_nar"} <= set(row)
@@ -67,8 +70,8 @@ def test_subset_of_methods_leaves_missing_ratios_empty(script, tmp_path):
 
 
 def test_batch_is_padded_and_distilled_targets_share_the_canvas(script):
-    config = script.SHAPES["tiny"]()
-    batch = script.make_batch(config, batch_size=8, source_length=12, target_length=8, seed=0, device="cpu")
+    config = training.SHAPES["tiny"]()
+    batch = training.make_batch(config, batch_size=8, source_length=12, target_length=8, seed=0, device="cpu")
     ids, mask, gold, distilled = (batch[k] for k in ("input_ids", "attention_mask", "labels", "distilled_labels"))
     assert ids.shape == mask.shape == (8, 12) and mask[0].all()
     assert gold.shape == (8, 8) and distilled.shape == (8, 1, 8)
@@ -83,8 +86,8 @@ def test_batch_is_padded_and_distilled_targets_share_the_canvas(script):
 
 
 def test_prophetnet_peer_has_the_same_dimensions(script):
-    config = script.SHAPES["small"]()
-    peer = script.prophetnet_config(config)
+    config = training.SHAPES["small"]()
+    peer = training.prophetnet_config(config)
     assert (peer.vocab_size, peer.hidden_size, peer.encoder_ffn_dim, peer.decoder_ffn_dim) == (8000, 256, 1024, 1024)
     assert (peer.num_encoder_layers, peer.num_decoder_layers) == (3, 3)
     assert (peer.num_encoder_attention_heads, peer.num_decoder_attention_heads) == (4, 4)

@@ -1,4 +1,4 @@
-"""Distillation data (trainers/distillation.py, bang_spmd/distill_data.py): columns, cache, resuming, vocabularies."""
+"""Distillation data (`bang_spmd.trainers.distillation`, `bang-distill`): columns, cache, resuming, vocabularies."""
 
 import importlib.util
 import json
@@ -14,8 +14,8 @@ import datasets
 import pytest
 import torch
 
-from trainers import distillation
-from trainers.distillation import (
+from bang_spmd.trainers import distillation
+from bang_spmd.trainers.distillation import (
     DISTILLED_COLUMNS,
     DistillationConfig,
     distill_dataset,
@@ -241,7 +241,7 @@ def test_empty_targets_are_kept_as_sep_and_counted(tmp_path, monkeypatch, caplog
         return SimpleNamespace(sequences=sequences, sequences_scores=torch.tensor([-1.0, -2.0]).repeat(n))
 
     monkeypatch.setattr(teacher, "generate", first_beam_empty)
-    with caplog.at_level(logging.WARNING, logger="trainers.distillation"):
+    with caplog.at_level(logging.WARNING, logger="bang_spmd.trainers.distillation"):
         result = distill_dataset(rows, teacher, tokenizer, config(), tmp_path, show_progress=False)
     assert result["distilled_labels"] == [[[SEP], [7, SEP]]] * 2
     assert result["distilled_texts"] == [["", "7"]] * 2
@@ -283,7 +283,7 @@ def test_missing_columns_are_named_with_the_available_ones(tmp_path):
 
 
 def load_script():
-    return importlib.import_module("bang_spmd.distill_data")
+    return importlib.import_module("bang_spmd.cli.distill")
 
 
 @pytest.fixture
@@ -357,7 +357,7 @@ def test_script_under_accelerate_launch_shares_the_batches_between_two_processes
     launcher = [
         str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(free_port()), "-m", "bang_spmd.distill_data",
+        "--main_process_port", str(free_port()), "-m", "bang_spmd.cli.distill",
     ]  # fmt: skip
     env = {
         **os.environ,

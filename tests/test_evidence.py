@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from bang_spmd import evidence, pipeline
+from bang_spmd.cli import evidence
+from bang_spmd.experiments import pipeline
 
 from .test_spmd_trainer import synthetic_pairs
 
@@ -78,11 +79,12 @@ def test_tabulate_aggregates_means_spread_speedups_and_the_gap(grid, tmp_path):
 def test_a_finished_run_is_not_redone_and_changed_settings_are_refused(grid, monkeypatch):
     root, argv, result = grid
 
-    def refuse(argv):
-        raise AssertionError(f"a finished step ran again: {argv[:4]}")
+    def refuse(*arguments):
+        raise AssertionError(f"a finished step ran again: {arguments}")
 
-    for module in ("finetune_bang", "distill_data", "train_spmd", "evaluate_generation"):
-        monkeypatch.setattr(getattr(pipeline, module), "main", refuse)
+    for recipe in ("finetune", "distill", "train_spmd"):
+        monkeypatch.setattr(pipeline.recipes, recipe, refuse)
+    monkeypatch.setattr(pipeline.evaluation, "evaluate_split", refuse)
     again = evidence.main([*argv, "--seeds", "1", "--students", "nar-gold", "nar-mixed", "nar-spmd"])
     assert again["runs"] == result["runs"][:2]
     with pytest.raises(SystemExit, match="other settings"):

@@ -322,7 +322,7 @@ def test_evaluate_generation_script_scores_every_mode_against_the_raw_targets(tm
         {"word": "12", "example": "", "definition": "13"},
     ]
     (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    script = load_example("evaluate_generation")
+    script = load_example("cli.evaluate")
     argv = ["--model", str(tmp_path / "model"), "--data_file", str(tmp_path / "data.jsonl"), "--device", "cpu"]
     argv += ["--decoding_mode", mode, "--max_new_tokens", "5", "--output_file", str(tmp_path / "out.jsonl")]
     result = script.main(argv)

@@ -5,7 +5,7 @@ import re
 import pytest
 from huggingface_hub import ModelCard
 
-from model_cards import render_model_card, results_from_log_history, write_model_card
+from bang_spmd.model_cards import render_model_card, results_from_log_history, write_model_card
 
 from .helpers import run_fresh_python, tiny_config, tiny_model, tiny_tokenizer
 

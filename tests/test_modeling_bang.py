@@ -68,7 +68,8 @@ def test_ar_main_stream_is_causal():
 
 
 def test_ar_matches_hf_prophetnet_with_one_stream():
-    """BANG AR is ProphetNet with one predicting stream (BANG_NOTES section 2).
+    """BANG AR is ProphetNet with one predicting stream (microsoft/BANG `bang/bang/bang_AR_NAR_mixed.py`, whose decoder
+    is ProphetNet's `NgramTransformerDecoder`).
 
     transformers 5.23's `ProphetNetNgramSelfAttention.get_predict_relative_pos_embeddings` pairs the
     predicting-stream relative logits of (position, head) with buckets of (head, position): it permutes the

@@ -13,9 +13,16 @@ import pytest
 import torch
 from transformers import TrainingArguments
 
+from bang_spmd.recipes import DataArguments
+from bang_spmd.trainers.pretraining import (
+    BangPretrainingTrainer,
+    BangSpanMaskingCollator,
+    chunk_token_ids,
+    mask_spans_for_dataset,
+)
+from bang_spmd.trainers.seq2seq_data import Seq2SeqCollator, encode_pairs
 from modeling_bang import BangForConditionalGeneration
 from modeling_bang.modeling_bang import build_stream_labels
-from trainers.pretraining import BangPretrainingTrainer, BangSpanMaskingCollator, mask_spans_for_dataset
 
 from .helpers import tiny_config, tiny_model
 
@@ -292,13 +299,14 @@ def test_trainer_logs_per_stream_losses_and_keeps_idx(tmp_path):
 
 
 def load_example(name: str):
-    return importlib.import_module(f"bang_spmd.{name}")
+    """The command-line module `bang_spmd.cli.<name>`."""
+    return importlib.import_module(f"bang_spmd.cli.{name}")
 
 
 def run_script(name: str, args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache")}
     result = subprocess.run(
-        [sys.executable, "-m", f"bang_spmd.{name}", *args],
+        [sys.executable, "-m", f"bang_spmd.cli.{name}", *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -310,7 +318,7 @@ def run_script(name: str, args: list[str], tmp_path: Path) -> subprocess.Complet
 
 
 def test_chunking_keeps_every_token():
-    chunk = load_example("pretrain_bang").chunk_token_ids
+    chunk = chunk_token_ids
     for n in (0, 1, 5, 127, 128, 300, 1000):
         ids = list(range(10, 10 + n))
         chunks = chunk(ids, 128, SEP)
@@ -350,7 +358,7 @@ def test_pretrain_script_trains_saves_and_resumes(tmp_path):
     common += "--config_preset tiny --use_cpu --per_device_train_batch_size 4 --save_steps 2 --logging_steps 1".split()
     common += ["--report_to", "none"]
     validation = ["--validation_files", str(tmp_path / "valid.txt")]
-    first = run_script("pretrain_bang", [*common, "--max_steps", "2", *validation], tmp_path)
+    first = run_script("pretrain", [*common, "--max_steps", "2", *validation], tmp_path)
     assert "Finished at global step 2" in first.stdout
     assert (out / "checkpoint-2").is_dir()
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
@@ -359,14 +367,14 @@ def test_pretrain_script_trains_saves_and_resumes(tmp_path):
     state = json.loads((out / "trainer_state.json").read_text())
     assert any("pretrain/stream_1_loss" in h for h in state["log_history"])
 
-    resumed = run_script("pretrain_bang", [*common, "--max_steps", "4", "--resume_from_checkpoint", "auto"], tmp_path)
+    resumed = run_script("pretrain", [*common, "--max_steps", "4", "--resume_from_checkpoint", "auto"], tmp_path)
     assert f"Resuming from {out / 'checkpoint-2'}" in resumed.stdout
     assert "Finished at global step 4" in resumed.stdout
     steps = [h["step"] for h in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in h]
     assert steps == [1, 2, 3, 4]  # steps 1-2 restored from the checkpoint, 3-4 trained after resuming
 
     with pytest.raises(ValueError, match="not empty"):
-        load_example("pretrain_bang").main([*common, "--max_steps", "1"])
+        load_example("pretrain").main([*common, "--max_steps", "1"])
 
 
 def write_pairs(path: Path, n: int) -> None:
@@ -385,7 +393,7 @@ def test_finetune_script_nar_reports_rouge(tmp_path):
     args += ["--output_dir", str(out), "--report_to", "none"]
     args += "--mode nar --config_preset tiny --max_steps 2 --use_cpu --per_device_train_batch_size 4".split()
     args += "--max_target_length 8 --max_eval_samples 2".split()
-    run_script("finetune_bang", args, tmp_path)
+    run_script("finetune", args, tmp_path)
     results = json.loads((out / "eval_results.json").read_text())
     assert results["mode"] == "nar" and results["global_step"] == 2 and results["eval_samples"] == 2
     assert math.isfinite(results["eval_loss"]) and 0.0 <= results["rougeL_f1"] <= 100.0
@@ -393,7 +401,6 @@ def test_finetune_script_nar_reports_rouge(tmp_path):
 
 
 def test_finetune_targets_too_long_are_errors_unless_truncated(tmp_path):
-    finetune = load_example("finetune_bang")
     tokenizer = __import__("modeling_bang").build_default_tokenizer()
     data = datasets.Dataset.from_list(
         [
@@ -401,19 +408,19 @@ def test_finetune_targets_too_long_are_errors_unless_truncated(tmp_path):
             {"id": "long.n.01", "word": "a", "example": "b", "definition": "one two three four five six"},
         ]
     )
-    args = finetune.DataArguments(train_file="unused", max_target_length=4)
+    args = DataArguments(train_file="unused", max_target_length=4)
     with pytest.raises(ValueError, match="long.n.01"):
-        finetune.encode_pairs(data, tokenizer, args, "training")
+        encode_pairs(data, tokenizer, args, "training")
     args.truncate_targets = True
-    encoded, truncated = finetune.encode_pairs(data, tokenizer, args, "training")
+    encoded, truncated = encode_pairs(data, tokenizer, args, "training")
     assert truncated == {"source": 0, "target": 1}
     assert encoded[1]["labels"][-1] == tokenizer.sep_token_id and len(encoded[1]["labels"]) == 4
     assert encoded[0]["input_ids"] == tokenizer("a", "b")["input_ids"]  # word [SEP] example [SEP]
-    batch = finetune.Seq2SeqCollator(tokenizer.pad_token_id, "ngram")([encoded[0], encoded[1]])
+    batch = Seq2SeqCollator(tokenizer.pad_token_id, "ngram")([encoded[0], encoded[1]])
     assert batch["mode"] == "ngram" and batch["labels"][0].tolist()[-1] == -100
 
 
-@pytest.mark.parametrize("name", ["pretrain_bang", "finetune_bang", "prepare_pretraining_text"])
+@pytest.mark.parametrize("name", ["pretrain", "finetune", "prepare_pretraining_text"])
 def test_scripts_have_help(name, capsys):
     with pytest.raises(SystemExit) as exit_info:
         load_example(name).main(["--help"])

@@ -10,7 +10,8 @@ import pytest
 from huggingface_hub import ModelCard
 from transformers import AutoModelForSeq2SeqLM
 
-from bang_spmd import pipeline, quickstart
+from bang_spmd.cli import quickstart
+from bang_spmd.experiments import pipeline
 
 
 MINIATURE = [
@@ -61,11 +62,12 @@ def test_saved_student_loads_decodes_nar_and_has_a_card_with_its_result(run):
 def test_running_again_resumes_without_training_or_decoding(run, monkeypatch):
     output_dir, result = run
 
-    def refuse(argv):
-        raise AssertionError(f"a finished stage ran again: {argv[:4]}")
+    def refuse(*arguments):
+        raise AssertionError(f"a finished stage ran again: {arguments}")
 
-    for module in ("finetune_bang", "distill_data", "train_spmd", "evaluate_generation"):
-        monkeypatch.setattr(getattr(pipeline, module), "main", refuse)
+    for recipe in ("finetune", "distill", "train_spmd"):
+        monkeypatch.setattr(pipeline.recipes, recipe, refuse)
+    monkeypatch.setattr(pipeline.evaluation, "evaluate_split", refuse)
     again = quickstart.main(["--output_dir", str(output_dir), *MINIATURE, "--hub_model_id", "someone/bang-qs"])
     assert again["rows"] == result["rows"]
     assert "someone/bang-qs" in (Path(again["model_dir"]) / "README.md").read_text()  # the card names the new repo

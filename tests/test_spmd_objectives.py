@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainers.spmd_objectives import (
+from bang_spmd.trainers.spmd_objectives import (
     MIX_SCHEDULES,
     MIXING_STRATEGIES,
     PACE_SHAPES,

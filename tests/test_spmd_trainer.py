@@ -10,7 +10,13 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from trainers.spmd_trainer import DISTILLED_LABELS, SPMDDataCollator, SPMDTrainer, SPMDTrainingArguments
+from bang_spmd.trainers import (
+    DISTILLED_LABELS,
+    SPMDDataCollator,
+    SPMDTrainer,
+    SPMDTrainingArguments,
+    as_nar_student,
+)
 
 from .helpers import tiny_model
 
@@ -65,8 +71,13 @@ def spmd_args(tmp_path, **overrides) -> SPMDTrainingArguments:
     return SPMDTrainingArguments(**{**settings, **overrides})
 
 
+def nar_student(seed: int = 0, **overrides):
+    """A tiny model set up as SPMDTrainer requires (`as_nar_student`)."""
+    return as_nar_student(tiny_model(seed, **overrides))
+
+
 def make_trainer(tmp_path, model=None, data=None, **overrides) -> SPMDTrainer:
-    model = model if model is not None else tiny_model(init_std=0.3)
+    model = model if model is not None else nar_student(init_std=0.3)
     return SPMDTrainer(
         model=model,
         args=spmd_args(tmp_path, **overrides),
@@ -127,7 +138,7 @@ def test_select_picks_the_reference_with_the_lowest_loss_and_encodes_each_source
     ],
 )
 def test_a_few_steps_log_every_metric_and_change_the_parameters(tmp_path, settings):
-    model = tiny_model(init_std=0.3)
+    model = nar_student(init_std=0.3)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     teacher = tiny_model(seed=3, init_std=0.3) if settings.get("kd_weight") else None
     trainer = SPMDTrainer(
@@ -218,6 +229,17 @@ def test_bad_data_gets_a_clear_error(tmp_path):
         make_trainer(tmp_path, kd_weight=1.0)
 
 
+def test_a_model_not_set_up_for_nar_is_refused_and_left_unchanged(tmp_path):
+    model = tiny_model()  # default_mode and decoding_mode "ar", as a fine-tuned AR teacher has them
+    with pytest.raises(ValueError, match="must be 'nar'.*as_nar_student"):
+        make_trainer(tmp_path, model=model)
+    assert model.config.default_mode == "ar" and model.generation_config.decoding_mode == "ar"
+    model.generation_config.decoding_mode = "nar"  # one of the two is not enough
+    with pytest.raises(ValueError, match="default_mode"):
+        make_trainer(tmp_path, model=model)
+    assert make_trainer(tmp_path, model=as_nar_student(model)).model is model
+
+
 WORDS = "bright river stone quiet garden music winter letter market travel morning window silver forest".split()
 
 
@@ -264,7 +286,7 @@ def script_args(data: Path, output_dir: Path, max_steps: int = 4) -> list[str]:
 
 
 def test_training_script_trains_evaluates_with_nar_generation_and_saves(spmd_data, tmp_path):
-    from bang_spmd.train_spmd import main
+    from bang_spmd.cli.train import main
 
     results = main(script_args(spmd_data, tmp_path / "run"))
     assert results["global_step"] == 4 and "eval_rougeL_f1" in results and results["eval_loss"] > 0
@@ -281,13 +303,13 @@ import torch
 from accelerate import PartialState
 sys.path.insert(0, sys.argv[2])
 from tests.helpers import tiny_model
-from tests.test_spmd_trainer import toy_examples, spmd_args
-from trainers.spmd_trainer import SPMDDataCollator, SPMDTrainer
+from tests.test_spmd_trainer import nar_student, toy_examples, spmd_args
+from bang_spmd.trainers import SPMDDataCollator, SPMDTrainer
 state = PartialState()
 out = sys.argv[1]
 def digest(model):
     return hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.parameters())).hexdigest()
-model = tiny_model(init_std=0.3)
+model = nar_student(init_std=0.3)
 initial = digest(model)
 trainer = SPMDTrainer(model=model, args=spmd_args(out, per_device_train_batch_size=2, max_steps=3),
                       train_dataset=toy_examples(16), data_collator=SPMDDataCollator(0, 2))

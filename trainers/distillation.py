@@ -1,11 +1,12 @@
 """Sequence-level distillation data for SPMD: a teacher's decoded targets, cached on disk and resumable.
 
-SPMD (Qi et al., 2022, arXiv 2205.11162) trains the NAR student on targets distilled from "the AR stream knowledge"
-of BANG together with the original targets; the paper does not say how (BANG_NOTES.md, section 5). This module
-implements the sequence-level reading, sequence-level knowledge distillation (Kim & Rush, 2016): a teacher, by
-default BANG fine-tuned in AR mode, decodes every training source with beam search and its K best beams become extra
-targets. The BANG README's advice to distil the training set before NAR fine-tuning is the same recipe with K = 1.
-How the trainer mixes these targets with the gold ones is decided there, not here.
+SPMD (Qi et al., 2022, arXiv 2205.11162) trains the NAR student on targets distilled from "the AR stream knowledge" of
+BANG together with the original targets; the paper names that source, not a procedure for obtaining the targets (this
+package's reading of arXiv 2205.11162). This module implements the sequence-level reading, sequence-level knowledge
+distillation (Kim & Rush, 2016): a teacher, by default BANG fine-tuned in AR mode, decodes every training source with
+beam search and its K best beams become extra targets. The BANG README's advice to distil the training set before NAR
+fine-tuning is the same recipe with K = 1. How the trainer mixes these targets with the gold ones is decided there, not
+here.
 
 `distill_dataset` adds three columns to a `datasets.Dataset` (the contract the SPMD trainer relies on):
 
@@ -57,7 +58,7 @@ class DistillationConfig:
     source_columns: list[str] = field(
         metadata={
             "help": "Source columns: the first is the text, the others joined by a space are the text pair "
-            "(`word example` gives `word [SEP] example [SEP]`, as in bang_spmd/finetune_bang.py)."
+            "(`word example` gives `word [SEP] example [SEP]`, as in bang-finetune)."
         }
     )
     target_column: str = field(metadata={"help": "Gold target column; it must exist and is kept unchanged."})
@@ -471,14 +472,7 @@ def distill_dataset(
             the vocabularies differ without `config.retokenize`, or the processes of a distributed run are not
             all known to `accelerator`.
     """
-    missing = [c for c in [*config.source_columns, config.target_column] if c not in dataset.column_names]
-    if missing:
-        raise ValueError(f"Column(s) {missing} are not in the data set (columns: {dataset.column_names}).")
-    present = [c for c in DISTILLED_COLUMNS if c in dataset.column_names]
-    if present:
-        raise ValueError(f"The data set already has the distilled column(s) {present}; remove them first.")
-    if len(dataset) == 0:
-        raise ValueError("The data set is empty: there is nothing to distil.")
+    _check_dataset(dataset, config)
     retokenize = _check_vocabularies(teacher_tokenizer, student_tokenizer, config.retokenize)
 
     key = distillation_cache_key(dataset, teacher, teacher_tokenizer, config, student_tokenizer)
@@ -492,6 +486,56 @@ def distill_dataset(
         _warn_empty(rows)
         return _with_columns(dataset, rows, key)
 
+    num_processes, process_index, is_main = _process_layout(accelerator)
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    pending = _pending_batches(num_rows, config.batch_size, parts_dir, num_processes, process_index)
+    quiet = not show_progress or (accelerator is not None and not accelerator.is_local_main_process)
+    truncated = _decode_batches(
+        pending, dataset, teacher, teacher_tokenizer, config, student_tokenizer, retokenize, parts_dir, quiet
+    )
+    if truncated:
+        logger.warning(
+            f"{truncated} sources decoded by process {process_index} were truncated to {config.max_source_length} "
+            "tokens."
+        )
+
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+    rows = _collect_rows(_read_parts(parts_dir), num_rows, k, parts_dir)
+    empty = _warn_empty(rows)
+    if accelerator is not None:
+        accelerator.wait_for_everyone()  # every process has read the parts before they are removed
+    if is_main:
+        meta = {
+            "format_version": CACHE_FORMAT_VERSION,
+            "key": key,
+            "num_rows": num_rows,
+            "empty_targets": empty,
+            "retokenized": retokenize,
+            "teacher": getattr(teacher.config, "_name_or_path", None) or type(teacher).__name__,
+            "config": dataclasses.asdict(config),
+        }
+        _write_final_files(rows, meta, final_path, meta_path, parts_dir)
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+    return _with_columns(dataset, rows, key)
+
+
+def _check_dataset(dataset: datasets.Dataset, config: DistillationConfig) -> None:
+    """A ValueError for a missing source or target column, distilled columns already there, or an empty data set."""
+    missing = [c for c in [*config.source_columns, config.target_column] if c not in dataset.column_names]
+    if missing:
+        raise ValueError(f"Column(s) {missing} are not in the data set (columns: {dataset.column_names}).")
+    present = [c for c in DISTILLED_COLUMNS if c in dataset.column_names]
+    if present:
+        raise ValueError(f"The data set already has the distilled column(s) {present}; remove them first.")
+    if len(dataset) == 0:
+        raise ValueError("The data set is empty: there is nothing to distil.")
+
+
+def _process_layout(accelerator) -> tuple[int, int, bool]:
+    """(number of processes, this process's index, whether it is the main one); a ValueError when the job has more
+    processes (WORLD_SIZE) than `accelerator` knows of."""
     num_processes = accelerator.num_processes if accelerator is not None else 1
     process_index = accelerator.process_index if accelerator is not None else 0
     is_main = accelerator.is_main_process if accelerator is not None else True
@@ -503,8 +547,15 @@ def distill_dataset(
             "run's `accelerate.Accelerator`. On a machine without GPUs, accelerate only starts a distributed run "
             "with `ACCELERATE_USE_CPU=1` in the environment (or `Accelerator(cpu=True)`)."
         )
-    parts_dir.mkdir(parents=True, exist_ok=True)
-    batches = [(start, min(start + config.batch_size, num_rows)) for start in range(0, num_rows, config.batch_size)]
+    return num_processes, process_index, is_main
+
+
+def _pending_batches(
+    num_rows: int, batch_size: int, parts_dir: Path, num_processes: int, process_index: int
+) -> list[tuple[int, int]]:
+    """The (start, end) row ranges this process decodes (batch i goes to process i % num_processes) that have no
+    part file yet."""
+    batches = [(start, min(start + batch_size, num_rows)) for start in range(0, num_rows, batch_size)]
     pending = [
         (start, end)
         for index, (start, end) in enumerate(batches)
@@ -512,21 +563,31 @@ def distill_dataset(
     ]
     done = sum(1 for i in range(process_index, len(batches), num_processes)) - len(pending)
     if done:
+        cache_dir = parts_dir.parent
         logger.info(f"Resuming the distillation in {cache_dir}: {done} batches of this process are already done.")
+    return pending
 
+
+def _decode_batches(
+    pending: Sequence[tuple[int, int]],
+    dataset: datasets.Dataset,
+    teacher: PreTrainedModel,
+    teacher_tokenizer: PreTrainedTokenizerBase,
+    config: DistillationConfig,
+    student_tokenizer: PreTrainedTokenizerBase | None,
+    retokenize: bool,
+    parts_dir: Path,
+    quiet: bool,
+) -> int:
+    """Decodes the `pending` row ranges in eval mode (the teacher's mode is restored), each written as one part
+    file; returns the number of truncated sources."""
     sources = dataset.select_columns(config.source_columns)
     truncated = 0
     was_training = teacher.training
     teacher.eval()
     try:
         with torch.inference_mode():
-            progress = tqdm(
-                pending,
-                desc="Distilling",
-                unit="batch",
-                disable=not show_progress or (accelerator is not None and not accelerator.is_local_main_process),
-            )
-            for start, end in progress:
+            for start, end in tqdm(pending, desc="Distilling", unit="batch", disable=quiet):
                 records, batch_truncated = _distill_batch(
                     sources[start:end], teacher, teacher_tokenizer, config, student_tokenizer, retokenize
                 )
@@ -536,39 +597,24 @@ def distill_dataset(
                 _write_atomically(_part_path(parts_dir, start, end), _jsonl(records))
     finally:
         teacher.train(was_training)
-    if truncated:
-        logger.warning(
-            f"{truncated} sources decoded by process {process_index} were truncated to {config.max_source_length} "
-            "tokens."
-        )
+    return truncated
 
-    if accelerator is not None:
-        accelerator.wait_for_everyone()
+
+def _read_parts(parts_dir: Path) -> list[dict]:
+    """The records of every part file in `parts_dir`, in file-name order."""
     records = []
     for path in sorted(parts_dir.iterdir()):
         if PART_NAME.fullmatch(path.name):
             records.extend(_read_jsonl(path))
-    rows = _collect_rows(records, num_rows, k, parts_dir)
-    empty = _warn_empty(rows)
-    if accelerator is not None:
-        accelerator.wait_for_everyone()  # every process has read the parts before they are removed
-    if is_main:
-        ordered = [{"row": i, **{name: row[name] for name in DISTILLED_COLUMNS}} for i, row in enumerate(rows)]
-        _write_atomically(final_path, _jsonl(ordered))
-        meta = {
-            "format_version": CACHE_FORMAT_VERSION,
-            "key": key,
-            "num_rows": num_rows,
-            "empty_targets": empty,
-            "retokenized": retokenize,
-            "teacher": getattr(teacher.config, "_name_or_path", None) or type(teacher).__name__,
-            "config": dataclasses.asdict(config),
-        }
-        _write_atomically(meta_path, json.dumps(meta, indent=2) + "\n")
-        shutil.rmtree(parts_dir, ignore_errors=True)
-    if accelerator is not None:
-        accelerator.wait_for_everyone()
-    return _with_columns(dataset, rows, key)
+    return records
+
+
+def _write_final_files(rows: Sequence[dict], meta: dict, final_path: Path, meta_path: Path, parts_dir: Path) -> None:
+    """Writes the rows in order and the metadata (atomically), then removes the parts."""
+    ordered = [{"row": i, **{name: row[name] for name in DISTILLED_COLUMNS}} for i, row in enumerate(rows)]
+    _write_atomically(final_path, _jsonl(ordered))
+    _write_atomically(meta_path, json.dumps(meta, indent=2) + "\n")
+    shutil.rmtree(parts_dir, ignore_errors=True)
 
 
 __all__ = [

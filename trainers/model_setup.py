@@ -1,8 +1,9 @@
-"""Command-line model arguments shared by the training scripts, and the tokenizer/model they describe.
+"""A BANG model from a shape or a saved folder, its tokenizer, and the checkpoint a training run resumes from.
 
-A script either starts from a saved BANG folder (`--model_name_or_path`, continued pretraining or fine-tuning) or
-builds a randomly initialised model from a `BangConfig` preset with overrides (`--config_preset tiny --hidden_size
-128 ...`), taking the vocabulary size and the special ids from the tokenizer.
+`ModelShape` is the one description of a model shape: a `BangConfig` preset (`tiny` or `bang-base`) and the fields it
+overrides. `bang_config(shape, tokenizer, ...)` is the only place where a `BangConfig` is built from a shape, taking
+the vocabulary size and the special ids from the tokenizer. `build_bang_model` either loads a saved BANG folder (only
+the training settings and `ngram` of a saved model may change) or builds a randomly initialised model of the shape.
 """
 
 from dataclasses import dataclass, field, fields
@@ -13,43 +14,32 @@ from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 
 from modeling_bang import BangConfig, BangForConditionalGeneration, build_default_tokenizer
+from modeling_bang.configuration_bang import ARCHITECTURE_FIELDS, TRAINING_FIELDS
 
 
 logger = logging.get_logger(__name__)
 
-
-# Settings that only change training behaviour, so they may be changed on a saved model.
-RUNTIME_FIELDS = ("dropout", "attention_dropout", "activation_dropout", "label_smoothing")
-# Settings that define the architecture of a model built from a preset.
-STRUCTURAL_FIELDS = (
-    "hidden_size",
-    "encoder_layers",
-    "decoder_layers",
-    "encoder_attention_heads",
-    "decoder_attention_heads",
-    "encoder_ffn_dim",
-    "decoder_ffn_dim",
-    "max_position_embeddings",
-)
+_OVERRIDE = "Override of the preset."
 
 
 @dataclass
-class BangModelArguments:
-    model_name_or_path: str | None = field(
-        default=None, metadata={"help": "A saved BANG folder to start from (overrides --config_preset)."}
-    )
+class ModelShape:
+    """A BANG model shape: a `BangConfig` preset and its overrides (None keeps the preset's value).
+
+    The architecture fields are `modeling_bang.configuration_bang.ARCHITECTURE_FIELDS`; the training fields
+    (`TRAINING_FIELDS`: dropouts and label smoothing) and `ngram` may also be set on a saved model. The field names
+    are the command-line flags of the training programs (`--config_preset tiny --hidden_size 128 ...`).
+    """
+
     config_preset: str = field(default="tiny", metadata={"help": "`tiny` or `bang-base` (random initialisation)."})
-    tokenizer_name_or_path: str | None = field(
-        default=None, metadata={"help": "Tokenizer folder; default: the model folder's, else the BANG tokenizer."}
-    )
     ngram: int | None = field(default=None, metadata={"help": "Number of predicting streams (`ngram` mode)."})
-    hidden_size: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    encoder_layers: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    decoder_layers: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    encoder_attention_heads: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    decoder_attention_heads: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    encoder_ffn_dim: int | None = field(default=None, metadata={"help": "Override of the preset."})
-    decoder_ffn_dim: int | None = field(default=None, metadata={"help": "Override of the preset."})
+    hidden_size: int | None = field(default=None, metadata={"help": _OVERRIDE})
+    encoder_layers: int | None = field(default=None, metadata={"help": _OVERRIDE})
+    decoder_layers: int | None = field(default=None, metadata={"help": _OVERRIDE})
+    encoder_attention_heads: int | None = field(default=None, metadata={"help": _OVERRIDE})
+    decoder_attention_heads: int | None = field(default=None, metadata={"help": _OVERRIDE})
+    encoder_ffn_dim: int | None = field(default=None, metadata={"help": _OVERRIDE})
+    decoder_ffn_dim: int | None = field(default=None, metadata={"help": _OVERRIDE})
     max_position_embeddings: int | None = field(
         default=None, metadata={"help": "Override of the preset; default: at least the longest sequence used."}
     )
@@ -58,50 +48,44 @@ class BangModelArguments:
     activation_dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
     label_smoothing: float | None = field(default=None, metadata={"help": "Override of the config (default 0.1)."})
 
+    @classmethod
+    def symmetric(
+        cls, hidden_size: int, layers: int, attention_heads: int, ffn_dim: int, ngram: int | None = None, **others
+    ) -> "ModelShape":
+        """The shape with the same layers, heads and feed-forward width on the encoder and the decoder side."""
+        return cls(
+            hidden_size=hidden_size,
+            encoder_layers=layers,
+            decoder_layers=layers,
+            encoder_attention_heads=attention_heads,
+            decoder_attention_heads=attention_heads,
+            encoder_ffn_dim=ffn_dim,
+            decoder_ffn_dim=ffn_dim,
+            ngram=ngram,
+            **others,
+        )
+
+    def shape_fields(self) -> dict:
+        """This object's `ModelShape` fields (also for a subclass that adds others)."""
+        return {f.name: getattr(self, f.name) for f in fields(ModelShape)}
+
     def overrides(self) -> dict:
-        names = (*STRUCTURAL_FIELDS, *RUNTIME_FIELDS)
-        return {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if f.name in names and getattr(self, f.name) is not None
-        }
+        """The architecture and training fields that are set (not None)."""
+        names = (*ARCHITECTURE_FIELDS, *TRAINING_FIELDS)
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
 
-def load_tokenizer(args: BangModelArguments) -> PreTrainedTokenizerBase:
-    """`--tokenizer_name_or_path`, else the tokenizer saved with `--model_name_or_path`, else the BANG default."""
-    if args.tokenizer_name_or_path is not None:
-        return AutoTokenizer.from_pretrained(args.tokenizer_name_or_path)
-    if args.model_name_or_path and (Path(args.model_name_or_path) / "tokenizer.json").is_file():
-        return AutoTokenizer.from_pretrained(args.model_name_or_path)
-    return build_default_tokenizer()
-
-
-def build_bang_model(
-    args: BangModelArguments, tokenizer: PreTrainedTokenizerBase, min_positions: int, default_ngram: int | None = None
-) -> BangForConditionalGeneration:
-    """Loads `--model_name_or_path` (only runtime settings and `ngram` may change) or builds the preset model.
+def bang_config(
+    shape: ModelShape, tokenizer: PreTrainedTokenizerBase, min_positions: int = 0, default_ngram: int | None = None
+) -> BangConfig:
+    """The `BangConfig` of `shape`: its preset with its overrides, the tokenizer's vocabulary size and special ids.
 
     Args:
-        min_positions: the longest source or target the script will feed; a preset model gets at least this many
-            positions unless `--max_position_embeddings` is given.
-        default_ngram: streams of a preset model when `--ngram` is not given (default: the preset's).
+        min_positions: the longest source or target the model will be fed; the model gets at least this many
+            positions unless `shape.max_position_embeddings` is set.
+        default_ngram: predicting streams when `shape.ngram` is None (default: the preset's).
     """
-    overrides = args.overrides()
-    if args.model_name_or_path is not None:
-        structural = sorted(set(overrides) - set(RUNTIME_FIELDS))
-        if structural:
-            raise ValueError(f"{structural} cannot be changed when starting from --model_name_or_path.")
-        model = AutoModelForSeq2SeqLM.from_pretrained(args.model_name_or_path)
-        for name, value in overrides.items():
-            setattr(model.config, name, value)
-        if args.ngram is not None:
-            model.config.ngram = args.ngram
-        model.config._validate()
-        if model.config.vocab_size != len(tokenizer):
-            raise ValueError(
-                f"The model's vocabulary ({model.config.vocab_size}) differs from the tokenizer's ({len(tokenizer)})."
-            )
-        return model
+    overrides = shape.overrides()
     settings = {
         **overrides,
         "vocab_size": len(tokenizer),
@@ -110,19 +94,59 @@ def build_bang_model(
         "decoder_start_token_id": tokenizer.sep_token_id,
         "cls_token_id": tokenizer.cls_token_id,
     }
-    ngram = args.ngram if args.ngram is not None else default_ngram
+    ngram = shape.ngram if shape.ngram is not None else default_ngram
     if ngram is not None:
         settings["ngram"] = ngram
     if "max_position_embeddings" not in overrides:
-        preset = BangConfig.from_preset(args.config_preset).max_position_embeddings
+        preset = BangConfig.from_preset(shape.config_preset).max_position_embeddings
         settings["max_position_embeddings"] = max(preset, min_positions)
-    return BangForConditionalGeneration(BangConfig.from_preset(args.config_preset, **settings))
+    return BangConfig.from_preset(shape.config_preset, **settings)
+
+
+def load_tokenizer(tokenizer_name_or_path: str | None, model_name_or_path: str | None) -> PreTrainedTokenizerBase:
+    """`tokenizer_name_or_path`, else the tokenizer saved with `model_name_or_path`, else the BANG default."""
+    if tokenizer_name_or_path is not None:
+        return AutoTokenizer.from_pretrained(tokenizer_name_or_path)
+    if model_name_or_path and (Path(model_name_or_path) / "tokenizer.json").is_file():
+        return AutoTokenizer.from_pretrained(model_name_or_path)
+    return build_default_tokenizer()
+
+
+def build_bang_model(
+    shape: ModelShape,
+    tokenizer: PreTrainedTokenizerBase,
+    min_positions: int,
+    default_ngram: int | None = None,
+    model_name_or_path: str | None = None,
+) -> BangForConditionalGeneration:
+    """Loads `model_name_or_path` (only training settings and `ngram` may change) or builds the model of `shape`.
+
+    `min_positions` and `default_ngram` are those of `bang_config`. Raises a ValueError for an architecture
+    override of a saved model and for a saved model whose vocabulary differs from the tokenizer's.
+    """
+    if model_name_or_path is None:
+        return BangForConditionalGeneration(bang_config(shape, tokenizer, min_positions, default_ngram))
+    overrides = shape.overrides()
+    structural = sorted(set(overrides) - set(TRAINING_FIELDS))
+    if structural:
+        raise ValueError(f"{structural} cannot be changed when starting from --model_name_or_path.")
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_name_or_path)
+    for name, value in overrides.items():
+        setattr(model.config, name, value)
+    if shape.ngram is not None:
+        model.config.ngram = shape.ngram
+    model.config._validate()
+    if model.config.vocab_size != len(tokenizer):
+        raise ValueError(
+            f"The model's vocabulary ({model.config.vocab_size}) differs from the tokenizer's ({len(tokenizer)})."
+        )
+    return model
 
 
 def resolve_resume_checkpoint(training_args, overwrite_output_dir: bool) -> str | None:
-    """The checkpoint a script resumes from, after checking that it may write into `output_dir`.
+    """The checkpoint a run resumes from, after checking that it may write into `output_dir`.
 
-    `--resume_from_checkpoint auto` picks the last `checkpoint-*` folder of `output_dir` (a fresh start when there is
+    `resume_from_checkpoint="auto"` picks the last `checkpoint-*` folder of `output_dir` (a fresh start when there is
     none). A non-empty `output_dir` is refused unless the run resumes or `overwrite_output_dir` is set, so that a
     finished run is never overwritten by accident.
     """
@@ -141,4 +165,4 @@ def resolve_resume_checkpoint(training_args, overwrite_output_dir: bool) -> str 
     return resume
 
 
-__all__ = ["BangModelArguments", "build_bang_model", "load_tokenizer", "resolve_resume_checkpoint"]
+__all__ = ["ModelShape", "bang_config", "build_bang_model", "load_tokenizer", "resolve_resume_checkpoint"]

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import datasets
 import torch
 from transformers import Trainer, TrainerCallback
 from transformers.utils import logging
@@ -44,6 +45,48 @@ EXAMPLE_INDEX_KEY = "idx"
 DECODER_COLUMNS = ("labels", "decoder_input_ids", "decoder_position_ids", "target_span_index")
 PRETRAINING_COLUMNS = ("input_ids", "attention_mask", *DECODER_COLUMNS)
 STREAM_LOSS_KEY = "pretrain/stream_{}_loss"
+
+
+def chunk_token_ids(token_ids: list[int], max_length: int, sep_token_id: int) -> list[list[int]]:
+    """Splits one document's ids into ceil(n / (max_length - 1)) near-equal chunks, each followed by `[SEP]`.
+
+    Every id appears in exactly one chunk, in order; an empty document gives no chunk.
+    """
+    if max_length < 2:
+        raise ValueError(f"`max_source_length` must be at least 2 (one token and [SEP]), got {max_length}.")
+    n = len(token_ids)
+    if n == 0:
+        return []
+    num_chunks = math.ceil(n / (max_length - 1))
+    base, extra = divmod(n, num_chunks)
+    chunks, start = [], 0
+    for i in range(num_chunks):
+        size = base + (1 if i < extra else 0)
+        chunks.append(list(token_ids[start : start + size]) + [sep_token_id])
+        start += size
+    return chunks
+
+
+def tokenize_and_chunk(
+    dataset: datasets.Dataset, tokenizer, max_length: int, what: str, num_proc: int | None = None
+) -> datasets.Dataset:
+    """The `text` column of `dataset` tokenized without special tokens and cut into `chunk_token_ids` chunks of at
+    most `max_length` tokens, as `input_ids`, with an `idx` column (the chunk's index, for the masking seed)."""
+    sep_token_id = tokenizer.sep_token_id
+
+    def chunk(batch):
+        texts = [" ".join(t.split()) if isinstance(t, str) else "" for t in batch["text"]]
+        ids = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+        return {"input_ids": [c for doc in ids for c in chunk_token_ids(doc, max_length, sep_token_id)]}
+
+    chunked = dataset.map(
+        chunk,
+        batched=True,
+        remove_columns=dataset.column_names,
+        num_proc=num_proc,
+        desc=f"Tokenizing and chunking the {what} texts",
+    )
+    return chunked.map(lambda _, i: {"idx": i}, with_indices=True, desc=f"Indexing the {what} chunks")
 
 
 @dataclass
@@ -341,5 +384,7 @@ __all__ = [
     "MaskingEpochCallback",
     "PRETRAINING_COLUMNS",
     "STREAM_LOSS_KEY",
+    "chunk_token_ids",
     "mask_spans_for_dataset",
+    "tokenize_and_chunk",
 ]

@@ -3,12 +3,12 @@
 SPMD (Qi et al., 2022, arXiv 2205.11162) trains BANG's NAR decoder on a mix of gold targets and targets distilled
 from BANG's AR side ("mixed distillation based on the AR stream knowledge") and uses self-paced learning so that the
 model first fits the samples "with the same modality" it can already model; inference stays plain NAR. The paper
-fixes only these two ideas; every rule below that goes further is one of this package's options, documented as such
-(BANG_NOTES section 5):
+fixes only these two ideas (this package's reading of arXiv 2205.11162); every rule below that goes further is one of
+this package's options, documented as such:
 
 * references: each example has its gold target (reference 0) and K distilled targets (`distilled_labels`, written by
-  `trainers.distillation.distill_dataset`); `mixing_strategy` picks the reference weights per sample
-  (`trainers.spmd_objectives.reference_weights`): gold only (BANG's NAR baseline), distilled only (sequence-level
+  `distillation.distill_dataset`); `mixing_strategy` picks the reference weights per sample
+  (`spmd_objectives.reference_weights`): gold only (BANG's NAR baseline), distilled only (sequence-level
   KD, Kim & Rush 2016), a random mix with a ratio and schedule, the average over references, or the reference with
   the lowest current NAR loss (the model's own mode, this package's reading of "the same modality");
 * self-paced weights (`self_paced_weights`): hard (Kumar et al. 2010), linear, logarithmic or mixture (Jiang et al.
@@ -26,15 +26,16 @@ micro-batch, process), and the pace is a function of the global step, so a run r
 uninterrupted run exactly.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+import datasets
 import torch
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
 from transformers.utils import logging
 
-from model_cards import results_from_log_history, write_model_card
+from bang_spmd.model_cards import write_trainer_model_card
 
 from .spmd_objectives import (
     MIX_SCHEDULES,
@@ -190,6 +191,48 @@ class SPMDDataCollator:
         return batch
 
 
+def check_distilled_labels(
+    dataset: datasets.Dataset, vocab_size: int, max_length: int, truncate: bool, eos_token_id: int
+) -> datasets.Dataset:
+    """Refuses distilled labels outside the vocabulary or longer than the canvas (or truncates them, keeping [SEP]).
+
+    Returns `dataset` with its `distilled_labels` checked (and, with `truncate`, cut to `max_length` tokens ending
+    with `eos_token_id`); raises a ValueError naming the first bad target otherwise.
+    """
+
+    def check(batch, indices):
+        rows = []
+        for row, references in zip(indices, batch[DISTILLED_LABELS], strict=True):
+            kept = []
+            for k, ids in enumerate(references):
+                if not ids or max(ids) >= vocab_size or min(ids) < 0:
+                    raise ValueError(
+                        f"Distilled target {k} of training example {row} is empty or has ids outside the student's "
+                        f"vocabulary of {vocab_size}; distill with the student's tokenizer (--student_tokenizer)."
+                    )
+                if len(ids) > max_length:
+                    if not truncate:
+                        raise ValueError(
+                            f"Distilled target {k} of training example {row} has {len(ids)} tokens, more than "
+                            f"--max_target_length {max_length}; raise the limit or pass --truncate_targets."
+                        )
+                    ids = ids[: max_length - 1] + [eos_token_id]
+                kept.append(ids)
+            rows.append(kept)
+        return {DISTILLED_LABELS: rows}
+
+    return dataset.map(check, batched=True, with_indices=True, desc="Checking distilled targets")
+
+
+def as_nar_student(model: torch.nn.Module) -> torch.nn.Module:
+    """Sets `config.default_mode` and `generation_config.decoding_mode` to "nar", what `SPMDTrainer` requires of its
+    model (evaluation losses and `predict_with_generate` then use the NAR flow, and the saved student decodes NAR by
+    default); returns the model."""
+    model.config.default_mode = "nar"
+    model.generation_config.decoding_mode = "nar"
+    return model
+
+
 class SPMDTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` that trains BANG's NAR flow with self-paced mixed distillation (module docstring).
 
@@ -201,8 +244,37 @@ class SPMDTrainer(Seq2SeqTrainer):
     `spmd/distilled_ratio`, `spmd/ar_step_share`.
     """
 
+    # Card metadata, declared as TRL's trainers declare theirs; `create_model_card` hands it to the one card writer.
+    _name = "SPMD"
+    _tag_names = ("spmd", "knowledge-distillation")  # the tags of an SPMD student's card (not of the gold baseline)
+    _paper = {"title": "A Self-Paced Mixed Distillation Method for Non-Autoregressive Generation", "id": "2205.11162"}
+    _baseline_objective = "NAR on the gold targets (BANG's NAR baseline)"
+    # The options shown in the card's training table, each with the condition under which it applies.
+    _card_options: tuple[tuple[str, Callable[[SPMDTrainingArguments], bool]], ...] = (
+        ("mixing_strategy", lambda a: True),
+        ("distilled_ratio", lambda a: a.mixing_strategy == "random_mix"),
+        ("mix_schedule", lambda a: a.mixing_strategy == "random_mix"),
+        ("distilled_ratio_end", lambda a: a.mixing_strategy == "random_mix" and a.mix_schedule == "linear"),
+        ("self_paced_scheme", lambda a: True),
+        ("pace_start_fraction", lambda a: a.self_paced_scheme != "none"),
+        ("pace_end_point", lambda a: a.self_paced_scheme != "none"),
+        ("pace_shape", lambda a: a.self_paced_scheme != "none"),
+        ("mixture_low", lambda a: a.self_paced_scheme == "mixture"),
+        ("log_zeta", lambda a: a.self_paced_scheme == "logarithmic"),
+        ("kd_weight", lambda a: a.kd_weight > 0),
+        ("kd_temperature", lambda a: a.kd_weight > 0),
+        ("nar_ratio", lambda a: a.nar_ratio < 1),
+    )
+
     def __init__(self, *args, teacher_model: torch.nn.Module | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        student = self.accelerator.unwrap_model(self.model)
+        if student.config.default_mode != "nar" or student.generation_config.decoding_mode != "nar":
+            raise ValueError(
+                "SPMDTrainer trains an NAR student, so config.default_mode and generation_config.decoding_mode must "
+                f"be 'nar' (they are {student.config.default_mode!r} and "
+                f"{student.generation_config.decoding_mode!r}); set them with `as_nar_student(model)` first."
+            )
         if not isinstance(self.args, SPMDTrainingArguments):
             raise ValueError("SPMDTrainer needs `SPMDTrainingArguments`.")
         if self.compute_loss_func is not None:
@@ -220,15 +292,6 @@ class SPMDTrainer(Seq2SeqTrainer):
                 )
         self._metrics: dict[str, list[float]] = {}
         self._draw_position = (-1, 0)  # (global step, micro-batches drawn at that step)
-        student = self.accelerator.unwrap_model(self.model)
-        if student.config.default_mode != "nar" or student.generation_config.decoding_mode != "nar":
-            logger.warning(
-                "SPMDTrainer trains an NAR student: setting config.default_mode and generation_config.decoding_mode "
-                f"to 'nar' (were {student.config.default_mode!r} and {student.generation_config.decoding_mode!r}), "
-                "so that evaluation losses and predict_with_generate use the NAR flow."
-            )
-            student.config.default_mode = "nar"
-            student.generation_config.decoding_mode = "nar"
 
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()
@@ -294,7 +357,7 @@ class SPMDTrainer(Seq2SeqTrainer):
             if args.mixing_strategy != "gold":
                 raise ValueError(
                     f"mixing_strategy={args.mixing_strategy!r} needs the `{DISTILLED_LABELS}` column; run "
-                    "bang_spmd/distill_data.py first, or use mixing_strategy='gold'."
+                    "bang-distill first, or use mixing_strategy='gold'."
                 )
             distilled = gold.new_full((gold.shape[0], 0, gold.shape[1]), -100)
         references = torch.cat([gold[:, None], distilled], dim=1)  # (B, R, T)
@@ -409,105 +472,50 @@ class SPMDTrainer(Seq2SeqTrainer):
         card_training: dict[str, Any] | None = None,
         **card_kwargs: Any,
     ) -> None:
-        """Writes this package's model card (`model_cards.write_model_card`) as `output_dir/README.md`.
+        """Writes this package's model card (`bang_spmd.model_cards.write_trainer_model_card`) as
+        `output_dir/README.md`.
 
         It replaces the Trainer's generic card, so that `push_to_hub` (which calls this method and then uploads
         `output_dir`) publishes BANG's metadata (`custom_code` tag, `model-index`), usage snippet and limitations.
         `push_to_hub(**kwargs)` passes its extra keyword arguments here. The card reads the model saved in
-        `output_dir` (`push_to_hub` saves it first; a direct call needs `save_model()` before). This package's
-        choices:
-
-        * model type `nar` (BANG's NAR baseline) for `mixing_strategy="gold"` without self-pacing or token KD,
-          else `spmd`;
-        * results: `card_results` if given, else the last evaluation in `state.log_history` that logged a metric
-          of `model_cards.KNOWN_METRICS` (`eval_rougeL_f1`, ...), decoded in `generation_config.decoding_mode`;
-          without any, the card says that no evaluation was recorded;
-        * data set: `card_dataset` (keys `id`, `name`, `split`, `config`, `task`), else the Trainer's
-          `dataset_tags` (Hub id), `dataset` (name) and `dataset_args` (config);
-        * training table: the run's steps and batch settings and the SPMD options, updated with `card_training`;
-        * `license` defaults to "mit", `language` to "en"; other keyword arguments (`baselines`,
-          `example_inputs`, `limitations`, ...) go to `model_cards.render_model_card`. `tasks` is not used.
+        `output_dir` (`push_to_hub` saves it first; a direct call needs `save_model()` before). The card is of model
+        type `nar` (BANG's NAR baseline) for `mixing_strategy="gold"` without self-pacing or token KD, else `spmd`;
+        its training table shows the `_card_options` that apply. `card_results`, `card_dataset` and `card_training`
+        replace or extend what is read from the run (see the writer); other keyword arguments (`baselines`,
+        `example_inputs`, `limitations`, ...) go to `render_model_card`. `tasks` is not used.
         """
         if not self.is_world_process_zero():
             return
-        args, student = self.args, self.accelerator.unwrap_model(self.model)
-
-        def first(value):
-            return (value[0] if value else None) if isinstance(value, list | tuple) else value
-
+        args = self.args
         gold_only = args.mixing_strategy == "gold" and args.self_paced_scheme == "none" and args.kd_weight == 0
-        decoding_mode = getattr(student.generation_config, "decoding_mode", None) or "nar"
-        results = card_results
-        if results is None:
-            results = results_from_log_history(self.state.log_history, decoding_mode)
-        missing = (
-            "No evaluation results were recorded by the training run that wrote this card; evaluate the model "
-            "(e.g. with `bang-evaluate`) before relying on it."
-        )
-        if not results:
-            logger.warning("No evaluation metric was logged: the model card says that it has no results.")
-        if card_dataset is None:
-            card_dataset = {"id": first(dataset_tags), "name": first(dataset), "config": first(dataset_args)}
-            card_dataset = {k: v for k, v in card_dataset.items() if v}
-            card_dataset.setdefault("name", card_dataset.get("id") or "an unnamed data set")
-        options = {"mixing_strategy": args.mixing_strategy}
-        if args.mixing_strategy == "random_mix":
-            options.update(distilled_ratio=args.distilled_ratio, mix_schedule=args.mix_schedule)
-            if args.mix_schedule == "linear":
-                options["distilled_ratio_end"] = args.distilled_ratio_end
-        options["self_paced_scheme"] = args.self_paced_scheme
-        if args.self_paced_scheme != "none":
-            options.update(
-                pace_start_fraction=args.pace_start_fraction,
-                pace_end_point=args.pace_end_point,
-                pace_shape=args.pace_shape,
-            )
-            if args.self_paced_scheme == "mixture":
-                options["mixture_low"] = args.mixture_low
-            if args.self_paced_scheme == "logarithmic":
-                options["log_zeta"] = args.log_zeta
-        if args.kd_weight > 0:
-            options.update(kd_weight=args.kd_weight, kd_temperature=args.kd_temperature)
-        if args.nar_ratio < 1:
-            options["nar_ratio"] = args.nar_ratio
-        try:
-            train_size = len(self.train_dataset)
-        except TypeError:  # an iterable data set
-            train_size = None
-        training = {
-            "trainer": "trainers.spmd_trainer.SPMDTrainer",
-            "objective": "NAR on the gold targets (BANG's NAR baseline)" if gold_only else "SPMD (NAR student)",
-            "optimizer steps": self.state.global_step,
-            "epochs": round(float(self.state.epoch or 0), 3),
-            "training examples": train_size,
-            "per_device_train_batch_size": args.per_device_train_batch_size,
-            "gradient_accumulation_steps": args.gradient_accumulation_steps,
-            "processes": args.world_size,
-            "learning_rate": args.learning_rate,
-            "lr_scheduler_type": getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type),
-            "warmup_steps": args.warmup_steps,
-            "weight_decay": args.weight_decay,
-            "label smoothing (config.label_smoothing)": getattr(student.config, "label_smoothing", None),
-            "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
-            "seed": args.seed,
-            **options,
-            **(card_training or {}),
-        }
-        write_model_card(
-            args.output_dir,
-            overwrite=True,
-            model_type="nar" if gold_only else "spmd",
-            results=results,
-            missing_results_reason=None if results else missing,
-            repo_id=self.hub_model_id or args.hub_model_id or model_name or Path(args.output_dir).name,
+        model_type = "nar" if gold_only else "spmd"
+        objective = self._baseline_objective if gold_only else f"{self._name} (NAR student; arXiv {self._paper['id']})"
+        own_tags = self._tag_names if model_type == "spmd" else ()
+        write_trainer_model_card(
+            self,
+            model_type=model_type,
+            objective=objective,
+            options={name: getattr(args, name) for name, applies in self._card_options if applies(args)},
+            tags=[*own_tags, *([tags] if isinstance(tags, str) else list(tags or []))],
+            results=card_results,
             dataset=card_dataset,
-            training=training,
+            training=card_training,
+            dataset_tags=dataset_tags,
+            dataset_name=dataset,
+            dataset_args=dataset_args,
+            model_name=model_name,
             base_model=finetuned_from,
-            license=license or "mit",
-            language=language or "en",
-            tags=[tags] if isinstance(tags, str) else list(tags or []),
+            license=license,
+            language=language,
             **card_kwargs,
         )
 
 
-__all__ = ["DISTILLED_LABELS", "SPMDDataCollator", "SPMDTrainer", "SPMDTrainingArguments"]
+__all__ = [
+    "DISTILLED_LABELS",
+    "SPMDDataCollator",
+    "SPMDTrainer",
+    "SPMDTrainingArguments",
+    "as_nar_student",
+    "check_distilled_labels",
+]

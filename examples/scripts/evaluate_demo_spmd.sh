@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Scores the runs of examples/scripts/demo_spmd.sh on the wndef validation set with one evaluation for all:
-# the AR teacher greedy and beam 4, every NAR student in one pass (bang_spmd/evaluate_generation.py).
+# the AR teacher greedy and beam 4, every NAR student in one pass (bang-evaluate, bang_spmd.cli.evaluate).
 #   bash examples/scripts/evaluate_demo_spmd.sh [OUT_DIR]      (default outputs/demo-spmd) -> OUT_DIR/evaluation.jsonl
 set -euo pipefail
 OUT=${1:-outputs/demo-spmd}

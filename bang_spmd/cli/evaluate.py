@@ -1,0 +1,74 @@
+"""`bang-evaluate`: decode a JSON Lines split with a saved BANG model in a chosen mode; report ROUGE, BLEU, METEOR
+and the time per sample.
+
+    HF_HUB_OFFLINE=1 bang-evaluate --model outputs/wndef-spmd \
+        --data_file ../shared/data/wndef/validation.jsonl --source_columns word,example --target_column definition \
+        --decoding_mode nar --max_new_tokens 48 --output_file outputs/wndef-spmd/validation-nar.jsonl
+
+How every model is scored is described in `bang_spmd.evaluation.split_evaluation`. `--decoding_mode ar` uses
+`--num_beams` and `--length_penalty`; `semi_nar` uses `--semi_nar_block_size`. METEOR with `--meteor auto` (the
+default) only where WordNet is installed (`bang-prepare-wordnet`). Prints one JSON line and writes the predictions
+with `--output_file`.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bang_spmd.evaluation.split_evaluation import (
+    METEOR_CHOICES,
+    Decoding,
+    SplitEvaluation,
+    default_device,
+    evaluate_split,
+)
+from modeling_bang.generation_bang import DECODING_MODES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bang-evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", required=True, help="saved model folder (with its tokenizer)")
+    parser.add_argument("--data_file", required=True, help="JSON Lines file with the source and target columns")
+    parser.add_argument(
+        "--source_columns", default=SplitEvaluation.source_columns, help="comma-separated source columns"
+    )
+    parser.add_argument("--target_column", default=SplitEvaluation.target_column, help="target column")
+    parser.add_argument(
+        "--max_source_length",
+        type=int,
+        default=SplitEvaluation.max_source_length,
+        help="source tokens, [SEP]s included",
+    )
+    parser.add_argument("--decoding_mode", choices=DECODING_MODES, default=Decoding.decoding_mode)
+    parser.add_argument(
+        "--max_new_tokens", type=int, default=Decoding.max_new_tokens, help="output length limit (NAR canvas length)"
+    )
+    parser.add_argument("--num_beams", type=int, default=Decoding.num_beams, help="AR beam size")
+    parser.add_argument("--length_penalty", type=float, default=Decoding.length_penalty, help="AR beam length penalty")
+    parser.add_argument(
+        "--semi_nar_block_size", type=int, default=Decoding.semi_nar_block_size, help="tokens per semi-NAR step"
+    )
+    parser.add_argument("--batch_size", type=int, default=SplitEvaluation.batch_size)
+    parser.add_argument("--max_samples", type=int, default=None, help="first N examples only")
+    parser.add_argument("--device", default=default_device())
+    parser.add_argument("--output_file", type=Path, default=None, help="write predictions as JSON Lines")
+    parser.add_argument(
+        "--meteor", choices=METEOR_CHOICES, default="auto", help="METEOR: where WordNet is found / always / no"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = vars(build_parser().parse_args(argv))
+    decoding = Decoding(**{name: args.pop(name) for name in ("decoding_mode", "max_new_tokens", "num_beams",
+                                                             "length_penalty", "semi_nar_block_size")})  # fmt: skip
+    result = evaluate_split(SplitEvaluation(decoding=decoding, **args))
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

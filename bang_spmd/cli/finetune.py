@@ -1,0 +1,25 @@
+"""`bang-finetune`: fine-tune BANG on (source, target) pairs in AR, NAR or n-stream (semi-NAR) mode.
+
+    HF_HUB_OFFLINE=1 bang-finetune --mode nar \
+        --train_file ../shared/data/wndef/train.jsonl --validation_file ../shared/data/wndef/validation.jsonl \
+        --source_columns word,example --target_column definition \
+        --model_name_or_path outputs/bang-pretrained --output_dir outputs/wndef-nar --max_steps 1000
+
+The flags are the fields of `FinetuneModelArguments`, `DataArguments` and `TrainingArguments`; the modes, the data
+and the outputs are described in `bang_spmd.recipes.finetune`.
+"""
+
+import sys
+
+from transformers import HfArgumentParser, TrainingArguments
+
+from bang_spmd.recipes import DataArguments, FinetuneModelArguments, finetune
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = HfArgumentParser((FinetuneModelArguments, DataArguments, TrainingArguments), prog="bang-finetune")
+    return finetune(*parser.parse_args_into_dataclasses(args=argv))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,137 @@
+r"""`bang-generate`: generate with a saved BANG model: one output line per source, in AR, NAR or semi-NAR decoding.
+
+    HF_HUB_OFFLINE=1 bang-generate --model outputs/wndef-spmd --decoding_mode nar --max_new_tokens 48 \
+        --text "serendipity" --text "ephemeral"
+    HF_HUB_OFFLINE=1 bang-generate --model outputs/wndef-spmd --input_file sources.txt --output_file outputs.txt
+    HF_HUB_OFFLINE=1 bang-generate --model outputs/wndef-spmd --input_file validation.jsonl \
+        --source_columns word,example --decoding_mode ar --num_beams 4 --length_penalty 1.2
+    cat sources.txt | HF_HUB_OFFLINE=1 bang-generate --model outputs/wndef-spmd
+
+The model folder (or Hub repo id) is loaded with `AutoModelForSeq2SeqLM.from_pretrained(..., trust_remote_code=True)`
+and its tokenizer with `AutoTokenizer`. Sources come from `--text` (repeatable), `--input_file` (plain text, one
+source per line; or `.jsonl` with `--source_columns`, joined as in training: the first column is the text, the
+others joined by a space are the text pair, giving `a [SEP] b [SEP]`, see
+`bang_spmd.trainers.encode_pairs`), or standard input when neither is given. Outputs are decoded with
+`skip_special_tokens=True`, one line per source in input order, to standard output or `--output_file`.
+
+This program's choices: `--decoding_mode` and the other generation flags default to the model's generation config
+(`generation_config.json`); a flag that does not apply to the decoding mode (`--num_beams` / `--length_penalty`
+outside AR, `--semi_nar_block_size` outside semi-NAR) is an error; `--max_new_tokens` is required when the generation
+config sets neither `max_new_tokens` nor `max_length` (no silent default length); in NAR mode the official
+post-processing's second stage (`collapse_repeated_words`) runs on the decoded text whenever its first stage
+(`nar_collapse_repeats`) is on; an empty input, an empty source and a source longer than the model's
+`max_position_embeddings` are errors naming the source (`--truncate_sources` truncates instead); line breaks inside
+a decoded output become spaces, so that output line i always belongs to source i.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+from bang_spmd.evaluation.decoding import (
+    Source,
+    encode_sources,
+    generate_lines,
+    generation_settings,
+    sources_from_jsonl,
+    sources_from_lines,
+    sources_from_texts,
+)
+from modeling_bang.generation_bang import DECODING_MODES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bang-generate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", required=True, help="saved model folder or Hub repo id (with its tokenizer)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--text", action="append", default=None, help="a source text (repeatable)")
+    source.add_argument("--input_file", type=Path, default=None, help="plain text (one source a line) or .jsonl")
+    parser.add_argument("--source_columns", default=None, help="comma-separated source columns of a .jsonl input")
+    parser.add_argument("--output_file", type=Path, default=None, help="write the outputs here instead of stdout")
+    parser.add_argument(
+        "--decoding_mode", choices=DECODING_MODES, default=None, help="default: the model's generation config"
+    )
+    parser.add_argument("--max_new_tokens", type=int, default=None, help="output length limit (NAR canvas length)")
+    parser.add_argument("--num_beams", type=int, default=None, help="AR beam size")
+    parser.add_argument("--length_penalty", type=float, default=None, help="AR beam length penalty")
+    parser.add_argument("--semi_nar_block_size", type=int, default=None, help="tokens per semi-NAR step")
+    parser.add_argument("--batch_size", type=int, default=32, help="sources per generate call")
+    parser.add_argument(
+        "--truncate_sources",
+        action="store_true",
+        help="truncate sources longer than the model's max_position_embeddings instead of failing",
+    )
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("max_new_tokens", "num_beams", "semi_nar_block_size", "batch_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be a positive integer, got {value}.")
+    is_jsonl = args.input_file is not None and args.input_file.suffix == ".jsonl"
+    if is_jsonl and not args.source_columns:
+        parser.error("--source_columns is required with a .jsonl --input_file.")
+    if args.source_columns and not is_jsonl:
+        parser.error("--source_columns only applies to a .jsonl --input_file.")
+    if args.input_file is not None and not args.input_file.is_file():
+        parser.error(f"--input_file {args.input_file} does not exist.")
+    return args
+
+
+def read_sources(args: argparse.Namespace) -> list[Source]:
+    """The sources of `--text`, `--input_file` or standard input, in order; an empty input is an error."""
+    if args.text is not None:
+        name, sources = "--text", sources_from_texts(args.text)
+    elif args.input_file is not None:
+        name = str(args.input_file)
+        if args.input_file.suffix == ".jsonl":
+            columns = [c.strip() for c in args.source_columns.split(",") if c.strip()]
+            if not columns:
+                raise ValueError(f"--source_columns {args.source_columns!r} names no column.")
+            sources = sources_from_jsonl(args.input_file, columns)
+        else:
+            sources = sources_from_lines(args.input_file.read_text(encoding="utf-8").splitlines(), name)
+    else:
+        name = "standard input"
+        sources = sources_from_lines(sys.stdin.read().splitlines(), name)
+    if not sources:
+        raise ValueError(f"No source to generate from: {name} is empty.")
+    return sources
+
+
+def main(argv: list[str] | None = None) -> list[str]:
+    args = parse_args(argv)
+    sources = read_sources(args)
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForSeq2SeqLM.from_pretrained(args.model, trust_remote_code=True).to(args.device).eval()
+    settings = generation_settings(
+        model.generation_config,
+        args.decoding_mode,
+        args.max_new_tokens,
+        num_beams=args.num_beams,
+        length_penalty=args.length_penalty,
+        semi_nar_block_size=args.semi_nar_block_size,
+    )
+    ids = encode_sources(sources, tokenizer, model.config.max_position_embeddings, args.truncate_sources)
+    lines = generate_lines(model, tokenizer, ids, settings, args.batch_size)
+    text = "".join(line + "\n" for line in lines)
+    if args.output_file is not None:
+        args.output_file.parent.mkdir(parents=True, exist_ok=True)
+        args.output_file.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return lines
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

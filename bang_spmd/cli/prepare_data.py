@@ -1,0 +1,133 @@
+r"""`bang-prepare-data`: build the generation data sets as train/validation/test JSON Lines from their public sources.
+
+    # debsum from Debian's DDTP index (apt-get into a private folder; Debian machine with network access):
+    bang-prepare-data debsum --fetch --workdir outputs/apt-debsum --output_dir outputs/data/debsum
+    # ... or from a Translation-en file you already have (uncompressed):
+    bang-prepare-data debsum --translation_file Translation-en --output_dir outputs/data/debsum
+    # wndef from WordNet 3.0 (apt-get install wordnet-base):
+    bang-prepare-data wndef --wordnet_dir /usr/share/wordnet --output_dir outputs/data/wndef
+    # SQuAD 1.1 question generation (official dev set as test):
+    bang-prepare-data squad-qg --train_file train-v1.1.json --test_file dev-v1.1.json --output_dir outputs/data/squad
+    # XSum, Hugging Face JSON Lines export or the original release:
+    bang-prepare-data xsum --train_file train.jsonl --validation_file validation.jsonl --test_file test.jsonl \
+        --output_dir outputs/data/xsum
+    bang-prepare-data xsum --summary_dir bbc-summary-data --split_file XSum-TRAINING-DEV-TEST-SPLIT-90-5-5.json \
+        --output_dir outputs/data/xsum
+
+Each subcommand writes `train.jsonl`, `validation.jsonl` and `test.jsonl` into `--output_dir` (never over existing
+files unless `--overwrite`) and prints one JSON line with the counts. Splits made here (debsum, wndef, squad-qg)
+are by group with a SHA-256 hash of the group key and `--seed` (see `bang_spmd.data.splits`); `--validation_fraction`
+and `--test_fraction` are fractions of groups. The modules `bang_spmd.data.*` document each set's rules.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bang_spmd.data import write_splits
+
+
+def _add_common(parser: argparse.ArgumentParser, fractions: bool = True) -> None:
+    parser.add_argument("--output_dir", type=Path, required=True, help="folder for train/validation/test.jsonl")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing split files")
+    parser.add_argument("--no_progress", action="store_true", help="hide the tqdm progress bars")
+    if fractions:
+        parser.add_argument("--validation_fraction", type=float, default=0.05, help="share of groups (0.05)")
+        parser.add_argument("--test_fraction", type=float, default=0.05, help="share of groups (0.05)")
+        parser.add_argument("--seed", type=int, default=0, help="mixed into the group hash (0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bang-prepare-data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    debsum = commands.add_parser("debsum", help="Debian descriptions -> synopses (DDTP Translation-en)")
+    source = debsum.add_mutually_exclusive_group(required=True)
+    source.add_argument("--translation_file", type=Path, help="an uncompressed Translation-en file")
+    source.add_argument("--fetch", action="store_true", help="download it with apt-get into --workdir first")
+    debsum.add_argument("--workdir", type=Path, default=None, help="private apt folder for --fetch")
+    debsum.add_argument("--suite", default="bookworm")
+    debsum.add_argument("--component", default="main")
+    debsum.add_argument("--mirror", default="http://deb.debian.org/debian")
+    debsum.add_argument("--min_words", type=int, default=20, help="shortest document, in words (20)")
+    debsum.add_argument("--max_words", type=int, default=400, help="longest document, in words (400)")
+    debsum.add_argument("--min_summary_words", type=int, default=2, help="shortest summary, in words (2)")
+    debsum.add_argument("--dedup_chars", type=int, default=100, help="documents sharing this prefix are duplicates")
+    _add_common(debsum)
+
+    wndef = commands.add_parser("wndef", help="WordNet word + example -> definition")
+    wndef.add_argument("--wordnet_dir", type=Path, default=Path("/usr/share/wordnet"), help="WordNet 3.0 dict files")
+    _add_common(wndef)
+
+    squad = commands.add_parser("squad-qg", help="SQuAD 1.1 (answer, context) -> question")
+    squad.add_argument("--train_file", type=Path, required=True, help="official train-v1.1.json")
+    squad.add_argument("--test_file", type=Path, default=None, help="official dev-v1.1.json, used as the test split")
+    _add_common(squad)
+
+    xsum = commands.add_parser("xsum", help="XSum document -> summary (JSON Lines or original release)")
+    xsum.add_argument("--train_file", type=Path, default=None, help="JSON Lines with id, document, summary")
+    xsum.add_argument("--validation_file", type=Path, default=None)
+    xsum.add_argument("--test_file", type=Path, default=None)
+    xsum.add_argument("--summary_dir", type=Path, default=None, help="folder of <id>.summary files")
+    xsum.add_argument("--split_file", type=Path, default=None, help="XSum-TRAINING-DEV-TEST-SPLIT-90-5-5.json")
+    xsum.add_argument("--skip_missing", action="store_true", help="leave out split ids without a .summary file")
+    _add_common(xsum, fractions=False)
+    return parser
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    existing = [str(args.output_dir / f"{s}.jsonl") for s in ("train", "validation", "test")]
+    existing = [p for p in existing if Path(p).exists()]
+    if existing and not args.overwrite:
+        raise ValueError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace.")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    _check_outputs(args)  # before any long download or parse
+    progress = not args.no_progress
+    split_args = {}
+    if args.command != "xsum":
+        split_args = {"validation_fraction": args.validation_fraction, "test_fraction": args.test_fraction}
+        split_args["seed"] = args.seed
+    if args.command == "debsum":
+        from bang_spmd.data.debsum import build_debsum, fetch_translation_en
+
+        translation_file = args.translation_file
+        if args.fetch:
+            if args.workdir is None:
+                raise ValueError("--fetch needs --workdir (a private folder for apt's lists).")
+            translation_file = fetch_translation_en(args.workdir, args.suite, args.component, args.mirror)
+        filters = {k: getattr(args, k) for k in ("min_words", "max_words", "min_summary_words", "dedup_chars")}
+        splits = build_debsum(translation_file, progress=progress, **split_args, **filters)
+    elif args.command == "wndef":
+        from bang_spmd.data.wndef import build_wndef
+
+        splits = build_wndef(args.wordnet_dir, progress=progress, **split_args)
+    elif args.command == "squad-qg":
+        from bang_spmd.data.squad_qg import build_squad_qg
+
+        splits = build_squad_qg(args.train_file, args.test_file, **split_args)
+    else:
+        from bang_spmd.data.xsum import build_xsum
+
+        splits = build_xsum(
+            args.train_file,
+            args.validation_file,
+            args.test_file,
+            args.summary_dir,
+            args.split_file,
+            skip_missing=args.skip_missing,
+            progress=progress,
+        )
+    counts = write_splits(splits, args.output_dir, overwrite=args.overwrite)
+    result = {"data_set": args.command, "output_dir": str(args.output_dir), **counts}
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

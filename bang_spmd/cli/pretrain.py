@@ -1,0 +1,24 @@
+"""`bang-pretrain`: pretrain BANG with its cross-stream visible n-stream objective (Qi et al., ICML 2021, section 3).
+
+    HF_HUB_OFFLINE=1 bang-pretrain --train_files outputs/pretraining_text.txt \
+        --config_preset tiny --hidden_size 128 --output_dir outputs/bang-pretrained --max_steps 1000
+    accelerate launch -m bang_spmd.cli.pretrain ...   # same arguments, several processes or a GPU
+
+The flags are the fields of `BangModelArguments`, `PretrainingDataArguments` and `TrainingArguments`; the data, the
+masking, the model and resuming (`--resume_from_checkpoint PATH|auto`) are described in `bang_spmd.recipes.pretrain`.
+"""
+
+import sys
+
+from transformers import HfArgumentParser, TrainingArguments
+
+from bang_spmd.recipes import BangModelArguments, PretrainingDataArguments, pretrain
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = HfArgumentParser((BangModelArguments, PretrainingDataArguments, TrainingArguments), prog="bang-pretrain")
+    return pretrain(*parser.parse_args_into_dataclasses(args=argv))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

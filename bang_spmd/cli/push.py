@@ -1,0 +1,56 @@
+"""`bang-push`: publish a saved BANG model folder to the Hugging Face Hub, after checking that it is complete.
+
+    bang-push --model_dir outputs/wndef-spmd --repo_id user/bang-wndef-spmd [--private] [--dry_run]
+
+What a complete package holds and what is uploaded is described in `bang_spmd.hub.publish`; `--dry_run` lists the
+files without contacting the Hub. The token comes from `--token`, else from `HF_TOKEN` or `hf auth login`
+(huggingface_hub's usual lookup); prefer the latter two, since a token on the command line is visible to other users
+of the machine.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from bang_spmd.hub.publish import check_model_folder, push_model_folder_to_hub
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bang-push", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model_dir", required=True, type=Path, help="saved model folder with tokenizer and card")
+    parser.add_argument("--repo_id", required=True, help="Hub repository, e.g. user/bang-wndef-spmd")
+    parser.add_argument(
+        "--private", action="store_true", default=None, help="create the repository private (if it is new)"
+    )
+    parser.add_argument("--commit_message", default=None, help="commit message (default: a generic one)")
+    parser.add_argument("--revision", default=None, help="branch to push to (created if missing; default: main)")
+    parser.add_argument("--create_pr", action="store_true", help="open a pull request instead of committing")
+    parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the `hf auth login` token)")
+    parser.add_argument("--dry_run", action="store_true", help="check the folder, list the files, upload nothing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> str | list[str]:
+    """Command line: returns the commit URL (printed), or with `--dry_run` the list of files (printed)."""
+    args = build_parser().parse_args(argv)
+    files = check_model_folder(args.model_dir)
+    if args.dry_run:
+        print("\n".join(files))
+        return files
+    url = push_model_folder_to_hub(
+        args.model_dir,
+        args.repo_id,
+        token=args.token,
+        private=args.private,
+        commit_message=args.commit_message,
+        revision=args.revision,
+        create_pr=args.create_pr,
+    )
+    print(url)
+    return url
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

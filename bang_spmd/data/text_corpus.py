@@ -1,0 +1,71 @@
+"""Plain text drawn from the shared data sets: the tokenizer's training text and the pretraining text.
+
+Both read only the splits they are given (TRAIN splits by default), so no validation or test text shapes the
+vocabulary or the pretraining. The data sets are the folders `<data_dir>/<name>/{train,validation,test}.jsonl`
+(`DEFAULT_DATA_DIR`: the `shared/data` folder next to the repository).
+"""
+
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from .jsonl import iter_jsonl_file
+
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
+# The text fields a WordPiece vocabulary is fitted to: sources and targets.
+TOKENIZER_FIELDS = {"debsum": ("document", "summary"), "wndef": ("word", "example", "definition")}
+# The field that is pretraining text: the sources only (summaries and definitions are left out).
+PRETRAINING_FIELDS = {"debsum": "document", "wndef": "example"}
+
+
+def split_file(data_dir: Path, name: str, split: str) -> Path:
+    """`data_dir/name/split.jsonl`; a ValueError saying where to point `--data_dir` when it does not exist."""
+    path = Path(data_dir) / name / f"{split}.jsonl"
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist; pass --data_dir pointing at the folder holding {name}/.")
+    return path
+
+
+def column_texts(path: Path, columns: Sequence[str]) -> Iterator[tuple[str, dict]]:
+    """(line, record) of each row of a JSON Lines file; a ValueError naming the line when a column is missing."""
+    for where, record in iter_jsonl_file(path):
+        missing = [column for column in columns if column not in record]
+        if missing:
+            raise ValueError(f"{where} has no field(s) {missing}.")
+        yield where, record
+
+
+def tokenizer_training_texts(data_dir: Path, names: Iterable[str], split: str = "train") -> Iterator[str]:
+    """The `TOKENIZER_FIELDS` texts of the data sets `names`, in order (unchanged)."""
+    for name in names:
+        for _, record in column_texts(split_file(data_dir, name, split), TOKENIZER_FIELDS[name]):
+            yield from (record[field] for field in TOKENIZER_FIELDS[name])
+
+
+def write_pretraining_text(data_dir: Path, names: Iterable[str], split: str, output_file: Path) -> dict[str, int]:
+    """Writes the `PRETRAINING_FIELDS` texts of `split` of the data sets `names` to `output_file`, one document a
+    line: runs of whitespace (newlines included) become one space and empty texts are skipped. Returns the number of
+    documents written per data set."""
+    output_file.parent.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    with open(output_file, "w", encoding="utf-8") as out:
+        for name in names:
+            field = PRETRAINING_FIELDS[name]
+            counts[name] = 0
+            for _, record in column_texts(split_file(data_dir, name, split), (field,)):
+                text = " ".join(str(record[field]).split())
+                if text:
+                    out.write(text + "\n")
+                    counts[name] += 1
+    return counts
+
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "PRETRAINING_FIELDS",
+    "TOKENIZER_FIELDS",
+    "column_texts",
+    "split_file",
+    "tokenizer_training_texts",
+    "write_pretraining_text",
+]

@@ -1,0 +1,121 @@
+"""What the training recipes share: the model and data arguments, loading a split, preparing a run, saving results.
+
+`BangModelArguments` is a `ModelShape` (the preset and its overrides) plus where the model and its tokenizer may
+come from; `DataArguments` is a `PairEncoding` (columns and lengths) plus the data files. The command lines parse
+their flags into these dataclasses, and the experiment pipeline builds them directly.
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import transformers
+from transformers import set_seed
+
+from bang_spmd.trainers.model_setup import ModelShape, build_bang_model, load_tokenizer, resolve_resume_checkpoint
+from bang_spmd.trainers.seq2seq_data import PairEncoding, encode_pairs
+
+
+@dataclass
+class BangModelArguments(ModelShape):
+    """A saved BANG folder to start from, or the `ModelShape` of a randomly initialised model; and the tokenizer."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "A saved BANG folder to start from (overrides --config_preset)."}
+    )
+    tokenizer_name_or_path: str | None = field(
+        default=None, metadata={"help": "Tokenizer folder; default: the model folder's, else the BANG tokenizer."}
+    )
+
+    @classmethod
+    def from_shape(cls, shape: ModelShape, **others) -> "BangModelArguments":
+        """These arguments (or a subclass's) for `shape`, with the other fields given by keyword."""
+        return cls(**shape.shape_fields(), **others)
+
+
+@dataclass
+class DataArguments(PairEncoding):
+    """The (source, target) files of a fine-tuning or SPMD run, and how their pairs are encoded."""
+
+    train_file: str | None = field(default=None, metadata={"help": "JSON Lines training file."})
+    validation_file: str | None = field(default=None, metadata={"help": "JSON Lines validation file."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training pairs."})
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Validation pairs used for the loss and ROUGE-L (default: all)."}
+    )
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow writing into a non-empty output_dir."})
+
+    def check(self, max_position_embeddings: int) -> None:
+        """Raises a ValueError for a missing data file or a length the model's position table cannot hold."""
+        if self.train_file is None:
+            raise ValueError("--train_file is required.")
+        for path in (self.train_file, self.validation_file):
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"Data file {path} does not exist.")
+        self.check_lengths(max_position_embeddings)
+
+
+def start_run(training_args, overwrite_output_dir: bool) -> str | None:
+    """Sets the log levels and the seed of a run; returns the checkpoint it resumes from (or None)."""
+    log_level = training_args.get_process_log_level()
+    transformers.utils.logging.set_verbosity(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    resume = resolve_resume_checkpoint(training_args, overwrite_output_dir)
+    set_seed(training_args.seed)
+    return resume
+
+
+def load_model(model_args: BangModelArguments, data_args: DataArguments):
+    """The tokenizer and the model of a (source, target) run, checked against the data lengths."""
+    tokenizer = load_tokenizer(model_args.tokenizer_name_or_path, model_args.model_name_or_path)
+    model = build_bang_model(
+        model_args,
+        tokenizer,
+        min_positions=max(data_args.max_source_length, data_args.max_target_length),
+        model_name_or_path=model_args.model_name_or_path,
+    )
+    data_args.check(model.config.max_position_embeddings)
+    return tokenizer, model
+
+
+def load_json_split(path: str, max_samples: int | None) -> datasets.Dataset:
+    """The rows of a JSON Lines file as a data set, the first `max_samples` only when given."""
+    dataset = datasets.load_dataset("json", data_files=path, split="train")
+    if max_samples is not None:
+        dataset = dataset.select(range(min(max_samples, len(dataset))))
+    return dataset
+
+
+def load_validation(data_args: DataArguments, tokenizer) -> datasets.Dataset | None:
+    """The encoded validation pairs (`--max_eval_samples` of them), or None without `--validation_file`."""
+    if data_args.validation_file is None:
+        return None
+    validation = load_json_split(data_args.validation_file, data_args.max_eval_samples)
+    return encode_pairs(validation, tokenizer, data_args, "validation")[0]
+
+
+def save_results(trainer, results: dict) -> None:
+    """Writes `output_dir/eval_results.json` and prints the results (main process only)."""
+    if trainer.is_world_process_zero():
+        with open(os.path.join(trainer.args.output_dir, "eval_results.json"), "w") as f:
+            json.dump(results, f, indent=2)
+        print("results " + json.dumps(results))
+
+
+def count_parameters(model) -> str:
+    """The model's parameter count in millions, for the start message."""
+    return f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M"
+
+
+__all__ = [
+    "BangModelArguments",
+    "DataArguments",
+    "count_parameters",
+    "load_json_split",
+    "load_model",
+    "load_validation",
+    "save_results",
+    "start_run",
+]

@@ -1,0 +1,147 @@
+"""Decode a training set with a teacher and save it with the distilled targets SPMD trains on: `distill(...)`.
+
+The teacher (by default BANG fine-tuned in AR mode, e.g. by `finetune` with `mode="ar"`) decodes every source with
+beam search; its K best outputs are added to each row as `distilled_texts`, `distilled_labels` (the student's ids,
+`y1 .. yn [SEP]`) and `distilled_scores` (see `bang_spmd.trainers.distillation`). The result is written as JSON
+Lines, one row per input row in the input order, with every input column kept. Decoded batches are cached under
+`cache_dir` (one folder per teacher, data and settings), so running again after an interruption only decodes what is
+missing, and running it after completion decodes nothing. The output file is not overwritten unless `overwrite`.
+Under `accelerate launch` the processes share the batches.
+"""
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import transformers
+from accelerate import Accelerator
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+from bang_spmd.data.jsonl import write_json_lines
+from bang_spmd.trainers.distillation import DISTILLED_COLUMNS, DistillationConfig, distill_dataset
+
+
+logger = transformers.utils.logging.get_logger(__name__)
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
+
+
+@dataclass
+class DistillArguments:
+    teacher: str = field(
+        metadata={
+            "help": "Teacher folder (saved with save_pretrained, with its tokenizer) or Hub id; loaded with "
+            "AutoModelForSeq2SeqLM.from_pretrained(..., trust_remote_code=True)."
+        }
+    )
+    output_file: str = field(metadata={"help": "JSON Lines file written with the input rows and distilled columns."})
+    data_file: str | None = field(default=None, metadata={"help": "JSON Lines input file."})
+    dataset_name: str | None = field(default=None, metadata={"help": "A `datasets` data set instead of a file."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of --dataset_name."})
+    split: str = field(default="train", metadata={"help": "Split of --dataset_name."})
+    teacher_tokenizer: str | None = field(default=None, metadata={"help": "Default: the teacher folder's tokenizer."})
+    student_tokenizer: str | None = field(
+        default=None, metadata={"help": "The student's tokenizer, if its vocabulary may differ from the teacher's."}
+    )
+    cache_dir: str = field(
+        default="outputs/distillation_cache", metadata={"help": "Where decoded batches are cached (resumable)."}
+    )
+    max_samples: int | None = field(default=None, metadata={"help": "Keep the first N rows (quick runs)."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace an existing --output_file."})
+    disable_progress: bool = field(default=False, metadata={"help": "No progress bar."})
+
+    def check(self) -> None:
+        """Raises a ValueError for an existing output (without `overwrite`), a missing file or a bad sample count."""
+        if Path(self.output_file).exists() and not self.overwrite:
+            raise ValueError(f"{self.output_file} already exists; pass --overwrite to replace it.")
+        if self.data_file is not None and not Path(self.data_file).is_file():
+            raise ValueError(f"Data file {self.data_file} does not exist.")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise ValueError(f"--max_samples must be a positive integer, got {self.max_samples}.")
+
+
+def load_rows(args: DistillArguments, accelerator: Accelerator) -> datasets.Dataset:
+    if (args.data_file is None) == (args.dataset_name is None):
+        raise ValueError("Give exactly one of --data_file (JSON Lines) and --dataset_name.")
+    with accelerator.main_process_first():
+        if args.data_file is not None:
+            dataset = datasets.load_dataset("json", data_files=args.data_file, split="train")
+        else:
+            dataset = datasets.load_dataset(args.dataset_name, args.dataset_config_name, split=args.split)
+    if args.max_samples is not None:
+        dataset = dataset.select(range(min(args.max_samples, len(dataset))))
+    return dataset
+
+
+def load_teacher(args: DistillArguments):
+    """Loads the teacher and its tokenizer, with errors that say which folder or file is missing."""
+    folder = Path(args.teacher)
+    try:
+        teacher = AutoModelForSeq2SeqLM.from_pretrained(args.teacher, trust_remote_code=True)
+    except (OSError, ValueError) as error:  # a missing path may also fail the Hub id validation
+        if folder.is_dir():
+            raise ValueError(f"The teacher folder {folder} holds no loadable model: {error}") from error
+        raise ValueError(
+            f"The teacher folder {folder} does not exist (and {args.teacher!r} could not be loaded as a Hub id: "
+            f"{error})."
+        ) from error
+    tokenizer_path = args.teacher_tokenizer or args.teacher
+    if Path(tokenizer_path).is_dir() and not any((Path(tokenizer_path) / name).is_file() for name in TOKENIZER_FILES):
+        raise ValueError(f"{tokenizer_path} has no tokenizer files; pass --teacher_tokenizer.")
+    return teacher, AutoTokenizer.from_pretrained(tokenizer_path, trust_remote_code=True)
+
+
+def distill(args: DistillArguments, config: DistillationConfig) -> dict:
+    """Distils the rows of `args` with `config`, writes `args.output_file`; returns a summary (rows, K, empty
+    targets, mean best score, seconds, output file)."""
+    args.check()
+    output_file = Path(args.output_file)
+    accelerator = Accelerator()
+    dataset = load_rows(args, accelerator)
+    missing = [c for c in [*config.source_columns, config.target_column] if c not in dataset.column_names]
+    if missing:
+        raise ValueError(f"Column(s) {missing} are not in the data (columns: {dataset.column_names}).")
+    teacher, teacher_tokenizer = load_teacher(args)
+    teacher.to(accelerator.device)
+    student_tokenizer = (
+        AutoTokenizer.from_pretrained(args.student_tokenizer, trust_remote_code=True)
+        if args.student_tokenizer
+        else None
+    )
+
+    started = time.perf_counter()
+    distilled = distill_dataset(
+        dataset,
+        teacher,
+        teacher_tokenizer,
+        config,
+        args.cache_dir,
+        student_tokenizer=student_tokenizer,
+        accelerator=accelerator,
+        show_progress=not args.disable_progress,
+    )
+    summary = {
+        "rows": len(distilled),
+        "num_distilled": config.num_distilled,
+        "empty_targets": sum(not t.strip() for texts in distilled["distilled_texts"] for t in texts),
+        "mean_best_score": sum(s[0] for s in distilled["distilled_scores"]) / len(distilled),
+        "seconds": round(time.perf_counter() - started, 2),
+        "output_file": str(output_file),
+    }
+    if accelerator.is_main_process:
+        write_json_lines(_rows(distilled), output_file)
+        print(f"Wrote {len(distilled)} rows with {list(DISTILLED_COLUMNS)} to {output_file}")
+        print("summary " + json.dumps(summary))
+    accelerator.wait_for_everyone()
+    return summary
+
+
+def _rows(dataset: datasets.Dataset):
+    for batch in dataset.iter(batch_size=1000):
+        for row in zip(*batch.values(), strict=True):
+            yield dict(zip(batch, row, strict=True))
+
+
+__all__ = ["DistillArguments", "distill", "load_rows", "load_teacher"]

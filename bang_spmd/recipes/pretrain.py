@@ -1,0 +1,189 @@
+"""Pretrain BANG with its cross-stream visible n-stream objective (Qi et al., ICML 2021, section 3): `pretrain(...)`.
+
+Data: text files (one document per line; blank lines are skipped), JSON Lines files (`text_column`), or a `datasets`
+data set (`dataset_name`, `dataset_config_name`, `text_column`). Every document is tokenized without special tokens
+and split into chunks of at most `max_source_length` tokens, each ending with `[SEP]`
+(`bang_spmd.trainers.tokenize_and_chunk`: near-equal chunks, so no text is dropped and no tiny trailing chunk is
+made). Chunks are masked on the fly by `bang_spmd.trainers.BangSpanMaskingCollator` (one span per 64-token block,
+80/10/10), with new masks every epoch; the validation chunks are masked once (epoch 0) so that every evaluation sees
+the same masks. `ngram` sets the number of predicting streams (default 2 here; the released BANG was pretrained with
+9).
+
+Model: the `ModelShape` of `BangModelArguments` (the vocabulary size and the special ids always come from the
+tokenizer), or `model_name_or_path` for continued pretraining. Tokenizer: the default BANG tokenizer
+(bert-base-uncased WordPiece), or `tokenizer_name_or_path` (e.g. a folder written by `bang-train-tokenizer`).
+Resuming: `resume_from_checkpoint` PATH, or `auto` for the last `checkpoint-*` folder in `output_dir` (a fresh start
+when there is none); a non-empty `output_dir` is refused unless `overwrite_output_dir` is set or training resumes.
+The model and tokenizer are saved to `output_dir` at the end; with validation data the final evaluation loss and
+per-stream losses (`eval_pretrain/stream_{s}_loss`) are printed and saved to `eval_results.json`.
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import transformers
+from transformers import TrainingArguments
+
+from bang_spmd.trainers.model_setup import build_bang_model, load_tokenizer
+from bang_spmd.trainers.pretraining import (
+    BangPretrainingTrainer,
+    BangSpanMaskingCollator,
+    mask_spans_for_dataset,
+    tokenize_and_chunk,
+)
+
+from .common import BangModelArguments, count_parameters, start_run
+
+
+logger = transformers.utils.logging.get_logger(__name__)
+
+# Streams of a pretrained model when the shape does not set `ngram`.
+DEFAULT_PRETRAINING_NGRAM = 2
+
+
+@dataclass
+class PretrainingDataArguments:
+    train_files: list[str] | None = field(
+        default=None, metadata={"help": "Text files (one document per line) or .jsonl/.json files."}
+    )
+    validation_files: list[str] | None = field(default=None, metadata={"help": "Same formats as --train_files."})
+    dataset_name: str | None = field(default=None, metadata={"help": "A `datasets` data set (instead of files)."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Its configuration name."})
+    dataset_validation_split: str = field(
+        default="validation", metadata={"help": "Split evaluated when --dataset_name is used (if it exists)."}
+    )
+    text_column: str = field(default="text", metadata={"help": "Column holding the text (jsonl / datasets)."})
+    max_source_length: int = field(default=128, metadata={"help": "Chunk length in tokens, [SEP] included."})
+    block_size: int = field(default=64, metadata={"help": "One masked span per block of this many tokens."})
+    mask_ratio: float = field(default=0.15, metadata={"help": "Span length = floor(mask_ratio * block length)."})
+    mask_prob: float = field(default=0.8, metadata={"help": "Probability that a span token becomes [MASK]."})
+    random_prob: float = field(default=0.1, metadata={"help": "Probability that a span token becomes random."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N chunks."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N validation chunks."})
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow writing into a non-empty output_dir."})
+
+
+def load_texts(data_args: PretrainingDataArguments, files: list[str] | None, split: str) -> datasets.Dataset | None:
+    """Loads one split as a data set with a single `text` column."""
+    column = data_args.text_column
+    if data_args.dataset_name is not None:
+        loaded = datasets.load_dataset(data_args.dataset_name, data_args.dataset_config_name)
+        if split not in loaded:
+            return None
+        dataset = loaded[split]
+    elif files:
+        missing = [f for f in files if not Path(f).is_file()]
+        if missing:
+            raise ValueError(f"Data file(s) {missing} do not exist.")
+        suffixes = {Path(f).suffix for f in files}
+        if suffixes <= {".jsonl", ".json"}:
+            dataset = datasets.load_dataset("json", data_files=files, split="train")
+        elif ".jsonl" in suffixes or ".json" in suffixes:
+            raise ValueError(f"Do not mix JSON and text files in one split: {files}.")
+        else:
+            dataset = datasets.load_dataset("text", data_files=files, split="train")
+            column = "text"
+    else:
+        return None
+    if column not in dataset.column_names:
+        raise ValueError(f"The text column {column!r} is not in the data (columns: {dataset.column_names}).")
+    return dataset.select_columns([column]).rename_column(column, "text") if column != "text" else dataset
+
+
+def _chunks(data_args: PretrainingDataArguments, texts: datasets.Dataset, tokenizer, what: str, limit: int | None):
+    chunked = tokenize_and_chunk(
+        texts, tokenizer, data_args.max_source_length, what, num_proc=data_args.preprocessing_num_workers
+    )
+    return chunked.select(range(min(limit, len(chunked)))) if limit is not None else chunked
+
+
+def pretrain(
+    model_args: BangModelArguments, data_args: PretrainingDataArguments, training_args: TrainingArguments
+) -> dict:
+    """Pretrains, saves the model and tokenizer, evaluates; returns the evaluation metrics (empty without
+    validation data)."""
+    if data_args.dataset_name is None and not data_args.train_files:
+        raise ValueError("Give --train_files or --dataset_name.")
+    resume = start_run(training_args, data_args.overwrite_output_dir)
+    tokenizer = load_tokenizer(model_args.tokenizer_name_or_path, model_args.model_name_or_path)
+    model = build_bang_model(
+        model_args,
+        tokenizer,
+        min_positions=data_args.max_source_length,
+        default_ngram=DEFAULT_PRETRAINING_NGRAM,
+        model_name_or_path=model_args.model_name_or_path,
+    )
+    if data_args.max_source_length > model.config.max_position_embeddings:
+        raise ValueError(
+            f"--max_source_length {data_args.max_source_length} exceeds the model's max_position_embeddings "
+            f"({model.config.max_position_embeddings})."
+        )
+    print(
+        f"BANG with {count_parameters(model)} parameters, ngram={model.config.ngram}, "
+        f"vocabulary {model.config.vocab_size}"
+    )
+
+    with training_args.main_process_first(desc="preprocessing"):
+        train_texts = load_texts(data_args, data_args.train_files, "train")
+        if train_texts is None:
+            raise ValueError("No training split found.")
+        train_dataset = _chunks(data_args, train_texts, tokenizer, "training", data_args.max_train_samples)
+        eval_texts = load_texts(
+            data_args,
+            data_args.validation_files,
+            data_args.dataset_validation_split if data_args.dataset_name else "validation",
+        )
+        eval_dataset = None
+        collator = BangSpanMaskingCollator.from_tokenizer(
+            tokenizer,
+            block_size=data_args.block_size,
+            mask_ratio=data_args.mask_ratio,
+            mask_prob=data_args.mask_prob,
+            random_prob=data_args.random_prob,
+            seed=training_args.seed,
+        )
+        if eval_texts is not None:
+            eval_dataset = _chunks(data_args, eval_texts, tokenizer, "validation", data_args.max_eval_samples)
+            eval_dataset = eval_dataset.map(
+                mask_spans_for_dataset,
+                batched=True,
+                fn_kwargs={"collator": collator},
+                desc="Masking the validation chunks once",
+            )
+    num_eval = len(eval_dataset) if eval_dataset is not None else 0
+    print(f"{len(train_dataset)} training chunks, {num_eval} validation chunks")
+
+    trainer = BangPretrainingTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+    )
+    if resume is not None:
+        print(f"Resuming from {resume}")
+    train_result = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model()
+    tokenizer.save_pretrained(training_args.output_dir)
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+    print(f"Finished at global step {trainer.state.global_step}")
+
+    metrics = {}
+    if eval_dataset is not None:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        if trainer.is_world_process_zero():
+            with open(os.path.join(training_args.output_dir, "eval_results.json"), "w") as f:
+                json.dump(metrics, f, indent=2)
+        print("eval " + json.dumps({k: round(v, 4) for k, v in metrics.items() if "loss" in k}))
+    return metrics
+
+
+__all__ = ["PretrainingDataArguments", "load_texts", "pretrain"]
