@@ -10,7 +10,9 @@ from bang_spmd.cli import prepare_data
 from bang_spmd.data import (
     SPLITS,
     check_fractions,
+    ddtp,
     debsum,
+    debtrans,
     group_bucket,
     group_split,
     split_of,
@@ -23,6 +25,7 @@ from bang_spmd.data import (
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "corpora"
 TRANSLATION = FIXTURES / "Translation-en"
+TRANSLATION_FR = FIXTURES / "Translation-fr"  # translates four of TRANSLATION's stanzas, plus one orphan
 WORDNET = FIXTURES / "wordnet"
 
 
@@ -152,7 +155,7 @@ def test_filter_records_applies_length_dedup_and_first_stanza_rules():
     ],
 )
 def test_package_stem(package, stem):
-    assert debsum.package_stem(package) == stem
+    assert ddtp.package_stem(package) == stem
 
 
 def test_build_debsum_splits_by_stem():
@@ -180,42 +183,113 @@ def test_bad_translation_files_raise(tmp_path, text, message):
         debsum.read_translation(tmp_path / "absent", progress=False)
 
 
-def test_fetch_translation_en_runs_apt_in_a_private_folder(tmp_path, monkeypatch):
+def test_fetch_translations_uses_the_machines_apt_sources_in_a_private_folder(tmp_path, monkeypatch):
     calls = []
 
     def fake_run(command, check, stdout=None):
         calls.append(command)
         if command[:2] == ["apt-get", "update"]:
             lists = tmp_path / "lists"
-            (lists / "deb.debian.org_debian_dists_bookworm_main_i18n_Translation-en.lz4").write_bytes(b"x")
+            for name in ("bookworm_main_i18n_Translation-en.lz4", "bookworm_main_i18n_Translation-fr.lz4",
+                         "bookworm-updates_main_i18n_Translation-en.lz4"):  # fmt: skip
+                (lists / f"mirror.example_debian_dists_{name}").write_bytes(b"x")
         else:
-            stdout.write(TRANSLATION.read_bytes())
+            stdout.write((TRANSLATION_FR if command[2].endswith("-fr.lz4") else TRANSLATION).read_bytes())
         return subprocess.CompletedProcess(command, 0)
 
-    keyring = tmp_path / "keyring.gpg"
-    keyring.write_bytes(b"")
     helper = tmp_path / "apt-helper"
     helper.write_bytes(b"")
-    monkeypatch.setattr(debsum, "APT_HELPER", str(helper))
-    monkeypatch.setattr(debsum.shutil, "which", lambda name: f"/usr/bin/{name}")
-    monkeypatch.setattr(debsum.subprocess, "run", fake_run)
-    target = debsum.fetch_translation_en(tmp_path, keyring=str(keyring))
-    assert target == tmp_path / "Translation-en" and target.read_bytes() == TRANSLATION.read_bytes()
-    update, cat = calls
+    monkeypatch.setattr(ddtp, "APT_HELPER", str(helper))
+    monkeypatch.setattr(ddtp.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(ddtp.subprocess, "run", fake_run)
+    paths = ddtp.fetch_translations(tmp_path, ("en", "fr"))
+    assert paths == {"en": tmp_path / "Translation-en", "fr": tmp_path / "Translation-fr"}
+    assert paths["fr"].read_bytes() == TRANSLATION_FR.read_bytes()
+    update, *cats = calls
     options = dict(update[i + 1].split("=", 1) for i in range(2, len(update), 2))
     assert options["Dir::State::Lists"] == str(tmp_path / "lists")
-    assert options["Acquire::Languages"] == "en"
+    assert options["Acquire::Languages"] == "en,fr"
     assert options["Acquire::IndexTargets::deb::Packages::DefaultEnabled"] == "false"
-    assert (tmp_path / "sources.list").read_text() == (
-        f"deb [signed-by={keyring}] http://deb.debian.org/debian bookworm main\n"
-    )
-    assert cat[0] == str(helper) and cat[1] == "cat-file" and cat[2].endswith("_bookworm_main_i18n_Translation-en.lz4")
+    # the machine's own sources: no source list of ours, no host named
+    assert not any("SourceList" in name for name in options) and not (tmp_path / "sources.list").exists()
+    assert [c[2].rsplit("_dists_", 1)[1] for c in cats] == [
+        "bookworm_main_i18n_Translation-en.lz4",
+        "bookworm_main_i18n_Translation-fr.lz4",
+    ]
 
 
-def test_fetch_translation_en_without_apt_raises(tmp_path, monkeypatch):
-    monkeypatch.setattr(debsum.shutil, "which", lambda name: None)
+def test_fetch_translations_names_a_language_apt_did_not_fetch(tmp_path, monkeypatch):
+    helper = tmp_path / "apt-helper"
+    helper.write_bytes(b"")
+    monkeypatch.setattr(ddtp, "APT_HELPER", str(helper))
+    monkeypatch.setattr(ddtp.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(ddtp.subprocess, "run", lambda command, check, stdout=None: None)
+    with pytest.raises(ValueError, match="Translation-de"):
+        ddtp.fetch_translations(tmp_path, ("de",))
+
+
+def test_fetch_translations_without_apt_raises(tmp_path, monkeypatch):
+    monkeypatch.setattr(ddtp.shutil, "which", lambda name: None)
     with pytest.raises(ValueError, match="apt-get"):
-        debsum.fetch_translation_en(tmp_path)
+        ddtp.fetch_translations(tmp_path)
+
+
+def test_a_line_of_non_breaking_spaces_is_not_a_stanza_break():
+    lines = ["Package: a\n", "Description-fr: x\n", " y\n", " \u00a0\n", " z\n", "\n", "Package: b\n"]
+    stanzas = [fields for _, fields in ddtp.iter_stanzas(lines)]
+    assert [s["Package"] for s in stanzas] == ["a", "b"]
+    assert ddtp.description_paragraphs(stanzas[0]["Description-fr"]) == ("x", ["y z"])
+
+
+# ---------------------------------------------------------------- debtrans
+
+DEBTRANS_TRAIN = [
+    {"id": "tiny#0", "kind": "synopsis", "en": "a tiny tool with a short description",
+     "fr": "un outil minuscule à la description courte, bien plus longue en français qu’en anglais"},
+    {"id": "tiny#1", "kind": "paragraph", "en": "It does one small thing.", "fr": "Il fait une petite chose."},
+    {"id": "baz-utils#0", "kind": "synopsis", "en": "command-line utilities for baz servers",
+     "fr": "utilitaires en ligne de commande pour les serveurs baz"},
+    {"id": "baz-utils#1", "kind": "paragraph",
+     "en": "The baz utilities start, stop and query baz servers from the shell. They print the state of every "
+           "worker, rotate the logs and reload the settings without a restart.",
+     "fr": "Les utilitaires baz démarrent, arrêtent et interrogent les serveurs baz depuis l’interpréteur de "
+           "commandes. Ils affichent l’état de chaque processus, font tourner les journaux et rechargent la "
+           "configuration sans redémarrage."},
+]  # fmt: skip
+
+
+def test_build_debtrans_pairs_by_md5_keeps_text_exactly_and_splits_by_stem():
+    splits = debtrans.build_debtrans(
+        TRANSLATION, TRANSLATION_FR, "fr", validation_fraction=0.3, test_fraction=0.3, progress=False
+    )
+    assert splits["train"] == DEBTRANS_TRAIN  # group "baz" and "tiny" in train, "foo" in validation
+    assert [r["id"] for r in splits["validation"]] == [
+        "libfoo2-dev#0", "libfoo2-dev#1", "libfoo2-dev#2", "libfoo2-dev#3", "libfoo2-doc#0",
+    ]  # fmt: skip
+    features = splits["validation"][2]
+    assert features["en"] == "Features: * streaming reads of large archives * random access to members"
+    assert features["fr"] == "Fonctionnalités\u00a0: * lecture en flux de grandes archives * accès direct aux membres"
+    # libfoo2-doc: its French paragraphs are run together (a line of non-breaking spaces is no " ."), so the
+    # paragraph counts differ and only the synopsis is paired; "orphan" translates no English stanza.
+    assert not any(r["id"].startswith(("libfoo2-doc#1", "orphan")) for s in splits.values() for r in s)
+
+
+def test_debtrans_filters_length_ratio_and_duplicate_pairs():
+    rows = [
+        {"id": "a#0", "kind": "synopsis", "en": "one two", "fr": "un deux"},
+        {"id": "b#0", "kind": "synopsis", "en": "one two", "fr": "un deux"},  # the same pair again
+        {"id": "c#0", "kind": "synopsis", "en": "single", "fr": "seul"},  # 1 English word
+        {"id": "d#0", "kind": "synopsis", "en": "one two", "fr": "un deux trois quatre cinq six sept huit"},
+    ]
+    assert [r["id"] for r in debtrans.filter_pairs(rows, "fr")] == ["a#0"]  # d: ratio 4 > 3.5
+    assert [r["id"] for r in debtrans.filter_pairs(rows, "fr", min_words=1, max_ratio=4)] == ["a#0", "c#0", "d#0"]
+    with pytest.raises(ValueError, match="min_ratio"):
+        debtrans.filter_pairs(rows, "fr", min_ratio=2, max_ratio=1)
+
+
+def test_debtrans_refuses_an_index_of_another_language(tmp_path):
+    with pytest.raises(ValueError, match="Translation-de"):
+        debtrans.read_descriptions(TRANSLATION_FR, "de", progress=False)
 
 
 # ---------------------------------------------------------------- wndef
@@ -446,6 +520,7 @@ def test_read_xsum_jsonl_and_build_xsum(tmp_path):
     "command, counts",
     [
         (["debsum", "--translation_file", str(TRANSLATION)], (1, 2, 0)),
+        (["debtrans", "--english_file", str(TRANSLATION), "--translation_file", str(TRANSLATION_FR)], (4, 5, 0)),
         (["wndef", "--wordnet_dir", str(WORDNET)], (None, None, None)),
         (["squad-qg", "--train_file", str(FIXTURES / "squad_train.json")], (0, 3, 1)),
         (
@@ -479,3 +554,5 @@ def test_prepare_data_cli_needs_a_source(tmp_path):
         prepare_data.main(["debsum", "--output_dir", str(tmp_path)])
     with pytest.raises(ValueError, match="--workdir"):
         prepare_data.main(["debsum", "--fetch", "--output_dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="--translation_file"):
+        prepare_data.main(["debtrans", "--english_file", str(TRANSLATION), "--output_dir", str(tmp_path)])

@@ -1,9 +1,13 @@
 r"""`bang-prepare-data`: build the generation data sets as train/validation/test JSON Lines from their public sources.
 
-    # debsum from Debian's DDTP index (apt-get into a private folder; Debian machine with network access):
-    bang-prepare-data debsum --fetch --workdir outputs/apt-debsum --output_dir outputs/data/debsum
+    # debsum from Debian's DDTP index (apt-get into a private folder, with this machine's apt sources):
+    bang-prepare-data debsum --fetch --workdir outputs/apt-ddtp --output_dir outputs/data/debsum
     # ... or from a Translation-en file you already have (uncompressed):
     bang-prepare-data debsum --translation_file Translation-en --output_dir outputs/data/debsum
+    # debtrans-enfr (English -> French) from the DDTP indexes Translation-en and Translation-fr:
+    bang-prepare-data debtrans --lang fr --fetch --workdir outputs/apt-ddtp --output_dir outputs/data/debtrans-enfr
+    bang-prepare-data debtrans --lang fr --english_file Translation-en --translation_file Translation-fr \
+        --output_dir outputs/data/debtrans-enfr
     # wndef from WordNet 3.0 (apt-get install wordnet-base):
     bang-prepare-data wndef --wordnet_dir /usr/share/wordnet --output_dir outputs/data/wndef
     # SQuAD 1.1 question generation (official dev set as test):
@@ -15,7 +19,9 @@ r"""`bang-prepare-data`: build the generation data sets as train/validation/test
         --output_dir outputs/data/xsum
 
 Each subcommand writes `train.jsonl`, `validation.jsonl` and `test.jsonl` into `--output_dir` (never over existing
-files unless `--overwrite`) and prints one JSON line with the counts. Splits made here (debsum, wndef, squad-qg)
+files unless `--overwrite`) and prints one JSON line with the counts. `--fetch` runs `apt-get update` into a private
+lists folder with the archive this machine's apt is configured for (`bang_spmd.data.ddtp.fetch_translations`); no
+host is named here. Splits made here (debsum, debtrans, wndef, squad-qg)
 are by group with a SHA-256 hash of the group key and `--seed` (see `bang_spmd.data.splits`); `--validation_fraction`
 and `--test_fraction` are fractions of groups. The modules `bang_spmd.data.*` document each set's rules.
 """
@@ -38,6 +44,18 @@ def _add_common(parser: argparse.ArgumentParser, fractions: bool = True) -> None
         parser.add_argument("--seed", type=int, default=0, help="mixed into the group hash (0)")
 
 
+def _add_apt(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", type=Path, default=None, help="private apt folder for --fetch")
+    parser.add_argument("--suite", default="bookworm", help="Debian suite of the indexes (bookworm)")
+    parser.add_argument("--component", default="main", help="archive component (main)")
+
+
+def _workdir(args: argparse.Namespace) -> Path:
+    if args.workdir is None:
+        raise ValueError("--fetch needs --workdir (a private folder for apt's lists).")
+    return args.workdir
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bang-prepare-data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -48,15 +66,27 @@ def build_parser() -> argparse.ArgumentParser:
     source = debsum.add_mutually_exclusive_group(required=True)
     source.add_argument("--translation_file", type=Path, help="an uncompressed Translation-en file")
     source.add_argument("--fetch", action="store_true", help="download it with apt-get into --workdir first")
-    debsum.add_argument("--workdir", type=Path, default=None, help="private apt folder for --fetch")
-    debsum.add_argument("--suite", default="bookworm")
-    debsum.add_argument("--component", default="main")
-    debsum.add_argument("--mirror", default="http://deb.debian.org/debian")
+    _add_apt(debsum)
     debsum.add_argument("--min_words", type=int, default=20, help="shortest document, in words (20)")
     debsum.add_argument("--max_words", type=int, default=400, help="longest document, in words (400)")
     debsum.add_argument("--min_summary_words", type=int, default=2, help="shortest summary, in words (2)")
     debsum.add_argument("--dedup_chars", type=int, default=100, help="documents sharing this prefix are duplicates")
     _add_common(debsum)
+
+    debtrans = commands.add_parser("debtrans", help="English -> other language descriptions (DDTP Translation-*)")
+    debtrans.add_argument("--lang", default="fr", help="target language code of the DDTP index (fr)")
+    source = debtrans.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--english_file", type=Path, help="an uncompressed Translation-en file (with --translation_file)"
+    )
+    source.add_argument("--fetch", action="store_true", help="download both indexes with apt-get into --workdir first")
+    debtrans.add_argument("--translation_file", type=Path, default=None, help="the uncompressed Translation-LANG file")
+    _add_apt(debtrans)
+    debtrans.add_argument("--min_words", type=int, default=2, help="shortest English side, in words (2)")
+    debtrans.add_argument("--max_words", type=int, default=64, help="longest English side, in words (64)")
+    debtrans.add_argument("--min_ratio", type=float, default=0.3, help="lowest target/source word ratio (0.3)")
+    debtrans.add_argument("--max_ratio", type=float, default=3.5, help="highest target/source word ratio (3.5)")
+    _add_common(debtrans)
 
     wndef = commands.add_parser("wndef", help="WordNet word + example -> definition")
     wndef.add_argument("--wordnet_dir", type=Path, default=Path("/usr/share/wordnet"), help="WordNet 3.0 dict files")
@@ -94,15 +124,27 @@ def main(argv: list[str] | None = None) -> dict:
         split_args = {"validation_fraction": args.validation_fraction, "test_fraction": args.test_fraction}
         split_args["seed"] = args.seed
     if args.command == "debsum":
-        from bang_spmd.data.debsum import build_debsum, fetch_translation_en
+        from bang_spmd.data.ddtp import fetch_translations
+        from bang_spmd.data.debsum import build_debsum
 
         translation_file = args.translation_file
         if args.fetch:
-            if args.workdir is None:
-                raise ValueError("--fetch needs --workdir (a private folder for apt's lists).")
-            translation_file = fetch_translation_en(args.workdir, args.suite, args.component, args.mirror)
+            translation_file = fetch_translations(_workdir(args), ("en",), args.suite, args.component)["en"]
         filters = {k: getattr(args, k) for k in ("min_words", "max_words", "min_summary_words", "dedup_chars")}
         splits = build_debsum(translation_file, progress=progress, **split_args, **filters)
+    elif args.command == "debtrans":
+        from bang_spmd.data.ddtp import fetch_translations
+        from bang_spmd.data.debtrans import build_debtrans
+
+        if args.fetch:
+            files = fetch_translations(_workdir(args), ("en", args.lang), args.suite, args.component)
+            english_file, translation_file = files["en"], files[args.lang]
+        elif args.translation_file is None:
+            raise ValueError("--english_file needs --translation_file (the Translation-LANG index).")
+        else:
+            english_file, translation_file = args.english_file, args.translation_file
+        filters = {k: getattr(args, k) for k in ("min_words", "max_words", "min_ratio", "max_ratio")}
+        splits = build_debtrans(english_file, translation_file, args.lang, progress=progress, **split_args, **filters)
     elif args.command == "wndef":
         from bang_spmd.data.wndef import build_wndef
 

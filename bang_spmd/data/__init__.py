@@ -2,8 +2,11 @@
 
 * `splits`: this package's group split (`group_split`, by a SHA-256 hash of a group key) and `write_splits`, which
   writes `train.jsonl`, `validation.jsonl` and `test.jsonl`;
-* `debsum`, `wndef`: rebuild debsum (Debian package descriptions -> synopses) and wndef (WordNet word + example ->
-  definition) from their public sources;
+* `ddtp`: Debian's DDTP translation indexes (deb822 stanzas, description paragraphs, package-name groups, fetching
+  with the machine's own apt sources), shared by debsum and debtrans;
+* `debsum`, `debtrans`, `wndef`: rebuild debsum (Debian package descriptions -> synopses), debtrans (English ->
+  French, or another DDTP language, descriptions) and wndef (WordNet word + example -> definition) from their public
+  sources;
 * `squad_qg`, `xsum`: SQuAD 1.1 question generation and XSum from their usual release formats;
 * `text_corpus`: the tokenizer's training text and the pretraining text of the shared data sets;
 * `jsonl`: reading JSON and JSON Lines with errors that name the line.
