@@ -70,7 +70,30 @@ def test_disjoint_texts_score_0():
 
 def test_disjoint_texts_all_metrics(nltk_data):
     result = compute_generation_metrics(["alpha beta gamma delta"], ["one two three four"])
-    assert result == {name: 0.0 for name in METRIC_NAMES}
+    assert result.pop("chrf") > 0  # the texts share letters: chrF compares character n-grams
+    assert result == {name: 0.0 for name in METRIC_NAMES if name != "chrf"}
+    assert compute_generation_metrics(["xyz qvw"], ["abc def"], with_meteor=False)["chrf"] == 0.0
+
+
+def test_chrf_is_sacrebleus_corpus_chrf_on_detokenised_text():
+    import sacrebleu
+
+    predictions = ["outil d’analyse des fichiers", "bibliothèque C++ pour Python"]
+    references = ["outil d’analyse de fichiers", "bibliothèque C++ pour Python 3"]
+    expected = sacrebleu.corpus_chrf(predictions, [references]).score
+    assert metrics.chrf(predictions, references) == pytest.approx(expected)
+    assert metrics.chrf(references, references) == pytest.approx(100.0)
+    # BERT-style decoding puts spaces around the apostrophe: BLEU pays for it, chrF ignores whitespace
+    spaced = [p.replace("’", " ’ ") for p in references]
+    assert metrics.bleu4(spaced, references) < 70.0 and metrics.chrf(spaced, references) == pytest.approx(100.0)
+
+
+def test_validation_metric_names_its_score_and_refuses_unknown_names():
+    predictions = references = ["the cat sat on the mat"]
+    assert metrics.validation_metric("bleu4")(predictions, references) == {"bleu4": pytest.approx(100.0)}
+    assert metrics.validation_metric("rougeL_f1")(predictions, references) == {"rougeL_f1": pytest.approx(100.0)}
+    with pytest.raises(ValueError, match="chrf"):
+        metrics.validation_metric("bertscore")
 
 
 def test_small_case_by_hand_and_against_the_libraries():
@@ -108,6 +131,7 @@ def test_compute_generation_metrics_uses_the_parts(nltk_data):
     assert result == {
         **metrics.rouge_f1(predictions, references, stemmer=False),
         "bleu4": metrics.bleu4(predictions, references),
+        "chrf": metrics.chrf(predictions, references),
         "meteor": metrics.meteor(predictions, references),
     }
     assert 0.0 < result["meteor"] < 100.0

@@ -11,9 +11,9 @@ from pathlib import Path
 import datasets
 import pytest
 import torch
-from transformers import TrainingArguments
+from transformers import HfArgumentParser, TrainingArguments
 
-from bang_spmd.recipes import DataArguments
+from bang_spmd.recipes import DataArguments, FinetuneModelArguments
 from bang_spmd.trainers.pretraining import (
     BangPretrainingTrainer,
     BangSpanMaskingCollator,
@@ -426,3 +426,46 @@ def test_scripts_have_help(name, capsys):
         load_example(name).main(["--help"])
     assert exit_info.value.code == 0
     assert "--output" in capsys.readouterr().out
+
+
+def test_task_flags_are_defaults_that_explicit_flags_override():
+    from bang_spmd.cli.task_defaults import TRAINING_FLAGS, with_task_defaults
+
+    argv = with_task_defaults(["--task", "debtrans", "--max_target_length", "20"], TRAINING_FLAGS)
+    assert argv[: argv.index("--task")] == [
+        "--source_columns", "en", "--target_column", "fr", "--max_source_length", "48", "--max_target_length", "48",
+        "--truncate_targets", "--where", "kind=synopsis", "--validation_metric", "bleu4",
+    ]  # fmt: skip
+    model_args, data_args, _ = HfArgumentParser(
+        (FinetuneModelArguments, DataArguments, TrainingArguments)
+    ).parse_args_into_dataclasses(args=[*argv, "--output_dir", "unused"])
+    assert (data_args.task, data_args.source_columns, data_args.max_target_length) == ("debtrans", "en", 20)
+    assert with_task_defaults(["--train_file", "x"], TRAINING_FLAGS) == ["--train_file", "x"]
+    with pytest.raises(ValueError, match="known tasks"):
+        with_task_defaults(["--task", "debtrans-typo"], TRAINING_FLAGS)
+
+
+def test_finetune_with_task_debtrans_trains_on_its_synopses_and_reports_bleu(tmp_path):
+    rows = [
+        {
+            "id": f"pkg{i}#{k}",
+            "kind": kind,
+            "en": f"tool number {i} for files",
+            "fr": f"outil numéro {i} pour fichiers",
+        }
+        for i in range(6)
+        for k, kind in enumerate(("synopsis", "paragraph"))
+    ]
+    for name in ("train", "valid"):
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    out = tmp_path / "out"
+    args = ["--task", "debtrans", "--train_file", str(tmp_path / "train.jsonl")]
+    args += ["--validation_file", str(tmp_path / "valid.jsonl"), "--output_dir", str(out), "--report_to", "none"]
+    args += "--mode nar --config_preset tiny --max_steps 1 --use_cpu --per_device_train_batch_size 4".split()
+    args += "--max_target_length 16 --max_source_length 16".split()
+    run_script("finetune", args, tmp_path)
+    results = json.loads((out / "eval_results.json").read_text())
+    assert results["eval_samples"] == 6  # the synopses only (--where kind=synopsis)
+    assert 0.0 <= results["bleu4"] <= 100.0 and "rougeL_f1" not in results
+    with pytest.raises(ValueError, match="no row|No row"):
+        load_example("finetune").main([*args[:4], "--where", "kind=missing", "--output_dir", str(tmp_path / "o2")])

@@ -32,13 +32,14 @@ import sys
 
 from transformers import HfArgumentParser
 
+from bang_spmd.cli.task_defaults import DECODING_FLAGS, with_task_defaults
 from bang_spmd.recipes import DistillArguments, distill
 from bang_spmd.trainers import DistillationConfig
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = HfArgumentParser((DistillArguments, DistillationConfig), prog="bang-distill")
-    args, config = parser.parse_args_into_dataclasses(args=argv)
+    args, config = parser.parse_args_into_dataclasses(args=with_task_defaults(argv, DECODING_FLAGS))
     # `--source_columns word,example` (as in bang-finetune) and `--source_columns word example` both work.
     columns = [c.strip() for item in config.source_columns for c in item.split(",") if c.strip()]
     return distill(args, dataclasses.replace(config, source_columns=columns))

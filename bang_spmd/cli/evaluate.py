@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from bang_spmd.cli.task_defaults import DECODING_FLAGS, with_task_defaults
+from bang_spmd.data.tasks import TASKS
 from bang_spmd.evaluation.split_evaluation import (
     METEOR_CHOICES,
     Decoding,
@@ -32,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", required=True, help="saved model folder (with its tokenizer)")
     parser.add_argument("--data_file", required=True, help="JSON Lines file with the source and target columns")
+    parser.add_argument(
+        "--task", choices=sorted(TASKS), default=None, help="its columns, lengths and rows are the defaults"
+    )
+    parser.add_argument("--where", default=None, help="only the rows whose COLUMN equals VALUE (COLUMN=VALUE[,...])")
     parser.add_argument(
         "--source_columns", default=SplitEvaluation.source_columns, help="comma-separated source columns"
     )
@@ -62,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = vars(build_parser().parse_args(argv))
+    args = vars(build_parser().parse_args(with_task_defaults(argv, DECODING_FLAGS)))
+    args.pop("task")
     decoding = Decoding(**{name: args.pop(name) for name in ("decoding_mode", "max_new_tokens", "num_beams",
                                                              "length_penalty", "semi_nar_block_size")})  # fmt: skip
     result = evaluate_split(SplitEvaluation(decoding=decoding, **args))

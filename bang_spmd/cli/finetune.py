@@ -13,12 +13,13 @@ import sys
 
 from transformers import HfArgumentParser, TrainingArguments
 
+from bang_spmd.cli.task_defaults import TRAINING_FLAGS, with_task_defaults
 from bang_spmd.recipes import DataArguments, FinetuneModelArguments, finetune
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = HfArgumentParser((FinetuneModelArguments, DataArguments, TrainingArguments), prog="bang-finetune")
-    return finetune(*parser.parse_args_into_dataclasses(args=argv))
+    return finetune(*parser.parse_args_into_dataclasses(args=with_task_defaults(argv, TRAINING_FLAGS)))
 
 
 if __name__ == "__main__":

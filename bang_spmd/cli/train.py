@@ -17,13 +17,14 @@ import sys
 
 from transformers import HfArgumentParser
 
+from bang_spmd.cli.task_defaults import TRAINING_FLAGS, with_task_defaults
 from bang_spmd.recipes import DataArguments, SPMDModelArguments, train_spmd
 from bang_spmd.trainers import SPMDTrainingArguments
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = HfArgumentParser((SPMDModelArguments, DataArguments, SPMDTrainingArguments), prog="bang-train")
-    return train_spmd(*parser.parse_args_into_dataclasses(args=argv))
+    return train_spmd(*parser.parse_args_into_dataclasses(args=with_task_defaults(argv, TRAINING_FLAGS)))
 
 
 if __name__ == "__main__":

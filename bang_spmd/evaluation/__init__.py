@@ -12,12 +12,13 @@ from .metrics import (
     METRIC_DIR,
     METRIC_NAMES,
     bleu4,
+    chrf,
     compute_generation_metrics,
     load_metric,
     meteor,
     rouge_f1,
     rouge_l,
-    rouge_l_metric,
+    validation_metric,
 )
 from .split_evaluation import Decoding, SplitEvaluation, evaluate_split
 
@@ -38,5 +39,6 @@ __all__ = [
     "meteor",
     "rouge_f1",
     "rouge_l",
-    "rouge_l_metric",
+    "validation_metric",
+    "chrf",
 ]

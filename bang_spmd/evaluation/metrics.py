@@ -1,4 +1,4 @@
-"""The one implementation of this package's generation metrics: ROUGE-1/2/L, BLEU-4 and METEOR, offline.
+"""The one implementation of this package's generation metrics: ROUGE-1/2/L, BLEU-4, chrF and METEOR, offline.
 
 `compute_generation_metrics(predictions, references)` returns, all on a 0..100 scale:
 
@@ -10,6 +10,9 @@
   `rouge_stemmer=False` gives exactly its value.
 - `bleu4`: sacrebleu's corpus BLEU (up to 4-grams, default `13a` tokenisation, exponential smoothing, one
   reference per prediction).
+- `chrf`: sacrebleu's corpus chrF (character 6-grams, no word n-grams, beta 2), the usual second metric of machine
+  translation; like BLEU it reads the detokenised text (the tokenizers of this package's translation models decode
+  with their original spacing, `train_wordpiece_tokenizer(keep_spacing=True)`).
 - `meteor`: the mean over examples of nltk's `meteor_score` (alpha 0.9, beta 3, gamma 0.5; exact, Porter-stem and
   WordNet-synonym matches; lower-cased). Texts are tokenised with nltk's `NLTKWordTokenizer`, the word tokenizer
   that `nltk.word_tokenize` applies after sentence splitting (which needs the `punkt_tab` download; outputs here
@@ -31,7 +34,7 @@ from pathlib import Path
 
 METRIC_DIR = Path(__file__).resolve().parent / "bang_generation_metrics"
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
-METRIC_NAMES = ("rouge1_f1", "rouge2_f1", "rougeL_f1", "bleu4", "meteor")
+METRIC_NAMES = ("rouge1_f1", "rouge2_f1", "rougeL_f1", "bleu4", "chrf", "meteor")
 
 
 def _check_inputs(predictions, references) -> None:
@@ -86,17 +89,38 @@ def rouge_l(predictions: list[str], references: list[str]) -> float:
     return rouge_f1(predictions, references, stemmer=False, types=("rougeL",))["rougeL_f1"]
 
 
-def rouge_l_metric(predictions: list[str], references: list[str]) -> dict[str, float]:
-    """`{"rougeL_f1": rouge_l(...)}`: the validation metric the training recipes hand to the trainers."""
-    return {"rougeL_f1": rouge_l(list(predictions), list(references))}
-
-
 def bleu4(predictions: list[str], references: list[str]) -> float:
     """sacrebleu corpus BLEU (13a tokenisation, one reference per prediction), 0..100."""
     import sacrebleu
 
     _check_inputs(predictions, references)
     return float(sacrebleu.corpus_bleu(list(predictions), [list(references)]).score)
+
+
+def chrf(predictions: list[str], references: list[str]) -> float:
+    """sacrebleu corpus chrF (character 6-grams, beta 2, one reference per prediction), 0..100."""
+    import sacrebleu
+
+    _check_inputs(predictions, references)
+    return float(sacrebleu.corpus_chrf(list(predictions), [list(references)]).score)
+
+
+VALIDATION_METRICS = {"rougeL_f1": rouge_l, "bleu4": bleu4, "chrf": chrf}
+
+
+def validation_metric(name: str):
+    """The metric function a training recipe hands to the trainers under the name `name`
+    (`{name: value}` for a list of predictions and references): `rougeL_f1` (`rouge_l`, no stemming), `bleu4` or
+    `chrf`. A ValueError names the choices for any other name."""
+    if name not in VALIDATION_METRICS:
+        raise ValueError(f"Unknown validation metric {name!r}; choose one of {sorted(VALIDATION_METRICS)}.")
+    function = VALIDATION_METRICS[name]
+
+    def compute(predictions, references) -> dict[str, float]:
+        return {name: function(list(predictions), list(references))}
+
+    compute.__name__ = f"{name}_metric"
+    return compute
 
 
 def meteor(predictions: list[str], references: list[str]) -> float:
@@ -116,7 +140,7 @@ def meteor(predictions: list[str], references: list[str]) -> float:
 def compute_generation_metrics(
     predictions: list[str], references: list[str], rouge_stemmer: bool = True, with_meteor: bool = True
 ) -> dict[str, float]:
-    """ROUGE-1/2/L F1, BLEU-4 and METEOR (x 100) of `predictions` against one reference each.
+    """ROUGE-1/2/L F1, BLEU-4, chrF and METEOR (x 100) of `predictions` against one reference each.
 
     Raises a ValueError for lists of different lengths, empty lists, non-string items, or a missing WordNet (checked
     first, before any scoring). `rouge_stemmer=False` turns off ROUGE's stemming (then `rougeL_f1` equals
@@ -127,6 +151,7 @@ def compute_generation_metrics(
         _wordnet_reader()
     result = rouge_f1(predictions, references, stemmer=rouge_stemmer)
     result["bleu4"] = bleu4(predictions, references)
+    result["chrf"] = chrf(predictions, references)
     if with_meteor:
         result["meteor"] = meteor(predictions, references)
     return result
@@ -142,11 +167,13 @@ def load_metric(**kwargs):
 __all__ = [
     "METRIC_DIR",
     "METRIC_NAMES",
+    "VALIDATION_METRICS",
     "bleu4",
+    "chrf",
     "compute_generation_metrics",
     "load_metric",
     "meteor",
     "rouge_f1",
     "rouge_l",
-    "rouge_l_metric",
+    "validation_metric",
 ]

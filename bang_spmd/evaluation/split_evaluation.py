@@ -18,6 +18,7 @@ import datasets
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+from bang_spmd.data.tasks import select_where
 from bang_spmd.trainers.seq2seq_data import PairEncoding, encode_pairs
 from modeling_bang.generation_bang import collapse_repeated_words
 
@@ -65,6 +66,7 @@ class SplitEvaluation:
     decoding: Decoding = field(default_factory=Decoding)
     batch_size: int = 64
     max_samples: int | None = None  # the first N examples only
+    where: str | None = None  # only the rows whose COLUMN equals VALUE (`bang_spmd.data.tasks.parse_where`)
     device: str = field(default_factory=default_device)
     output_file: Path | None = None  # predictions as JSON Lines
     meteor: str = "auto"  # where WordNet is found / always / never
@@ -78,7 +80,11 @@ def evaluate_split(evaluation: SplitEvaluation) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(evaluation.model)
     model = AutoModelForSeq2SeqLM.from_pretrained(evaluation.model, trust_remote_code=True)
     model = model.to(evaluation.device).eval()
-    data = datasets.load_dataset("json", data_files=evaluation.data_file, split="train")
+    data = select_where(
+        datasets.load_dataset("json", data_files=evaluation.data_file, split="train"),
+        evaluation.where,
+        evaluation.data_file,
+    )
     if evaluation.max_samples is not None:
         data = data.select(range(min(evaluation.max_samples, len(data))))
     encoding = PairEncoding(

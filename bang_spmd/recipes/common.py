@@ -14,6 +14,8 @@ import datasets
 import transformers
 from transformers import set_seed
 
+from bang_spmd.data.tasks import select_where
+from bang_spmd.evaluation.metrics import VALIDATION_METRICS
 from bang_spmd.trainers.model_setup import ModelShape, build_bang_model, load_tokenizer, resolve_resume_checkpoint
 from bang_spmd.trainers.seq2seq_data import PairEncoding, encode_pairs
 
@@ -37,10 +39,23 @@ class BangModelArguments(ModelShape):
 
 @dataclass
 class DataArguments(PairEncoding):
-    """The (source, target) files of a fine-tuning or SPMD run, and how their pairs are encoded."""
+    """The (source, target) files of a fine-tuning or SPMD run, which of their rows are used, how their pairs are
+    encoded, and the metric of the NAR validation check."""
 
+    task: str | None = field(
+        default=None,
+        metadata={"help": "A task of bang_spmd.data.tasks (debtrans, debsum, wndef, ...): its columns, lengths, rows "
+                          "and validation metric are the defaults of the other flags."},
+    )  # fmt: skip
     train_file: str | None = field(default=None, metadata={"help": "JSON Lines training file."})
     validation_file: str | None = field(default=None, metadata={"help": "JSON Lines validation file."})
+    where: str | None = field(
+        default=None, metadata={"help": "Use only the rows whose COLUMN equals VALUE (COLUMN=VALUE[,...])."}
+    )
+    validation_metric: str = field(
+        default="rougeL_f1",
+        metadata={"help": f"Metric of the NAR validation decoding: one of {sorted(VALIDATION_METRICS)}."},
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training pairs."})
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "Validation pairs used for the loss and ROUGE-L (default: all)."}
@@ -51,6 +66,10 @@ class DataArguments(PairEncoding):
         """Raises a ValueError for a missing data file or a length the model's position table cannot hold."""
         if self.train_file is None:
             raise ValueError("--train_file is required.")
+        if self.validation_metric not in VALIDATION_METRICS:
+            raise ValueError(
+                f"--validation_metric must be one of {sorted(VALIDATION_METRICS)}, got {self.validation_metric!r}."
+            )
         for path in (self.train_file, self.validation_file):
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"Data file {path} does not exist.")
@@ -80,9 +99,10 @@ def load_model(model_args: BangModelArguments, data_args: DataArguments):
     return tokenizer, model
 
 
-def load_json_split(path: str, max_samples: int | None) -> datasets.Dataset:
-    """The rows of a JSON Lines file as a data set, the first `max_samples` only when given."""
-    dataset = datasets.load_dataset("json", data_files=path, split="train")
+def load_json_split(path: str, max_samples: int | None, where: str | None = None) -> datasets.Dataset:
+    """The rows of a JSON Lines file that match `where` (all when None) as a data set, the first `max_samples` of
+    them only when given."""
+    dataset = select_where(datasets.load_dataset("json", data_files=path, split="train"), where, path)
     if max_samples is not None:
         dataset = dataset.select(range(min(max_samples, len(dataset))))
     return dataset
@@ -92,7 +112,7 @@ def load_validation(data_args: DataArguments, tokenizer) -> datasets.Dataset | N
     """The encoded validation pairs (`--max_eval_samples` of them), or None without `--validation_file`."""
     if data_args.validation_file is None:
         return None
-    validation = load_json_split(data_args.validation_file, data_args.max_eval_samples)
+    validation = load_json_split(data_args.validation_file, data_args.max_eval_samples, data_args.where)
     return encode_pairs(validation, tokenizer, data_args, "validation")[0]
 
 

@@ -20,6 +20,7 @@ from accelerate import Accelerator
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from bang_spmd.data.jsonl import write_json_lines
+from bang_spmd.data.tasks import select_where
 from bang_spmd.trainers.distillation import DISTILLED_COLUMNS, DistillationConfig, distill_dataset
 
 
@@ -48,6 +49,12 @@ class DistillArguments:
     cache_dir: str = field(
         default="outputs/distillation_cache", metadata={"help": "Where decoded batches are cached (resumable)."}
     )
+    task: str | None = field(
+        default=None, metadata={"help": "A task of bang_spmd.data.tasks: the default columns, lengths and rows."}
+    )
+    where: str | None = field(
+        default=None, metadata={"help": "Decode only the rows whose COLUMN equals VALUE (COLUMN=VALUE[,...])."}
+    )
     max_samples: int | None = field(default=None, metadata={"help": "Keep the first N rows (quick runs)."})
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing --output_file."})
     disable_progress: bool = field(default=False, metadata={"help": "No progress bar."})
@@ -70,6 +77,7 @@ def load_rows(args: DistillArguments, accelerator: Accelerator) -> datasets.Data
             dataset = datasets.load_dataset("json", data_files=args.data_file, split="train")
         else:
             dataset = datasets.load_dataset(args.dataset_name, args.dataset_config_name, split=args.split)
+    dataset = select_where(dataset, args.where, args.data_file or args.dataset_name)
     if args.max_samples is not None:
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
     return dataset

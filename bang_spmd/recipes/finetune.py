@@ -5,8 +5,8 @@ Modes (BANG, Qi et al., ICML 2021, section 3; official fine-tuning in `bang/bang
 * `ar`: teacher-forced main stream plus one predicting stream (official AR fine-tuning).
 * `nar`: the official NAR flow, a canvas of masks with no main stream; the model learns to emit `[SEP]` after the
   answer. After training, the validation set is decoded in one pass (`model.generate(decoding_mode="nar")`,
-  canvas length `max_target_length`, official post-processing) and scored with ROUGE-L F1 (rouge-score,
-  `RougeScorer(["rougeL"])`, x 100; `bang_spmd.evaluation.rouge_l`).
+  canvas length `max_target_length`, official post-processing) and scored with `validation_metric` (default ROUGE-L
+  F1 without stemming, `bang_spmd.evaluation.rouge_l`; BLEU `bleu4` or `chrf` for translation).
 * `ngram`: semi-NAR fine-tuning, this package's choice (no semi-NAR code was released): all `config.ngram`
   predicting streams are trained on the target with `target_span_index` = the position index (the model's default),
   so stream s learns to predict y_t with the s previous target tokens hidden, for every t >= s. This is the
@@ -17,8 +17,8 @@ Modes (BANG, Qi et al., ICML 2021, section 3; official fine-tuning in `bang/bang
 
 Data: JSON Lines files with the source and target columns of `DataArguments` (see `bang_spmd.trainers.PairEncoding`).
 Model: `model_name_or_path` (a saved folder, e.g. from `pretrain`, whose tokenizer is used), or the `ModelShape` of a
-randomly initialised model (for comparisons). Results (validation loss, and ROUGE-L for `nar`) are printed and saved
-to `output_dir/eval_results.json`; NAR predictions go to `output_dir/nar_predictions.jsonl`.
+randomly initialised model (for comparisons). Results (validation loss, and the validation metric for `nar`) are
+printed and saved to `output_dir/eval_results.json`; NAR predictions go to `output_dir/nar_predictions.jsonl`.
 """
 
 import json
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import transformers
 from transformers import Trainer, TrainingArguments
 
-from bang_spmd.evaluation.metrics import rouge_l
+from bang_spmd.evaluation.metrics import validation_metric
 from bang_spmd.trainers.seq2seq_data import Seq2SeqCollator, encode_pairs
 from bang_spmd.trainers.validation import decode_nar
 from modeling_bang import DECODER_MODES
@@ -58,7 +58,7 @@ def finetune(model_args: FinetuneModelArguments, data_args: DataArguments, train
     )
 
     with training_args.main_process_first(desc="preprocessing"):
-        train = common.load_json_split(data_args.train_file, data_args.max_train_samples)
+        train = common.load_json_split(data_args.train_file, data_args.max_train_samples, data_args.where)
         train, _ = encode_pairs(train, tokenizer, data_args, "training")
         validation = common.load_validation(data_args, tokenizer)
 
@@ -90,7 +90,7 @@ def finetune(model_args: FinetuneModelArguments, data_args: DataArguments, train
 
 
 def _nar_validation(trainer, tokenizer, validation, data_args: DataArguments, training_args) -> dict:
-    """One-pass NAR decoding of the validation pairs, scored with ROUGE-L; the predictions are saved."""
+    """One-pass NAR decoding of the validation pairs, scored with `validation_metric`; the predictions are saved."""
     predictions = decode_nar(
         trainer.model,
         tokenizer,
@@ -103,7 +103,8 @@ def _nar_validation(trainer, tokenizer, validation, data_args: DataArguments, tr
     with open(os.path.join(training_args.output_dir, "nar_predictions.jsonl"), "w", encoding="utf-8") as f:
         for prediction, reference in zip(predictions, references, strict=True):
             f.write(json.dumps({"prediction": prediction, "reference": reference}) + "\n")
-    return {"rougeL_f1": rouge_l(predictions, references), "canvas_length": data_args.max_target_length}
+    scores = validation_metric(data_args.validation_metric)(predictions, references)
+    return {**scores, "canvas_length": data_args.max_target_length}
 
 
 __all__ = ["FinetuneModelArguments", "finetune"]

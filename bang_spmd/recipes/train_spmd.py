@@ -5,9 +5,9 @@ column written by `distill` (K token-id sequences per example in the student's v
 field of `bang_spmd.trainers.SPMDTrainingArguments` (the module docstring of `trainers/spmd_trainer.py` says which
 parts are the paper's and which are this package's). The student is set to decode NAR (`as_nar_student`) before
 training. Evaluation uses the gold validation targets: the NAR loss, and with `predict_with_generate` one-pass NAR
-decoding (`generate(decoding_mode="nar")`, canvas `max_target_length`) scored with ROUGE-L F1 against the
-detokenized gold targets (`bang_spmd.evaluation.rouge_l`). Resuming (`resume_from_checkpoint`) continues the same
-trajectory: the self-paced pace and the random mixing follow the global step. The model, tokenizer and
+decoding (`generate(decoding_mode="nar")`, canvas `max_target_length`) scored with `validation_metric` (default ROUGE-L
+F1, `bang_spmd.evaluation.rouge_l`) against the detokenized gold targets. Resuming (`resume_from_checkpoint`) continues
+the same trajectory: the self-paced pace and the random mixing follow the global step. The model, tokenizer and
 `eval_results.json` are written to `output_dir`.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import transformers
 
-from bang_spmd.evaluation.metrics import rouge_l_metric
+from bang_spmd.evaluation.metrics import validation_metric
 from bang_spmd.trainers import spmd_trainer
 from bang_spmd.trainers.seq2seq_data import encode_pairs
 from bang_spmd.trainers.spmd_trainer import DISTILLED_LABELS, SPMDTrainingArguments
@@ -50,7 +50,7 @@ def train_spmd(model_args: SPMDModelArguments, data_args: DataArguments, trainin
 
     uses_distilled = training_args.mixing_strategy != "gold"
     with training_args.main_process_first(desc="preprocessing"):
-        train = common.load_json_split(data_args.train_file, None)
+        train = common.load_json_split(data_args.train_file, None, data_args.where)
         if uses_distilled and DISTILLED_LABELS not in train.column_names:
             raise ValueError(
                 f"--mixing_strategy {training_args.mixing_strategy} needs the `{DISTILLED_LABELS}` column, which "
@@ -81,13 +81,17 @@ def train_spmd(model_args: SPMDModelArguments, data_args: DataArguments, trainin
         ),
         processing_class=tokenizer,
         teacher_model=teacher,
-        compute_metrics=nar_generation_metrics(tokenizer, rouge_l_metric) if with_generation else None,
+        compute_metrics=(
+            nar_generation_metrics(tokenizer, validation_metric(data_args.validation_metric))
+            if with_generation
+            else None
+        ),
     )
     train_result = trainer.train(resume_from_checkpoint=resume)
     results = {"global_step": trainer.state.global_step, "mixing_strategy": training_args.mixing_strategy}
     if validation is not None:  # before saving: with --push_to_hub, the saved model's card reports this evaluation
         metrics = trainer.evaluate()
-        results.update({k: v for k, v in metrics.items() if k in ("eval_loss", "eval_rougeL_f1")})
+        results.update({k: v for k, v in metrics.items() if k in ("eval_loss", f"eval_{data_args.validation_metric}")})
         results["eval_samples"] = len(validation)
     trainer.save_model()
     trainer.save_metrics("train", train_result.metrics)
