@@ -101,14 +101,22 @@ class BangConfig(PreTrainedConfig):
         ngram: number of predicting streams used by `mode="ngram"` (cross-stream visible n-stream attention).
         num_buckets / relative_max_distance: T5-style unidirectional relative-position buckets of the decoder
             self-attention (first `num_buckets // 2` distances exact, then logarithmic up to the max distance).
-        label_smoothing: epsilon of the label-smoothed cross-entropy (official fine-tuning: 0.1).
+        label_smoothing: epsilon of the label-smoothed cross-entropy that `labels` give. 0.0 by default, transformers'
+            convention (plain cross-entropy unless smoothing is asked for, as ProphetNet's `eps`); the official
+            fine-tuning recipe uses 0.1, which this package's training programs set explicitly. A saved config keeps
+            the value it was saved with.
         layer_norm_eps: epsilon of every LayerNorm.
         init_std: standard deviation of the normal initialisation (BERT-style, as `init_bert_params`).
         default_mode: decoder information flow used when `forward` gets no `mode` (`"ar"`, `"nar"` or `"ngram"`).
         pad_token_id / eos_token_id / decoder_start_token_id: `[PAD]` = 0, `[SEP]` = 102 as end of sequence and
-            as the main stream's start token.
+            as the main stream's start token. The config checks that they are non-negative integers; whether they
+            lie inside the vocabulary is checked where they are used (`generate`, labels), so that a config can be
+            built first and its vocabulary or special ids set afterwards.
         cls_token_id: `[CLS]` (101 in bert-base-uncased), which NAR post-processing drops; None drops nothing.
-        tie_word_embeddings: the output projection is the shared embedding matrix (always true for BANG).
+        tie_word_embeddings: the output projection is the shared embedding matrix (true for every BANG checkpoint,
+            the official architecture). False gives the output projection its own matrix (`lm_head.weight`), as in
+            other transformers models; the encoder and the decoder input always share `shared.weight` (this
+            package's choice: that sharing is BANG's architecture, not an output-tying option).
     """
 
     model_type = "bang"
@@ -131,7 +139,7 @@ class BangConfig(PreTrainedConfig):
     ngram: int = 1
     num_buckets: int = 32
     relative_max_distance: int = 128
-    label_smoothing: float = 0.1
+    label_smoothing: float = 0.0
     layer_norm_eps: float = 1e-5
     init_std: float = 0.02
     default_mode: str = "ar"
@@ -188,23 +196,23 @@ class BangConfig(PreTrainedConfig):
             raise ValueError(f"`init_std` must be positive, got {self.init_std!r}.")
         for name in ("pad_token_id", "eos_token_id", "decoder_start_token_id"):
             value = getattr(self, name)
-            if value is None or isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"`{name}` must be an integer token id, got {value!r}.")
-            if not 0 <= value < self.vocab_size:
-                raise ValueError(f"`{name}` ({value}) is outside the vocabulary of size {self.vocab_size}.")
+            if value is None or isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"`{name}` must be a non-negative integer token id, got {value!r}.")
         if self.cls_token_id is not None and (
-            isinstance(self.cls_token_id, bool)
-            or not isinstance(self.cls_token_id, int)
-            or not 0 <= self.cls_token_id < self.vocab_size
+            isinstance(self.cls_token_id, bool) or not isinstance(self.cls_token_id, int) or self.cls_token_id < 0
         ):
-            raise ValueError(
-                f"`cls_token_id` must be None or a token id below {self.vocab_size}, got {self.cls_token_id!r}."
-            )
-        if not self.tie_word_embeddings:
-            raise ValueError(
-                "`tie_word_embeddings=False` is not supported: BANG shares one embedding matrix between the "
-                "encoder input, the decoder input and the output projection."
-            )
+            raise ValueError(f"`cls_token_id` must be None or a non-negative token id, got {self.cls_token_id!r}.")
+
+    def check_special_token_ids(self) -> None:
+        """Raises a ValueError naming a special token id that lies outside the vocabulary.
+
+        Called where the ids are used (`generate`, building the decoder input from labels) rather than when the
+        config is built, so that `vocab_size` and the special ids may be set in any order.
+        """
+        for name in ("pad_token_id", "eos_token_id", "decoder_start_token_id", "cls_token_id"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < self.vocab_size:
+                raise ValueError(f"`{name}` ({value}) is outside the vocabulary of size {self.vocab_size}.")
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "BangConfig":

@@ -19,6 +19,9 @@ saved in `generation_config.json` and can be overridden per `generate` call:
 * `nar_canvas`: `"max_new_tokens"` (canvas of `max_new_tokens` masks, default) or `"source_length"` (the padded
   source length of the batch, as the official generator does).
 * `nar_collapse_repeats`: collapse consecutive duplicate tokens in NAR post-processing (official: yes).
+* `nar_source_padding`: None, or a multiple m: NAR decoding right-pads the source batch with `[PAD]` to a multiple of
+  m tokens first (this package's static-shape option: padding does not change the result, and a compiled or
+  CUDA-graph NAR decoder then sees few distinct shapes and recompiles less).
 * `semi_nar_block_size`: k, the number of predicting streams proposing tokens at each semi-NAR step.
 * `semi_nar_acceptance`: which proposals extend the main stream; `"all"` (the k proposals, cut after `[SEP]`).
 
@@ -46,6 +49,7 @@ class BangGenerationOptions:
     decoding_mode: str = "ar"
     nar_canvas: str = "max_new_tokens"
     nar_collapse_repeats: bool = True
+    nar_source_padding: int | None = None
     semi_nar_block_size: int = 2
     semi_nar_acceptance: str = "all"
 
@@ -56,6 +60,9 @@ class BangGenerationOptions:
             raise ValueError(f"`nar_canvas` must be one of {NAR_CANVAS_CHOICES}, got {self.nar_canvas!r}.")
         if not isinstance(self.nar_collapse_repeats, bool):
             raise ValueError(f"`nar_collapse_repeats` must be a bool, got {self.nar_collapse_repeats!r}.")
+        m = self.nar_source_padding
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
+            raise ValueError(f"`nar_source_padding` must be None or a positive integer, got {m!r}.")
         k = self.semi_nar_block_size
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"`semi_nar_block_size` must be a positive integer, got {k!r}.")
@@ -88,6 +95,27 @@ class BangGenerationOptions:
         for name in self.field_names():
             setattr(generation_config, name, getattr(self, name))
         generation_config._from_model_config = False
+
+
+def pad_source(
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    multiple: int,
+    pad_token_id: int,
+    max_length: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pads a source batch with `pad_token_id` (attention mask 0) to the next multiple of `multiple` tokens,
+    at most to `max_length` (the model's position table)."""
+    target = -(-input_ids.shape[1] // multiple) * multiple
+    if max_length is not None:
+        target = max(min(target, max_length), input_ids.shape[1])
+    extra = target - input_ids.shape[1]
+    if extra == 0:
+        return input_ids, attention_mask
+    return (
+        torch.nn.functional.pad(input_ids, (0, extra), value=pad_token_id),
+        torch.nn.functional.pad(attention_mask, (0, extra), value=0),
+    )
 
 
 def postprocess_nar_tokens(
@@ -179,5 +207,6 @@ __all__ = [
     "BangGenerationOptions",
     "collapse_repeated_words",
     "nar_canvas_to_sequences",
+    "pad_source",
     "postprocess_nar_tokens",
 ]

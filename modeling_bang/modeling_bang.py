@@ -29,6 +29,25 @@ decoder information flows, chosen per call with `mode`:
 Relative-position logits follow the official code: a `Linear(hidden, num_buckets * heads)` applied to each query's
 layer input gives one logit per bucket; main-stream keys are bucketed by the distance `t - j`, predicting-stream
 queries see main keys at distance `t - j + 1` and other masks at distance `t - t'`.
+
+Outputs follow transformers' sequence-to-sequence conventions for the main stream, and give the predicting streams
+fields of their own (this package's layout, after ProphetNet's `*_ngram_*` fields):
+
+* `decoder_hidden_states`, `decoder_attentions`, `cross_attentions` (with `output_hidden_states` /
+  `output_attentions`) hold the main stream only, (batch, T, hidden) and (batch, heads, T, keys) per layer, as in
+  any transformers encoder-decoder; `nar` mode has no main stream, so they are None there.
+* `predict_hidden_state`, `decoder_predict_hidden_states` ((batch, streams, T, hidden) per layer),
+  `decoder_predict_attentions` ((batch, heads, streams * T, keys) per layer, keys = main positions then the
+  streams' positions) and `predict_cross_attentions` ((batch, heads, streams * T, source) per layer) hold the
+  predicting streams. They are returned with `output_predict_streams=True`, and always in `nar` mode, whose only
+  stream they are; `logits` are always the predicting stream's (the streams are what BANG trains and decodes).
+* `return_dict=False` (argument or config) gives tuples, the `None` fields left out, as transformers models do.
+* Attention weights are computed with the eager kernel whenever `output_attentions=True` (sdpa cannot return them).
+
+The input checks that read tensor values (token ids inside the vocabulary, rows that are all padding, position and
+sample indices) run in eager mode only: under `torch.compile`, `torch.export`, ONNX export or CUDA-graph capture they
+are skipped, so the traced graph has no data-dependent branch; the checks on shapes become `torch._check`
+constraints there.
 """
 
 import math
@@ -45,16 +64,20 @@ from transformers.generation.utils import GenerateEncoderDecoderOutput
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import logging
 from transformers.utils.deprecation import deprecate_kwarg
+from transformers.utils.generic import can_return_tuple
 from transformers.utils.versions import require_version
 
 from .configuration_bang import DECODER_MODES, BangConfig
-from .generation_bang import BangGenerationOptions, nar_canvas_to_sequences
+from .generation_bang import BangGenerationOptions, nar_canvas_to_sequences, pad_source
 
 
 # transformers 5.24 renamed the cache argument and output field from `past_key_values` to `cache`; an older
 # generate() would decode without the cache, so an older transformers is refused with an install hint.
 require_version("transformers>=5.24.0", "BANG's modeling code needs it: pip install -U 'transformers>=5.24'")
+
+logger = logging.get_logger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -142,8 +165,31 @@ def build_stream_labels(
     return labels[:, None].masked_fill(target_span_index[:, None] < streams, -100)
 
 
+def is_traced() -> bool:
+    """True while torch.compile / torch.export / ONNX export trace the model or a CUDA graph is being captured.
+
+    The input checks that read tensor values (a device sync and a data-dependent branch) are skipped then.
+    """
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return True
+    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
+
+
+def _require(condition, message: str) -> None:
+    """A check on shapes: a ValueError in eager mode, a `torch._check` constraint while traced."""
+    if is_traced():
+        torch._check(condition, lambda: message)
+    elif not condition:
+        raise ValueError(message)
+
+
 def _check_token_ids(ids: torch.Tensor, vocab_size: int, what: str, ignore_index: int | None = None) -> None:
-    """Raises a ValueError naming the first id outside [0, vocab_size) (a tokenizer that does not match the model)."""
+    """Raises a ValueError naming the first id outside [0, vocab_size) (a tokenizer that does not match the model).
+
+    Eager mode only (see `is_traced`): an id outside the vocabulary would otherwise fail inside the embedding lookup.
+    """
+    if is_traced():
+        return
     valid = (ids >= 0) & (ids < vocab_size)
     if ignore_index is not None:
         valid |= ids == ignore_index
@@ -170,74 +216,111 @@ def _padding_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Ten
 @dataclass
 class BangDecoderOutput(ModelOutput):
     """
-    Output of [`BangDecoder`].
+    Output of [`BangDecoder`] (every stream, whatever the caller asked for; [`BangModel`] selects).
 
     Args:
-        last_hidden_state: (batch, T, hidden) main-stream states; None in NAR mode, which has no main stream.
+        last_hidden_state: (batch, T, hidden) main-stream states; None in NAR mode, which has no main stream, and when
+            the last layer skipped the main stream (`return_main_stream=False`).
         predict_hidden_state: (batch, num_streams, T, hidden) predicting-stream states (`num_streams` is 1 in `ar`
             and `nar` mode, `config.ngram` in `ngram` mode). Position t predicts target t.
         cache: the main stream's self-attention keys/values and the cross-attention keys/values.
-        hidden_states: per layer (embeddings first), the concatenated [main ; predicting] states
-            (batch, T_main + num_streams * T, hidden).
+        hidden_states: per layer (embeddings first), the main stream's states (batch, T, hidden); None in NAR mode.
+        predict_hidden_states: per layer (embeddings first), the predicting streams' (batch, num_streams, T, hidden).
+        attentions: per layer, the main stream's self-attention weights (batch, heads, T, T_past + T).
+        predict_attentions: per layer, the predicting queries' self-attention weights
+            (batch, heads, num_streams * T, keys), keys = the main positions (cached ones included), then the
+            predicting positions in stream-major order.
+        cross_attentions: per layer, the main stream's encoder-attention weights (batch, heads, T, S).
+        predict_cross_attentions: per layer, the predicting queries' encoder-attention weights
+            (batch, heads, num_streams * T, S).
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     predict_hidden_state: torch.FloatTensor | None = None
     cache: Cache | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    predict_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    predict_attentions: tuple[torch.FloatTensor, ...] | None = None
+    cross_attentions: tuple[torch.FloatTensor, ...] | None = None
+    predict_cross_attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 @dataclass
 class BangSeq2SeqModelOutput(ModelOutput):
     """
-    Output of [`BangModel`]: the decoder output fields plus the encoder's.
+    Output of [`BangModel`]: transformers' `Seq2SeqModelOutput` fields for the main stream, then the predicting
+    streams' fields (see the module docstring).
 
     Args:
         last_hidden_state: (batch, T, hidden) main-stream states (None in NAR mode).
-        predict_hidden_state: (batch, num_streams, T, hidden) predicting-stream states.
         cache: cache for incremental AR decoding.
-        decoder_hidden_states: per decoder layer, (batch, T_main + num_streams * T, hidden).
+        decoder_hidden_states: per decoder layer (embeddings first), main-stream states (batch, T, hidden).
+        decoder_attentions: per decoder layer, main-stream self-attention weights (batch, heads, T, T_past + T).
+        cross_attentions: per decoder layer, main-stream encoder-attention weights (batch, heads, T, S).
         encoder_last_hidden_state: (batch, S, hidden).
-        encoder_hidden_states: per encoder layer, (batch, S, hidden).
+        encoder_hidden_states: per encoder layer (embeddings first), (batch, S, hidden).
+        encoder_attentions: per encoder layer, (batch, heads, S, S).
+        predict_hidden_state: (batch, num_streams, T, hidden) predicting-stream states (with
+            `output_predict_streams=True`, and always in NAR mode).
+        decoder_predict_hidden_states / decoder_predict_attentions / predict_cross_attentions: the predicting
+            streams' per-layer states and weights, as in [`BangDecoderOutput`] (with `output_predict_streams=True`
+            and `output_hidden_states` / `output_attentions`).
     """
 
     last_hidden_state: torch.FloatTensor | None = None
-    predict_hidden_state: torch.FloatTensor | None = None
     cache: Cache | None = None
     decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    decoder_attentions: tuple[torch.FloatTensor, ...] | None = None
+    cross_attentions: tuple[torch.FloatTensor, ...] | None = None
     encoder_last_hidden_state: torch.FloatTensor | None = None
     encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    encoder_attentions: tuple[torch.FloatTensor, ...] | None = None
+    predict_hidden_state: torch.FloatTensor | None = None
+    decoder_predict_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    decoder_predict_attentions: tuple[torch.FloatTensor, ...] | None = None
+    predict_cross_attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 @dataclass
 class BangSeq2SeqLMOutput(ModelOutput):
     """
-    Output of [`BangForConditionalGeneration`].
+    Output of [`BangForConditionalGeneration`]: transformers' `Seq2SeqLMOutput` fields, then BANG's own.
 
     Args:
-        loss: scalar, label-smoothed cross-entropy summed over counted target tokens (all streams in `ngram` mode)
-            and divided by their number (or by `num_items_in_batch` when the Trainer passes it).
+        loss: scalar, cross-entropy (label-smoothed when `config.label_smoothing` > 0) summed over counted target
+            tokens (all streams in `ngram` mode) and divided by their number (or by `num_items_in_batch` when the
+            Trainer passes it).
         logits: (batch, T, vocab) scores of the first predicting stream (the AR stream, or the NAR masks).
-        per_sample_loss: (batch,) each sample's mean label-smoothed loss over its counted target tokens (all streams
-            in `ngram` mode); 0 for a sample with no counted token. Used by self-paced training.
+        cache: cache for incremental AR decoding.
+        decoder_hidden_states / decoder_attentions / cross_attentions / encoder_last_hidden_state /
+            encoder_hidden_states / encoder_attentions: as in [`BangSeq2SeqModelOutput`] (main stream).
+        per_sample_loss: (batch,) each sample's mean loss over its counted target tokens (all streams in `ngram`
+            mode); 0 for a sample with no counted token. Used by self-paced training.
         stream_losses: (num_streams,) mean loss of each predicting stream (`ngram` mode only).
         predict_logits: (batch, num_streams, T, vocab) scores of every stream (`ngram` mode only).
         token_log_probs: log-probability of each label token, (batch, T) or (batch, num_streams, T) in `ngram`
             mode, 0 where the label is ignored; returned when `return_token_log_probs=True`.
-        cache: cache for incremental AR decoding.
-        decoder_hidden_states / encoder_last_hidden_state / encoder_hidden_states: as in [`BangSeq2SeqModelOutput`].
+        decoder_predict_hidden_states / decoder_predict_attentions / predict_cross_attentions: as in
+            [`BangSeq2SeqModelOutput`].
     """
 
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
+    cache: Cache | None = None
+    decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    decoder_attentions: tuple[torch.FloatTensor, ...] | None = None
+    cross_attentions: tuple[torch.FloatTensor, ...] | None = None
+    encoder_last_hidden_state: torch.FloatTensor | None = None
+    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    encoder_attentions: tuple[torch.FloatTensor, ...] | None = None
     per_sample_loss: torch.FloatTensor | None = None
     stream_losses: torch.FloatTensor | None = None
     predict_logits: torch.FloatTensor | None = None
     token_log_probs: torch.FloatTensor | None = None
-    cache: Cache | None = None
-    decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
-    encoder_last_hidden_state: torch.FloatTensor | None = None
-    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    decoder_predict_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    decoder_predict_attentions: tuple[torch.FloatTensor, ...] | None = None
+    predict_cross_attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -270,15 +353,23 @@ def _split_heads(module: nn.Module, states: torch.Tensor) -> torch.Tensor:
     return states.view(states.shape[0], states.shape[1], module.num_heads, module.head_dim).transpose(1, 2)
 
 
-def _attend(module: nn.Module, query, key, value, bias, scaling: float, dropout: float) -> torch.Tensor:
-    """Runs the kernel chosen by `config._attn_implementation`; inputs (B, H, T, hd), output (B, Tq, H * hd)."""
-    attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-        module.config._attn_implementation, eager_attention_forward
-    )
-    output, _ = attention_interface(
+def _attend(
+    module: nn.Module, query, key, value, bias, scaling: float, dropout: float, output_attentions: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Runs the kernel chosen by `config._attn_implementation` (the eager one when the weights are asked for).
+
+    Inputs (B, H, T, hd); returns the output (B, Tq, H * hd) and the weights (B, H, Tq, Tk) or None.
+    """
+    if output_attentions:
+        attention_interface: Callable = eager_attention_forward
+    else:
+        attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
+            module.config._attn_implementation, eager_attention_forward
+        )
+    output, weights = attention_interface(
         module, query, key, value, bias, dropout=dropout if module.training else 0.0, scaling=scaling, is_causal=False
     )
-    return output.reshape(output.shape[0], output.shape[1], -1)
+    return output.reshape(output.shape[0], output.shape[1], -1), weights if output_attentions else None
 
 
 class BangAttention(nn.Module):
@@ -305,7 +396,13 @@ class BangAttention(nn.Module):
         attention_bias: torch.Tensor | None,
         key_value_states: torch.Tensor | None = None,
         cache: EncoderDecoderCache | None = None,
-    ) -> torch.Tensor:
+        output_attentions: bool = False,
+        query_split: int | None = None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor | None, ...]]:
+        """Returns the output (B, Tq, hidden) and a tuple of attention weights (None entries unless
+        `output_attentions`): one (B, H, Tq, Tk) tensor, or, with `query_split` n, those of the queries before n (the
+        main stream; None when n is 0) and of the queries from n on (the predicting streams), computed separately so
+        that each stream's weights are the tensors its output is computed from."""
         query = _split_heads(self, self.q_proj(hidden_states))  # (B, H, Tq, hd)
         source = key_value_states if self.is_cross_attention else hidden_states
         cross_cache = cache.cross_attention_cache if cache is not None else None
@@ -318,8 +415,36 @@ class BangAttention(nn.Module):
             if cross_cache is not None:
                 key, value = cross_cache.update(key, value, self.layer_idx)
                 cache.is_updated[self.layer_idx] = True
-        output = _attend(self, query, key, value, attention_bias, self.scaling, self.dropout)
-        return self.out_proj(output)
+        if not output_attentions or query_split is None:
+            output, weights = _attend(
+                self, query, key, value, attention_bias, self.scaling, self.dropout, output_attentions
+            )
+            return self.out_proj(output), (weights,) if query_split is None else (None, None)
+        parts, weights = [], []
+        for part in (query[:, :, :query_split], query[:, :, query_split:]):
+            if part.shape[2] == 0:
+                weights.append(None)
+                continue
+            output, part_weights = _attend(self, part, key, value, attention_bias, self.scaling, self.dropout, True)
+            parts.append(output)
+            weights.append(part_weights)
+        output = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        return self.out_proj(output), tuple(weights)
+
+
+@dataclass
+class StreamMasks:
+    """Relative-position buckets and visibility of the decoder self-attention, shared by all layers.
+
+    `main_*` are those of the main-stream queries over the main keys (None in NAR mode); `predict_*` those of the
+    predicting queries over the main keys followed by the predicting keys. Buckets are (B|1, Tq, Tk) integers,
+    visibility (B|1, Tq, Tk) booleans (True: may attend).
+    """
+
+    main_buckets: torch.Tensor | None
+    main_visible: torch.Tensor | None
+    predict_buckets: torch.Tensor
+    predict_visible: torch.Tensor
 
 
 class BangDecoderSelfAttention(nn.Module):
@@ -359,15 +484,14 @@ class BangDecoderSelfAttention(nn.Module):
         self,
         hidden_states: torch.Tensor,
         num_main: int,
-        main_buckets: torch.Tensor | None,
-        main_visible: torch.Tensor | None,
-        predict_buckets: torch.Tensor,
-        predict_visible: torch.Tensor,
+        masks: StreamMasks,
         cache: EncoderDecoderCache | None = None,
         main_output: bool = True,
-    ) -> torch.Tensor:
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Returns the attention output of every query, (B, Tm + Q, hidden), or of the predicting queries only,
-        (B, Q, hidden), when `main_output` is False (the main stream's keys and values are still computed)."""
+        (B, Q, hidden), when `main_output` is False (the main stream's keys and values are still computed); then the
+        main and the predicting queries' attention weights (None unless `output_attentions`)."""
         main_states, predict_states = hidden_states[:, :num_main], hidden_states[:, num_main:]
         key = _split_heads(self, self.k_proj(hidden_states))  # (B, H, Tm + Q, hd)
         value = _split_heads(self, self.v_proj(hidden_states))
@@ -380,15 +504,22 @@ class BangDecoderSelfAttention(nn.Module):
         else:
             main_key, main_value, stream_key, stream_value = key[:, :, :num_main], value[:, :, :num_main], key, value
 
-        outputs = []
+        outputs, main_weights = [], None
         if num_main > 0 and main_output:
-            bias = self._attention_bias(main_states, main_buckets, main_visible)
+            bias = self._attention_bias(main_states, masks.main_buckets, masks.main_visible)
             main_query = _split_heads(self, self.q_proj(main_states))
-            outputs.append(_attend(self, main_query, main_key, main_value, bias, self.scaling, self.dropout))
-        bias = self._attention_bias(predict_states, predict_buckets, predict_visible)
+            output, main_weights = _attend(
+                self, main_query, main_key, main_value, bias, self.scaling, self.dropout, output_attentions
+            )
+            outputs.append(output)
+        bias = self._attention_bias(predict_states, masks.predict_buckets, masks.predict_visible)
         stream_query = _split_heads(self, self.q_proj(predict_states))
-        outputs.append(_attend(self, stream_query, stream_key, stream_value, bias, self.scaling, self.dropout))
-        return self.out_proj(torch.cat(outputs, dim=1) if len(outputs) > 1 else outputs[0])
+        output, predict_weights = _attend(
+            self, stream_query, stream_key, stream_value, bias, self.scaling, self.dropout, output_attentions
+        )
+        outputs.append(output)
+        output = self.out_proj(torch.cat(outputs, dim=1) if len(outputs) > 1 else outputs[0])
+        return output, main_weights, predict_weights
 
 
 class BangFeedForward(nn.Module):
@@ -416,12 +547,15 @@ class BangEncoderLayer(GradientCheckpointingLayer):
         self.feed_forward = BangFeedForward(config, config.encoder_ffn_dim)
         self.final_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, hidden_states: torch.Tensor, attention_bias: torch.Tensor) -> torch.Tensor:
-        residual = self.self_attn(hidden_states, attention_bias)
+    def forward(
+        self, hidden_states: torch.Tensor, attention_bias: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Returns the layer output (B, S, hidden) and the self-attention weights (None unless asked for)."""
+        residual, (weights,) = self.self_attn(hidden_states, attention_bias, output_attentions=output_attentions)
         residual = nn.functional.dropout(residual, p=self.dropout, training=self.training)
         hidden_states = self.self_attn_layer_norm(hidden_states + residual)
         residual = nn.functional.dropout(self.feed_forward(hidden_states), p=self.dropout, training=self.training)
-        return self.final_layer_norm(hidden_states + residual)
+        return self.final_layer_norm(hidden_states + residual), weights
 
 
 class BangDecoderLayer(GradientCheckpointingLayer):
@@ -445,34 +579,33 @@ class BangDecoderLayer(GradientCheckpointingLayer):
         encoder_hidden_states: torch.Tensor,
         encoder_bias: torch.Tensor | None,
         num_main: int,
-        main_buckets: torch.Tensor | None,
-        main_visible: torch.Tensor | None,
-        predict_buckets: torch.Tensor,
-        predict_visible: torch.Tensor,
+        masks: StreamMasks,
         cache: EncoderDecoderCache | None = None,
         main_output: bool = True,
-    ) -> torch.Tensor:
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor | None, ...]]:
         """Returns the layer's output states of both streams, or of the predicting streams only when `main_output`
-        is False (the last layer of a model that projects only the predicting streams to logits)."""
-        residual = self.self_attn(
-            hidden_states,
-            num_main,
-            main_buckets,
-            main_visible,
-            predict_buckets,
-            predict_visible,
-            cache=cache,
-            main_output=main_output,
+        is False (the last layer of a model that projects only the predicting streams to logits); then the attention
+        weights (main self, predicting self, main cross, predicting cross), None unless `output_attentions`."""
+        residual, main_weights, predict_weights = self.self_attn(
+            hidden_states, num_main, masks, cache=cache, main_output=main_output, output_attentions=output_attentions
         )
         if not main_output:
-            hidden_states = hidden_states[:, num_main:]
+            hidden_states, num_main = hidden_states[:, num_main:], 0
         residual = nn.functional.dropout(residual, p=self.dropout, training=self.training)
         hidden_states = self.self_attn_layer_norm(hidden_states + residual)
-        residual = self.encoder_attn(hidden_states, encoder_bias, key_value_states=encoder_hidden_states, cache=cache)
+        residual, cross_weights = self.encoder_attn(
+            hidden_states,
+            encoder_bias,
+            key_value_states=encoder_hidden_states,
+            cache=cache,
+            output_attentions=output_attentions,
+            query_split=num_main,
+        )
         residual = nn.functional.dropout(residual, p=self.dropout, training=self.training)
         hidden_states = self.encoder_attn_layer_norm(hidden_states + residual)
         residual = nn.functional.dropout(self.feed_forward(hidden_states), p=self.dropout, training=self.training)
-        return self.final_layer_norm(hidden_states + residual)
+        return self.final_layer_norm(hidden_states + residual), (main_weights, predict_weights, *cross_weights)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -490,12 +623,41 @@ class BangPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _supports_flash_attn = False
     _supports_flex_attn = False
+    # generate()'s own compilation needs a static cache; BANG's AR cache is dynamic (compile `forward` instead).
+    _can_compile_fullgraph = False
 
     def _init_weights(self, module: nn.Module) -> None:
         """BERT-style initialisation as the official `init_bert_params`: N(0, init_std), zero biases and padding."""
         super()._init_weights(module)
         if isinstance(module, BangDecoder):
             init.normal_(module.predict_input_embedding, mean=0.0, std=self.config.init_std)
+
+    @classmethod
+    def from_pretrained(cls, *args, strict: bool = False, **kwargs):
+        """transformers' `from_pretrained`, with `strict=True` turning an incomplete checkpoint into an error.
+
+        Without `strict`, missing, unexpected and mismatched keys are handled exactly as transformers does: a
+        mismatched shape is an error (unless `ignore_mismatched_sizes=True`), missing weights are initialised and
+        reported in the loading report (and in `output_loading_info`). With `strict=True` (this package's option, used
+        by its deployment tools), a checkpoint that lacks weights the model needs, or holds weights it does not
+        know, raises a ValueError naming them instead of returning a partly random model. Weights that are tied to
+        a loaded weight (the shared embedding's aliases, the tied output projection) are not missing.
+        """
+        if not strict:
+            return super().from_pretrained(*args, **kwargs)
+        wants_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        problems = []
+        if info["missing_keys"]:
+            problems.append(f"missing weights {sorted(info['missing_keys'])}")
+        if info["unexpected_keys"]:
+            problems.append(f"unexpected weights {sorted(info['unexpected_keys'])}")
+        if info["mismatched_keys"]:
+            problems.append(f"weights of another shape {sorted(str(k) for k in info['mismatched_keys'])}")
+        if problems:
+            source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+            raise ValueError(f"The checkpoint {source} does not match {cls.__name__}: {'; '.join(problems)}.")
+        return (model, info) if wants_info else model
 
 
 class BangPositionalEmbedding(nn.Embedding):
@@ -508,66 +670,106 @@ class BangPositionalEmbedding(nn.Embedding):
 class BangEncoder(BangPreTrainedModel):
     """Transformer encoder (official `TransformerEncoder`): token + position embeddings, LayerNorm, layers."""
 
-    def __init__(self, config: BangConfig, embed_tokens: nn.Embedding | None = None):
+    def __init__(self, config: BangConfig):
         super().__init__(config)
-        self.embed_tokens = embed_tokens or nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
         self.embed_positions = BangPositionalEmbedding(config.max_position_embeddings + 1, config.hidden_size)
         self.embed_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.layers = nn.ModuleList([BangEncoderLayer(config) for _ in range(config.encoder_layers)])
         self.gradient_checkpointing = False
         self.post_init()
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embed_tokens = value
+
+    def _check_inputs(self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor, length: int) -> None:
+        """The source checks: length within the position table (a shape check), token ids inside the vocabulary and
+        no row of padding only (eager mode only, see `is_traced`)."""
+        _require(length > 0, "The encoder input is empty (sequence length 0).")
+        _require(
+            length <= self.config.max_position_embeddings,
+            f"The source has {length} tokens, more than `max_position_embeddings` "
+            f"({self.config.max_position_embeddings}); truncate it explicitly when tokenizing.",
+        )
+        if is_traced():
+            return
+        if input_ids is not None:
+            _check_token_ids(input_ids, self.config.vocab_size, "Source")
+        empty_rows = (attention_mask.sum(-1) == 0).nonzero().flatten().tolist()
+        if empty_rows:
+            raise ValueError(f"Encoder input rows {empty_rows} contain no real token (all padding).")
+
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         **kwargs,
     ) -> BaseModelOutput:
+        """
+        Args:
+            input_ids / inputs_embeds: (batch, S) source ids or (batch, S, hidden) embeddings, exactly one of them.
+            attention_mask: (batch, S), 1 for real tokens; default: the ids that are not `pad_token_id`.
+            output_hidden_states / output_attentions: also return every layer's input and output states /
+                self-attention weights (default: the config's).
+        Returns:
+            `BaseModelOutput` (a tuple with `return_dict=False`).
+        """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of `input_ids` and `inputs_embeds` to the encoder.")
-        if inputs_embeds is None:
-            _check_token_ids(input_ids, self.config.vocab_size, "Source")
-            inputs_embeds = self.embed_tokens(input_ids)
-        batch, length = inputs_embeds.shape[:2]
-        if length == 0:
-            raise ValueError("The encoder input is empty (sequence length 0).")
-        if length > self.config.max_position_embeddings:
-            raise ValueError(
-                f"The source has {length} tokens, more than `max_position_embeddings` "
-                f"({self.config.max_position_embeddings}); truncate it explicitly when tokenizing."
-            )
+        output_hidden_states = (
+            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        batch, length = (input_ids if input_ids is not None else inputs_embeds).shape[:2]
+        device = (input_ids if input_ids is not None else inputs_embeds).device
         if attention_mask is None:
             attention_mask = (
                 input_ids.ne(self.config.pad_token_id).long()
                 if input_ids is not None
-                else torch.ones(batch, length, dtype=torch.long, device=inputs_embeds.device)
+                else torch.ones(batch, length, dtype=torch.long, device=device)
             )
-        empty_rows = (attention_mask.sum(-1) == 0).nonzero().flatten().tolist()
-        if empty_rows:
-            raise ValueError(f"Encoder input rows {empty_rows} contain no real token (all padding).")
+        self._check_inputs(input_ids, attention_mask, length)
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
         # As fairseq's make_positions: real tokens are numbered 1, 2, ... whatever the padding side; padding is 0.
-        positions = (attention_mask.cumsum(-1) * attention_mask).long()
+        attention_mask = attention_mask.long()
+        positions = attention_mask.cumsum(-1) * attention_mask
         hidden_states = self.embed_layer_norm(inputs_embeds + self.embed_positions(positions))
         hidden_states = nn.functional.dropout(hidden_states, p=self.config.dropout, training=self.training)
         hidden_states = hidden_states * attention_mask[..., None].to(hidden_states.dtype)
 
         bias = _padding_bias(attention_mask, hidden_states.dtype)
         all_hidden_states = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
         for layer in self.layers:
-            hidden_states = layer(hidden_states, bias)
+            hidden_states, weights = layer(hidden_states, bias, output_attentions=bool(output_attentions))
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
-        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden_states)
+            if output_attentions:
+                all_attentions += (weights,)
+        return BaseModelOutput(
+            last_hidden_state=hidden_states, hidden_states=all_hidden_states, attentions=all_attentions
+        )
 
 
 class BangDecoder(BangPreTrainedModel):
-    """The multi-stream decoder (official `NgramTransformerDecoder`); see the module docstring for the three flows."""
+    """The multi-stream decoder (official `NgramTransformerDecoder`); see the module docstring for the three flows.
 
-    def __init__(self, config: BangConfig, embed_tokens: nn.Embedding | None = None):
+    `forward` builds the stream embeddings (`embed_streams`), the positions (`_positions`), the relative buckets and
+    the visibility of each flow (`attention_masks`), then runs the layers; it always returns every stream, and
+    [`BangModel`] picks the fields its caller asked for.
+    """
+
+    def __init__(self, config: BangConfig):
         super().__init__(config)
-        self.embed_tokens = embed_tokens or nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
         # Row p + 1 is read by the predicting stream at main position p, hence two rows beyond the maximum length.
         self.embed_positions = BangPositionalEmbedding(config.max_position_embeddings + 2, config.hidden_size)
         # The learned mask vector of the predicting streams (official `ngram_input_embed`), not the [MASK] token.
@@ -577,12 +779,141 @@ class BangDecoder(BangPreTrainedModel):
         self.gradient_checkpointing = False
         self.post_init()
 
-    def _check_length(self, length: int) -> None:
-        if length > self.config.max_position_embeddings:
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embed_tokens = value
+
+    def _check_arguments(
+        self,
+        mode: str,
+        cache: EncoderDecoderCache | None,
+        num_proposals: int | None,
+        canvas_length: int | None,
+        input_ids: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+    ) -> None:
+        """Checks of the call's Python arguments (no tensor values are read)."""
+        if mode not in DECODER_MODES:
+            raise ValueError(f"Unknown decoder mode {mode!r}; choose one of {DECODER_MODES}.")
+        if cache is not None and mode != "ar":
+            raise ValueError(f"A key/value cache is only supported in `ar` mode, not {mode!r}.")
+        if num_proposals is not None and (mode != "ar" or num_proposals < 1):
             raise ValueError(
-                f"The decoder would run over {length} target positions, more than `max_position_embeddings` "
-                f"({self.config.max_position_embeddings})."
+                f"`num_proposals` needs `ar` mode and a positive count, got {num_proposals!r} in {mode!r}."
             )
+        if mode == "nar":
+            if canvas_length is None or canvas_length < 1:
+                raise ValueError(f"NAR mode needs a positive `canvas_length`, got {canvas_length!r}.")
+        elif (input_ids is None) == (inputs_embeds is None):
+            raise ValueError(
+                f"Mode {mode!r} needs exactly one of `decoder_input_ids` and `decoder_inputs_embeds` "
+                "(or `labels`, from which the decoder input is built)."
+            )
+
+    def _positions(
+        self, position_ids: torch.Tensor | None, past_length: int, length: int, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Key positions (B|1, T_past + T) and query positions (B|1, T) of the main stream (default 1..T)."""
+        if position_ids is None:
+            key_positions = torch.arange(1, past_length + length + 1, device=device)[None]
+            return key_positions, key_positions[:, past_length:]
+        if past_length:
+            raise ValueError("Custom decoder `position_ids` cannot be combined with a key/value cache.")
+        _require(
+            position_ids.shape[-1] == length,
+            f"`decoder_position_ids` has length {position_ids.shape[-1]}, expected {length}.",
+        )
+        if not is_traced():
+            low, high = int(position_ids.min()), int(position_ids.max())
+            if high > self.config.max_position_embeddings or low < 1:
+                raise ValueError(
+                    f"`decoder_position_ids` must lie in [1, {self.config.max_position_embeddings}], got "
+                    f"[{low}, {high}]."
+                )
+        return position_ids, position_ids
+
+    def embed_streams(
+        self,
+        main_embeds: torch.Tensor | None,
+        query_positions: torch.Tensor,
+        stream_positions: torch.Tensor,
+        batch: int,
+    ) -> torch.Tensor:
+        """The decoder input: main stream = token + position p, predicting streams = mask vector + position p + 1.
+
+        Returns (batch, T_main + num_streams * T, hidden) after the embedding LayerNorm and dropout (the main stream
+        first; none in NAR mode).
+        """
+        predict_states = self.predict_input_embedding + self.embed_positions(stream_positions + 1)
+        predict_states = predict_states.expand(batch, stream_positions.shape[1], -1)  # (B, S*T, D)
+        if main_embeds is not None:
+            hidden_states = torch.cat([main_embeds + self.embed_positions(query_positions), predict_states], dim=1)
+        else:
+            hidden_states = predict_states
+        hidden_states = self.embed_layer_norm(hidden_states)
+        return nn.functional.dropout(hidden_states, p=self.config.dropout, training=self.training)
+
+    def attention_masks(
+        self,
+        mode: str,
+        key_positions: torch.Tensor,
+        query_positions: torch.Tensor,
+        stream_positions: torch.Tensor,
+        past_length: int,
+        num_streams: int,
+        num_proposals: int | None,
+        attention_mask: torch.Tensor | None,
+    ) -> StreamMasks:
+        """Relative buckets (key position minus query position) and visibility of every query, for the flow `mode`.
+
+        * `nar`: the masks see each other causally (no main stream).
+        * main stream (`ar`, `ngram`): causal over the cached and the new main positions.
+        * predicting streams: the `ngram` rule of the module docstring (`build_ngram_visibility`; `ar` mode is its
+          one-stream case); an incremental AR step's new query sees the main stream up to its position and itself;
+          a semi-NAR block (`num_proposals`) sees every main position and the lower streams of the block.
+        Padding of the main stream (`attention_mask`) hides those keys from every query.
+        """
+        num_buckets, max_distance = self.config.num_buckets, self.config.relative_max_distance
+        device, length = query_positions.device, query_positions.shape[1]
+        if mode == "nar":
+            predict_buckets = compute_relative_buckets(
+                query_positions[:, None, :] - query_positions[:, :, None], num_buckets, max_distance
+            )
+            causal = torch.ones(length, length, dtype=torch.bool, device=device).tril()[None]
+            return StreamMasks(None, None, predict_buckets, causal)
+
+        main_buckets = compute_relative_buckets(
+            key_positions[:, None, :] - query_positions[:, :, None], num_buckets, max_distance
+        )
+        num_keys = past_length + length
+        query_index = torch.arange(past_length, num_keys, device=device)
+        main_visible = (torch.arange(num_keys, device=device)[None, :] <= query_index[:, None])[None]
+        predict_key_positions = torch.cat([key_positions - 1, stream_positions], dim=1)
+        predict_buckets = compute_relative_buckets(
+            predict_key_positions[:, None, :] - stream_positions[:, :, None], num_buckets, max_distance
+        )
+        if num_proposals is not None:
+            sees_main = torch.ones(num_proposals, num_keys, dtype=torch.bool, device=device)
+            chain = torch.ones(num_proposals, num_proposals, dtype=torch.bool, device=device).tril()
+            predict_visible = torch.cat([sees_main, chain], dim=-1)[None]
+        elif past_length:
+            own = torch.eye(length, dtype=torch.bool, device=device)[None]
+            predict_visible = torch.cat([main_visible, own], dim=-1)
+        else:
+            predict_visible = build_ngram_visibility(length, num_streams, device)[None]
+        if attention_mask is not None:
+            real_keys = attention_mask[:, None, :].bool()  # (B, 1, T_past + T)
+            main_visible = main_visible & real_keys
+            predict_visible = torch.cat(
+                [
+                    predict_visible[..., :num_keys] & real_keys,
+                    predict_visible[..., num_keys:].expand(real_keys.shape[0], -1, -1),
+                ],
+                dim=-1,
+            )
+        return StreamMasks(main_buckets, main_visible, predict_buckets, predict_visible)
 
     @deprecate_kwarg("past_key_values", "6.0.0", new_name="cache")
     def forward(
@@ -598,6 +929,7 @@ class BangDecoder(BangPreTrainedModel):
         cache: EncoderDecoderCache | None = None,
         use_cache: bool = False,
         output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         num_proposals: int | None = None,
         return_main_stream: bool = True,
         **kwargs,
@@ -612,6 +944,8 @@ class BangDecoder(BangPreTrainedModel):
             position_ids: (batch, T) real positions of the targets (pretraining spans); default 1..T.
             canvas_length: number of mask positions in `nar` mode.
             cache: main-stream and cross-attention cache (`ar` mode only).
+            output_hidden_states / output_attentions: record every layer's states / attention weights of every
+                stream (a main-stream state is then the very tensor the next layer reads, so gradients reach it).
             num_proposals: semi-NAR block step (`ar` mode, used by `generate(decoding_mode="semi_nar")`): instead of
                 one predicting query per main position, `num_proposals` streams propose the next tokens after the
                 last main token n: stream s sits at position n + s, sees every main position <= n and streams
@@ -619,147 +953,112 @@ class BangDecoder(BangPreTrainedModel):
                 the s tokens before it hidden. `predict_hidden_state` is then (batch, num_proposals, 1, hidden).
             return_main_stream: False skips the main stream's part of the last layer, whose output only
                 `last_hidden_state` reads (the predicting streams read the main stream's keys and values, which come
-                from each layer's input): `last_hidden_state` is then None. Ignored with `output_hidden_states`.
+                from each layer's input): `last_hidden_state` is then None. Ignored with `output_hidden_states` or
+                `output_attentions`, which report the main stream of every layer.
         """
-        if mode not in DECODER_MODES:
-            raise ValueError(f"Unknown decoder mode {mode!r}; choose one of {DECODER_MODES}.")
+        self._check_arguments(mode, cache, num_proposals, canvas_length, input_ids, inputs_embeds)
         batch, device = encoder_hidden_states.shape[0], encoder_hidden_states.device
         past_length = cache.get_seq_length() if cache is not None else 0
         if use_cache and cache is None and mode == "ar":
             cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
-        if cache is not None and mode != "ar":
-            raise ValueError(f"A key/value cache is only supported in `ar` mode, not {mode!r}.")
-        if num_proposals is not None and (mode != "ar" or num_proposals < 1):
-            raise ValueError(
-                f"`num_proposals` needs `ar` mode and a positive count, got {num_proposals!r} in {mode!r}."
-            )
-
         if mode == "nar":
-            if canvas_length is None or canvas_length < 1:
-                raise ValueError(f"NAR mode needs a positive `canvas_length`, got {canvas_length!r}.")
-            num_main, num_streams, length = 0, 1, canvas_length
-            main_states = None
+            main_embeds, length, num_streams = None, canvas_length, 1
         else:
-            if (input_ids is None) == (inputs_embeds is None):
-                raise ValueError(
-                    f"Mode {mode!r} needs exactly one of `decoder_input_ids` and `decoder_inputs_embeds` "
-                    "(or `labels`, from which the decoder input is built)."
-                )
-            main_states = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
-            num_main = length = main_states.shape[1]
+            main_embeds = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
+            length = main_embeds.shape[1]
             num_streams = 1 if mode == "ar" else self.config.ngram
-            if length == 0:
-                raise ValueError("The decoder input is empty (length 0).")
+            _require(length > 0, "The decoder input is empty (length 0).")
         # Positions read by the predicting streams go up to past + T (+ the block's extra proposals), each reading
         # its position + 1 in the table.
-        self._check_length(past_length + length + (num_proposals - 1 if num_proposals else 0))
-
-        if position_ids is None:
-            key_positions = torch.arange(1, past_length + length + 1, device=device)[None]  # (1, T_past + T)
-            query_positions = key_positions[:, past_length:]  # (1, T)
-        else:
-            if past_length:
-                raise ValueError("Custom decoder `position_ids` cannot be combined with a key/value cache.")
-            if position_ids.shape[-1] != length:
-                raise ValueError(f"`decoder_position_ids` has length {position_ids.shape[-1]}, expected {length}.")
-            if int(position_ids.max()) > self.config.max_position_embeddings or int(position_ids.min()) < 1:
-                raise ValueError(
-                    f"`decoder_position_ids` must lie in [1, {self.config.max_position_embeddings}], got "
-                    f"[{int(position_ids.min())}, {int(position_ids.max())}]."
-                )
-            key_positions = query_positions = position_ids
-
+        reach = past_length + length + (num_proposals - 1 if num_proposals else 0)
+        _require(
+            reach <= self.config.max_position_embeddings,
+            f"The decoder would run over {reach} target positions, more than `max_position_embeddings` "
+            f"({self.config.max_position_embeddings}).",
+        )
+        key_positions, query_positions = self._positions(position_ids, past_length, length, device)
         if num_proposals is not None:  # semi-NAR block: stream s at position n + s after the last main token n
-            stream_query_positions = query_positions[:, -1:] + torch.arange(num_proposals, device=device)[None]
+            stream_positions = query_positions[:, -1:] + torch.arange(num_proposals, device=device)[None]
             num_streams, stream_length = num_proposals, 1
         else:
+            stream_positions = query_positions.repeat(1, num_streams)  # (B|1, S*T)
             stream_length = length
-            stream_query_positions = query_positions.repeat(1, num_streams)  # (B|1, S*T)
-
-        # Embeddings: main stream = token + position p; predicting streams = mask vector + position p + 1.
-        predict_states = self.predict_input_embedding + self.embed_positions(stream_query_positions + 1)
-        predict_states = predict_states.expand(batch, num_streams * stream_length, -1)  # (B, S*T, D)
-        if main_states is not None:
-            main_states = main_states + self.embed_positions(query_positions)
-            hidden_states = torch.cat([main_states, predict_states], dim=1)
-        else:
-            hidden_states = predict_states
-        hidden_states = self.embed_layer_norm(hidden_states)
-        hidden_states = nn.functional.dropout(hidden_states, p=self.config.dropout, training=self.training)
-
-        # Relative-position buckets (key position minus query position) and visibility, shared by all layers.
-        num_buckets, max_distance = self.config.num_buckets, self.config.relative_max_distance
-        if mode == "nar":
-            main_buckets = main_visible = None
-            predict_buckets = compute_relative_buckets(
-                query_positions[:, None, :] - query_positions[:, :, None], num_buckets, max_distance
-            )
-            predict_visible = torch.ones(length, length, dtype=torch.bool, device=device).tril()[None]
-        else:
-            main_buckets = compute_relative_buckets(
-                key_positions[:, None, :] - query_positions[:, :, None], num_buckets, max_distance
-            )
-            num_keys = past_length + length
-            query_index = torch.arange(past_length, num_keys, device=device)
-            main_visible = (torch.arange(num_keys, device=device)[None, :] <= query_index[:, None])[None]
-            predict_key_positions = torch.cat([key_positions - 1, stream_query_positions], dim=1)
-            predict_buckets = compute_relative_buckets(
-                predict_key_positions[:, None, :] - stream_query_positions[:, :, None], num_buckets, max_distance
-            )
-            if num_proposals is not None:  # every main position <= n, and the lower streams of the block
-                sees_main = torch.ones(num_proposals, num_keys, dtype=torch.bool, device=device)
-                chain = torch.ones(num_proposals, num_proposals, dtype=torch.bool, device=device).tril()
-                predict_visible = torch.cat([sees_main, chain], dim=-1)[None]
-            elif past_length:  # AR step: a new predicting query sees the main stream up to its position, and itself.
-                own = torch.eye(length, dtype=torch.bool, device=device)[None]
-                predict_visible = torch.cat([main_visible, own], dim=-1)
-            else:
-                predict_visible = build_ngram_visibility(length, num_streams, device)[None]
-            if attention_mask is not None:
-                real_keys = attention_mask[:, None, :].bool()  # (B, 1, T_past + T)
-                main_visible = main_visible & real_keys
-                predict_visible = torch.cat(
-                    [
-                        predict_visible[..., :num_keys] & real_keys,
-                        predict_visible[..., num_keys:].expand(batch, -1, -1),
-                    ],
-                    dim=-1,
-                )
-
+        hidden_states = self.embed_streams(main_embeds, query_positions, stream_positions, batch)
+        masks = self.attention_masks(
+            mode, key_positions, query_positions, stream_positions, past_length, num_streams, num_proposals,
+            attention_mask,
+        )  # fmt: skip
         encoder_bias = (
             _padding_bias(encoder_attention_mask, hidden_states.dtype) if encoder_attention_mask is not None else None
         )
-        all_hidden_states = (hidden_states,) if output_hidden_states else None
-        main_output_of_last_layer = return_main_stream or bool(output_hidden_states)
+
+        num_main = 0 if mode == "nar" else length
+        record_states, record_attentions = bool(output_hidden_states), bool(output_attentions)
+        full_last_layer = return_main_stream or record_states or record_attentions
+        states = {"main": [], "predict": []} if record_states else None
+        weights = {name: [] for name in ("main", "predict", "cross", "predict_cross")} if record_attentions else None
         for index, layer in enumerate(self.layers):
-            hidden_states = layer(
+            if record_states:
+                hidden_states = self._record_streams(hidden_states, num_main, num_streams, stream_length, states)
+            hidden_states, layer_weights = layer(
                 hidden_states,
                 encoder_hidden_states,
                 encoder_bias,
                 num_main,
-                main_buckets,
-                main_visible,
-                predict_buckets,
-                predict_visible,
+                masks,
                 cache=cache,
-                main_output=main_output_of_last_layer or index < len(self.layers) - 1,
+                main_output=full_last_layer or index < len(self.layers) - 1,
+                output_attentions=record_attentions,
             )
-            if output_hidden_states:
-                all_hidden_states += (hidden_states,)
-
-        if not main_output_of_last_layer:
+            if record_attentions:
+                for name, value in zip(weights, layer_weights, strict=True):
+                    weights[name].append(value)
+        if not full_last_layer:
             num_main = 0
-        predict_hidden_state = hidden_states[:, num_main:].view(batch, num_streams, stream_length, -1)
+        main_states = hidden_states[:, :num_main] if num_main else None
+        predict_hidden_state = hidden_states[:, num_main:].unflatten(1, (num_streams, stream_length))
+        if record_states:
+            states["main"].append(main_states)
+            states["predict"].append(predict_hidden_state)
+
+        def recorded(values):
+            return tuple(values) if values and values[0] is not None else None
+
         return BangDecoderOutput(
-            last_hidden_state=hidden_states[:, :num_main] if num_main else None,
+            last_hidden_state=main_states,
             predict_hidden_state=predict_hidden_state,
             cache=cache,
-            hidden_states=all_hidden_states,
+            hidden_states=recorded(states["main"]) if record_states else None,
+            predict_hidden_states=recorded(states["predict"]) if record_states else None,
+            attentions=recorded(weights["main"]) if record_attentions else None,
+            predict_attentions=recorded(weights["predict"]) if record_attentions else None,
+            cross_attentions=recorded(weights["cross"]) if record_attentions else None,
+            predict_cross_attentions=recorded(weights["predict_cross"]) if record_attentions else None,
         )
+
+    @staticmethod
+    def _record_streams(
+        hidden_states: torch.Tensor, num_main: int, num_streams: int, stream_length: int, states: dict
+    ) -> torch.Tensor:
+        """Appends a layer input's main-stream (B, T, D) and predicting-stream (B, S, T, D) states to `states` and
+        returns the layer input rebuilt from exactly those tensors, so that gradients flow through the recorded ones
+        (`retain_grad` on them works as on any transformers hidden state)."""
+        predict = hidden_states[:, num_main:].unflatten(1, (num_streams, stream_length))
+        states["predict"].append(predict)
+        if not num_main:
+            states["main"].append(None)
+            return predict.flatten(1, 2)
+        main = hidden_states[:, :num_main]
+        states["main"].append(main)
+        return torch.cat([main, predict.flatten(1, 2)], dim=1)
 
 
 class BangModel(BangPreTrainedModel):
-    """The bare BANG encoder-decoder returning hidden states."""
+    """The bare BANG encoder-decoder returning hidden states.
+
+    The encoder's and the decoder's input embeddings are one matrix, `shared` (tied by transformers' parameter tying,
+    so that loading reports a checkpoint without it as missing); see the module docstring for the output fields.
+    """
 
     _tied_weights_keys = {
         "encoder.embed_tokens.weight": "shared.weight",
@@ -769,9 +1068,20 @@ class BangModel(BangPreTrainedModel):
     def __init__(self, config: BangConfig):
         super().__init__(config)
         self.shared = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
-        self.encoder = BangEncoder(config, self.shared)
-        self.decoder = BangDecoder(config, self.shared)
+        self.encoder = BangEncoder(config)
+        self.decoder = BangDecoder(config)
         self.post_init()
+
+    def get_expanded_tied_weights_keys(self, all_submodels: bool = False) -> dict:
+        """transformers' tied weights, with the encoder and decoder input embeddings always tied to `shared`.
+
+        `tie_word_embeddings=False` only unties the output projection of [`BangForConditionalGeneration`]: one input
+        embedding for the encoder and the decoder is BANG's architecture (this package's reading of that option).
+        """
+        tied = super().get_expanded_tied_weights_keys(all_submodels=all_submodels)
+        if not all_submodels:
+            tied = {**dict(self._tied_weights_keys), **tied}
+        return tied
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.shared
@@ -787,9 +1097,9 @@ class BangModel(BangPreTrainedModel):
             raise ValueError(f"Unknown decoder mode {mode!r}; choose one of {DECODER_MODES}.")
         return mode
 
-    @deprecate_kwarg("past_key_values", "6.0.0", new_name="cache")
-    def forward(
+    def encode_and_decode(
         self,
+        mode: str,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         decoder_input_ids: torch.LongTensor | None = None,
@@ -799,31 +1109,15 @@ class BangModel(BangPreTrainedModel):
         cache: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
-        mode: str | None = None,
         canvas_length: int | None = None,
         use_cache: bool | None = None,
-        output_hidden_states: bool | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
         encoder_sample_index: torch.LongTensor | None = None,
         return_main_stream: bool = True,
-        **kwargs,
-    ) -> BangSeq2SeqModelOutput:
-        """
-        Args:
-            input_ids: (batch, S) source ids, ending with `[SEP]` as the official data.
-            attention_mask: (batch, S), 1 for real tokens; derived from `pad_token_id` when omitted.
-            decoder_input_ids: (batch, T) main-stream input `[SEP] y1 .. y_{T-1}` (`ar`, `ngram`).
-            decoder_position_ids: (batch, T) real target positions (pretraining); default 1..T.
-            mode: `"ar"`, `"nar"` or `"ngram"`; defaults to `config.default_mode`.
-            canvas_length: number of NAR mask positions (`nar` mode).
-            encoder_sample_index: (batch_decoder,) for each decoder row, the source row whose encoder output it reads:
-                several targets of one source (gold and distilled references) then share one encoder pass.
-            return_main_stream: False leaves `last_hidden_state` None and skips the main stream's part of the last
-                decoder layer, which nothing else reads (see [`BangDecoder`]).
-        """
-        mode = self.resolve_mode(mode)
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
+    ) -> tuple[BaseModelOutput, BangDecoderOutput]:
+        """Runs the encoder (unless `encoder_outputs` are given) and the decoder; returns both raw outputs, every
+        stream included ([`BangModel.forward`] and [`BangForConditionalGeneration.forward`] pick their fields)."""
         if encoder_outputs is None:
             if attention_mask is None and input_ids is not None:
                 attention_mask = input_ids.ne(self.config.pad_token_id).long()
@@ -832,17 +1126,21 @@ class BangModel(BangPreTrainedModel):
                 attention_mask=attention_mask,
                 inputs_embeds=inputs_embeds,
                 output_hidden_states=output_hidden_states,
+                output_attentions=output_attentions,
+                return_dict=True,
             )
         elif not isinstance(encoder_outputs, BaseModelOutput):
             encoder_outputs = BaseModelOutput(
                 last_hidden_state=encoder_outputs[0],
                 hidden_states=encoder_outputs[1] if len(encoder_outputs) > 1 else None,
+                attentions=encoder_outputs[2] if len(encoder_outputs) > 2 else None,
             )
         use_cache = (use_cache if use_cache is not None else self.config.use_cache) and mode == "ar"
         encoder_states, encoder_mask = encoder_outputs.last_hidden_state, attention_mask
         if encoder_sample_index is not None:
-            if encoder_sample_index.dim() != 1 or not bool(
-                ((encoder_sample_index >= 0) & (encoder_sample_index < encoder_states.shape[0])).all()
+            if not is_traced() and (
+                encoder_sample_index.dim() != 1
+                or not bool(((encoder_sample_index >= 0) & (encoder_sample_index < encoder_states.shape[0])).all())
             ):
                 raise ValueError(
                     f"`encoder_sample_index` must be 1-D with values in [0, {encoder_states.shape[0]}), got "
@@ -863,20 +1161,100 @@ class BangModel(BangPreTrainedModel):
             cache=cache,
             use_cache=use_cache,
             output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+            return_main_stream=return_main_stream,
+        )
+        return encoder_outputs, decoder_outputs
+
+    @can_return_tuple
+    @deprecate_kwarg("past_key_values", "6.0.0", new_name="cache")
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        decoder_position_ids: torch.LongTensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        cache: EncoderDecoderCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        mode: str | None = None,
+        canvas_length: int | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        output_predict_streams: bool | None = None,
+        encoder_sample_index: torch.LongTensor | None = None,
+        return_main_stream: bool = True,
+        **kwargs,
+    ) -> BangSeq2SeqModelOutput:
+        """
+        Args:
+            input_ids: (batch, S) source ids, ending with `[SEP]` as the official data.
+            attention_mask: (batch, S), 1 for real tokens; derived from `pad_token_id` when omitted.
+            decoder_input_ids: (batch, T) main-stream input `[SEP] y1 .. y_{T-1}` (`ar`, `ngram`).
+            decoder_position_ids: (batch, T) real target positions (pretraining); default 1..T.
+            mode: `"ar"`, `"nar"` or `"ngram"`; defaults to `config.default_mode`.
+            canvas_length: number of NAR mask positions (`nar` mode).
+            output_hidden_states / output_attentions: per-layer states / attention weights (default: the
+                config's); the main stream's in the standard fields.
+            output_predict_streams: also return the predicting streams (`predict_hidden_state`, and their per-layer
+                fields with `output_hidden_states` / `output_attentions`). Default: only in `nar` mode, which has no
+                main stream.
+            encoder_sample_index: (batch_decoder,) for each decoder row, the source row whose encoder output it reads:
+                several targets of one source (gold and distilled references) then share one encoder pass.
+            return_main_stream: False leaves `last_hidden_state` None and skips the main stream's part of the last
+                decoder layer, which nothing else reads (see [`BangDecoder`]).
+        Returns:
+            `BangSeq2SeqModelOutput`, or its tuple of non-None fields with `return_dict=False`.
+        """
+        mode = self.resolve_mode(mode)
+        output_hidden_states = (
+            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        streams = mode == "nar" if output_predict_streams is None else output_predict_streams
+        encoder_outputs, decoder_outputs = self.encode_and_decode(
+            mode,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            decoder_position_ids=decoder_position_ids,
+            encoder_outputs=encoder_outputs,
+            cache=cache,
+            inputs_embeds=inputs_embeds,
+            decoder_inputs_embeds=decoder_inputs_embeds,
+            canvas_length=canvas_length,
+            use_cache=use_cache,
+            output_hidden_states=bool(output_hidden_states),
+            output_attentions=bool(output_attentions),
+            encoder_sample_index=encoder_sample_index,
             return_main_stream=return_main_stream,
         )
         return BangSeq2SeqModelOutput(
             last_hidden_state=decoder_outputs.last_hidden_state,
-            predict_hidden_state=decoder_outputs.predict_hidden_state,
             cache=decoder_outputs.cache,
             decoder_hidden_states=decoder_outputs.hidden_states,
+            decoder_attentions=decoder_outputs.attentions,
+            cross_attentions=decoder_outputs.cross_attentions,
             encoder_last_hidden_state=encoder_outputs.last_hidden_state,
             encoder_hidden_states=encoder_outputs.hidden_states,
+            encoder_attentions=encoder_outputs.attentions,
+            predict_hidden_state=decoder_outputs.predict_hidden_state if streams else None,
+            decoder_predict_hidden_states=decoder_outputs.predict_hidden_states if streams else None,
+            decoder_predict_attentions=decoder_outputs.predict_attentions if streams else None,
+            predict_cross_attentions=decoder_outputs.predict_cross_attentions if streams else None,
         )
 
 
 class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
-    """BANG with the language-model head tied to the shared embedding (official `output_layer`)."""
+    """BANG with the language-model head tied to the shared embedding (official `output_layer`).
+
+    The head projects the predicting streams (the AR stream, the NAR masks or the n streams) to `logits`. With
+    `config.tie_word_embeddings=False` it has a matrix of its own.
+    """
 
     _tied_weights_keys = {"lm_head.weight": "model.shared.weight"}
 
@@ -894,12 +1272,21 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.model.set_input_embeddings(value)
 
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
     def get_encoder(self, modality=None) -> BangEncoder:
         return self.model.encoder
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        if not is_traced():
+            self.config.check_special_token_ids()
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
+    @can_return_tuple
     @deprecate_kwarg("past_key_values", "6.0.0", new_name="cache")
     def forward(
         self,
@@ -918,6 +1305,8 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         canvas_length: int | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        output_predict_streams: bool | None = None,
         return_token_log_probs: bool = False,
         num_items_in_batch: int | torch.Tensor | None = None,
         encoder_sample_index: torch.LongTensor | None = None,
@@ -927,22 +1316,29 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         Args:
             labels: (batch, T) targets `y1 .. yT [SEP]`, -100 where no loss is taken. In `ar`/`ngram` mode they
                 also give `decoder_input_ids` (shifted right) when those are not passed; in `nar` mode they give the
-                canvas length.
+                canvas length. The loss is the cross-entropy, label-smoothed by `config.label_smoothing` (0 unless
+                set).
             target_span_index: (batch, T) index of each target inside its span (pretraining); stream s is trained
                 on the positions whose index is at least s. Default: the position index 0..T-1, so stream s learns
                 position t >= s of a fine-tuning target.
             mode: `"ar"`, `"nar"` or `"ngram"`; defaults to `config.default_mode`.
             canvas_length: NAR canvas length when neither labels nor decoder_input_ids give it. In `nar` mode,
                 `decoder_input_ids` only set the canvas length, as the official `prev_output_tokens` do.
+            output_hidden_states / output_attentions / output_predict_streams: as in [`BangModel.forward`].
             return_token_log_probs: also return the log-probability of every label token.
             num_items_in_batch: divide the summed loss by this count (the Trainer passes it for gradient
                 accumulation); default: the number of counted target tokens in this batch.
             encoder_sample_index: (batch_decoder,) source row read by each decoder row (labels, decoder inputs and
                 outputs then have `batch_decoder` rows): scores several targets per source with one encoder pass.
+        Returns:
+            `BangSeq2SeqLMOutput`, or its tuple of non-None fields with `return_dict=False`.
         """
         mode = self.model.resolve_mode(mode)
-        if kwargs.get("output_attentions"):
-            raise ValueError("`output_attentions=True` is not supported by BANG; use `output_hidden_states=True`.")
+        output_hidden_states = (
+            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        streams = mode == "nar" if output_predict_streams is None else output_predict_streams
         if labels is not None:
             _check_token_ids(labels, self.config.vocab_size, "Label", ignore_index=-100)
         if mode == "nar":
@@ -959,7 +1355,8 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         if labels is not None:
             use_cache = False
 
-        outputs = self.model(
+        encoder_outputs, outputs = self.model.encode_and_decode(
+            mode,
             input_ids=input_ids,
             attention_mask=attention_mask,
             decoder_input_ids=decoder_input_ids,
@@ -969,10 +1366,10 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             cache=cache,
             inputs_embeds=inputs_embeds,
             decoder_inputs_embeds=decoder_inputs_embeds,
-            mode=mode,
             canvas_length=canvas_length,
             use_cache=use_cache,
-            output_hidden_states=output_hidden_states,
+            output_hidden_states=bool(output_hidden_states),
+            output_attentions=bool(output_attentions),
             encoder_sample_index=encoder_sample_index,
             return_main_stream=False,  # only the predicting streams are projected to logits
         )
@@ -1005,15 +1402,47 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         return BangSeq2SeqLMOutput(
             loss=loss,
             logits=logits,
+            cache=outputs.cache,
+            decoder_hidden_states=outputs.hidden_states,
+            decoder_attentions=outputs.attentions,
+            cross_attentions=outputs.cross_attentions,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+            encoder_attentions=encoder_outputs.attentions,
             per_sample_loss=per_sample_loss,
             stream_losses=stream_losses,
             predict_logits=predict_logits if mode == "ngram" else None,
             token_log_probs=token_log_probs,
-            cache=outputs.cache,
-            decoder_hidden_states=outputs.decoder_hidden_states,
-            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
-            encoder_hidden_states=outputs.encoder_hidden_states,
+            decoder_predict_hidden_states=outputs.predict_hidden_states if streams else None,
+            decoder_predict_attentions=outputs.predict_attentions if streams else None,
+            predict_cross_attentions=outputs.predict_cross_attentions if streams else None,
         )
+
+    def nar_logits(
+        self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None, canvas_length: int = 1
+    ) -> torch.Tensor:
+        """The NAR decoding pass: one encoder pass and one decoder pass over `canvas_length` masks, (B, L, V) scores.
+
+        Tensors in, a tensor out, and no data-dependent branch once traced: `torch.compile(model.nar_logits,
+        fullgraph=True)` and `torch.export` take it whole (see `nar_decode`).
+        """
+        if attention_mask is None:
+            attention_mask = input_ids.ne(self.config.pad_token_id).long()
+        _, outputs = self.model.encode_and_decode(
+            "nar", input_ids=input_ids, attention_mask=attention_mask, canvas_length=canvas_length, use_cache=False
+        )
+        return self.lm_head(outputs.predict_hidden_state.squeeze(1))
+
+    def nar_decode(
+        self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None, canvas_length: int = 1
+    ) -> torch.LongTensor:
+        """The NAR decoder for deployment: encoder, one decoder pass, argmax; returns the (B, L) canvas of token ids.
+
+        This is what `generate(decoding_mode="nar")` computes before the official post-processing (cut at the first
+        `[SEP]`, drop `[CLS]`, collapse repeats: `generation_bang.nar_canvas_to_sequences`), as one graph without
+        graph breaks (`torch.compile(model.nar_decode, fullgraph=True)`), which `bang_spmd.deploy` exports to ONNX.
+        """
+        return self.nar_logits(input_ids, attention_mask, canvas_length).argmax(-1)
 
     # -----------------------------------------------------------------------------------------------------------
     # Generation
@@ -1089,8 +1518,17 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         if source is not None and (source.shape[0] == 0 or source.shape[1] == 0):
             raise ValueError(f"The input is empty: shape {tuple(source.shape)}.")
         self._check_generation_length(base_config, kwargs)
+        self.config.check_special_token_ids()
+        mode = kwargs.pop("mode", None)
+        if mode not in (None, "ar"):
+            raise ValueError(
+                f"generate() chooses the decoder flow with `decoding_mode` ('ar', 'nar' or 'semi_nar'), not "
+                f"mode={mode!r}."
+            )
         if options.decoding_mode == "ar":
-            return super().generate(inputs, generation_config=generation_config, mode="ar", **kwargs)
+            # The forward's `mode="ar"` is added by `prepare_inputs_for_generation`, so that transformers' loops
+            # (assisted decoding included, with this model as the main or the assistant model) never see it twice.
+            return super().generate(inputs, generation_config=generation_config, **kwargs)
 
         for name in self._ar_only_arguments:
             if kwargs.pop(name, None) is not None:
@@ -1135,6 +1573,14 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             return self._generate_nar(encoder_inputs, generation_config, options)
         return self._generate_semi_nar(encoder_inputs, generation_config, options)
 
+    def prepare_inputs_for_generation(self, *args, **kwargs) -> dict:
+        """transformers' inputs of one AR decoding step, with the decoder flow fixed to `mode="ar"` whatever
+        `config.default_mode` says (AR generation runs the main stream with its cache)."""
+        kwargs.pop("mode", None)
+        model_inputs = super().prepare_inputs_for_generation(*args, **kwargs)
+        model_inputs["mode"] = "ar"
+        return model_inputs
+
     def _check_generation_length(self, config: GenerationConfig, kwargs: dict) -> None:
         """Refuses lengths that would run past the decoder's position table, naming the value."""
         limit = self.config.max_position_embeddings
@@ -1177,7 +1623,23 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
                 )
         else:
             canvas_length = self._new_token_budget(generation_config)
-        logits = self(**encoder_inputs, mode="nar", canvas_length=canvas_length, use_cache=False).logits
+        if (
+            encoder_inputs["input_ids"] is not None
+            and encoder_inputs["inputs_embeds"] is None
+            and (encoder_inputs["encoder_outputs"] is None)
+        ):
+            input_ids, attention_mask = encoder_inputs["input_ids"], encoder_inputs["attention_mask"]
+            if options.nar_source_padding is not None:
+                input_ids, attention_mask = pad_source(
+                    input_ids,
+                    attention_mask,
+                    options.nar_source_padding,
+                    self.config.pad_token_id,
+                    max_length=self.config.max_position_embeddings,
+                )
+            logits = self.nar_logits(input_ids, attention_mask, canvas_length)
+        else:
+            logits = self(**encoder_inputs, mode="nar", canvas_length=canvas_length, use_cache=False).logits
         sequences = nar_canvas_to_sequences(
             logits.argmax(-1),
             decoder_start_token_id=generation_config.decoder_start_token_id,

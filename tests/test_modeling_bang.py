@@ -218,8 +218,10 @@ def test_ngram_positions_see_exactly_the_documented_rule(layers):
             decoder_input_ids=decoder_input_ids,
             mode="ngram",
             output_hidden_states=True,
+            output_predict_streams=True,
         )
-        return out.decoder_hidden_states[-1]  # (B, T + S*T, D)
+        main, streams_out = out.decoder_hidden_states[-1], out.decoder_predict_hidden_states[-1]  # (B, S, T, D)
+        return torch.cat([main, streams_out.flatten(1, 2)], dim=1)  # (B, T + S*T, D)
 
     with torch.no_grad():
         base = run()
@@ -454,6 +456,7 @@ def test_skipping_the_last_layers_main_stream_changes_no_predicting_state(mode):
     input_ids, attention_mask, labels = random_batch(model.config)
     decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels)
     kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids, mode=mode)
+    kwargs["output_predict_streams"] = True
     with torch.no_grad():
         full = model.model(**kwargs)
         skipped = model.model(**kwargs, return_main_stream=False)

@@ -19,6 +19,10 @@ from modeling_bang.configuration_bang import ARCHITECTURE_FIELDS, TRAINING_FIELD
 
 logger = logging.get_logger(__name__)
 
+# The label smoothing of the models the training programs build: the official fine-tuning recipe (microsoft/BANG,
+# `--label-smoothing 0.1`). `BangConfig` itself defaults to 0, transformers' convention for `labels`.
+TRAINING_LABEL_SMOOTHING = 0.1
+
 _OVERRIDE = "Override of the preset."
 
 
@@ -46,7 +50,10 @@ class ModelShape:
     dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
     attention_dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
     activation_dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
-    label_smoothing: float | None = field(default=None, metadata={"help": "Override of the config (default 0.1)."})
+    label_smoothing: float | None = field(
+        default=None,
+        metadata={"help": "Override of the config; a model built from a preset gets 0.1 (the official recipe)."},
+    )
 
     @classmethod
     def symmetric(
@@ -78,7 +85,8 @@ class ModelShape:
 def bang_config(
     shape: ModelShape, tokenizer: PreTrainedTokenizerBase, min_positions: int = 0, default_ngram: int | None = None
 ) -> BangConfig:
-    """The `BangConfig` of `shape`: its preset with its overrides, the tokenizer's vocabulary size and special ids.
+    """The `BangConfig` of `shape`: its preset with its overrides, the tokenizer's vocabulary size and special ids,
+    and label smoothing `TRAINING_LABEL_SMOOTHING` unless the shape sets it.
 
     Args:
         min_positions: the longest source or target the model will be fed; the model gets at least this many
@@ -94,6 +102,7 @@ def bang_config(
         "decoder_start_token_id": tokenizer.sep_token_id,
         "cls_token_id": tokenizer.cls_token_id,
     }
+    settings.setdefault("label_smoothing", TRAINING_LABEL_SMOOTHING)
     ngram = shape.ngram if shape.ngram is not None else default_ngram
     if ngram is not None:
         settings["ngram"] = ngram
@@ -165,4 +174,11 @@ def resolve_resume_checkpoint(training_args, overwrite_output_dir: bool) -> str 
     return resume
 
 
-__all__ = ["ModelShape", "bang_config", "build_bang_model", "load_tokenizer", "resolve_resume_checkpoint"]
+__all__ = [
+    "TRAINING_LABEL_SMOOTHING",
+    "ModelShape",
+    "bang_config",
+    "build_bang_model",
+    "load_tokenizer",
+    "resolve_resume_checkpoint",
+]

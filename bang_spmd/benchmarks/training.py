@@ -52,6 +52,7 @@ from typing import Any
 import torch
 from transformers import ProphetNetForConditionalGeneration
 
+from bang_spmd.trainers.model_setup import TRAINING_LABEL_SMOOTHING
 from bang_spmd.trainers.spmd_trainer import (
     DISTILLED_LABELS,
     SPMDDataCollator,
@@ -66,11 +67,14 @@ from .common import Ratio, prophetnet_config
 
 
 # name -> builder of the BANG config; the ProphetNet peer copies its dimensions (`prophetnet_config`).
+# The training programs' label smoothing (the ProphetNet peer copies it as `eps`).
 SHAPES: dict[str, Callable[[], BangConfig]] = {
     # vocab 8000: the vocabulary of this project's small CPU models
-    "small": lambda: BangConfig.from_preset("bang-base", **common.SMALL_SHAPE, vocab_size=8000),
-    "bang-base": lambda: BangConfig.from_preset("bang-base"),
-    "tiny": lambda: BangConfig.from_preset("tiny"),
+    "small": lambda: BangConfig.from_preset(
+        "bang-base", **common.SMALL_SHAPE, vocab_size=8000, label_smoothing=TRAINING_LABEL_SMOOTHING
+    ),
+    "bang-base": lambda: BangConfig.from_preset("bang-base", label_smoothing=TRAINING_LABEL_SMOOTHING),
+    "tiny": lambda: BangConfig.from_preset("tiny", label_smoothing=TRAINING_LABEL_SMOOTHING),
 }
 
 LEARNING_RATE = 1e-4

@@ -70,6 +70,14 @@ def benchmark_training() -> None:
     _run("benchmark_training")
 
 
+def benchmark_deploy() -> None:
+    _run("benchmark_deploy")
+
+
+def export() -> None:
+    _run("export")
+
+
 def push() -> None:
     _run("push")
 
