@@ -30,6 +30,7 @@ LAYERS = {
     "bang_spmd.evaluation": 3,
     "bang_spmd.hub": 3,
     "bang_spmd.deploy": 3,
+    "bang_spmd.pretrained": 3,
     "bang_spmd.recipes": 4,
     "bang_spmd.benchmarks": 4,
     "bang_spmd.experiments": 5,

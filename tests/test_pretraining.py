@@ -331,21 +331,23 @@ def test_chunking_keeps_every_token():
         chunk([1, 2], 1, SEP)
 
 
-def test_prepare_pretraining_text_reads_only_train_splits(tmp_path):
-    for name, field_name in (("debsum", "document"), ("wndef", "example")):
+def test_prepare_pretraining_text_reads_both_sides_of_the_train_splits_only(tmp_path):
+    fields = {"debtrans-enfr": ("en", "fr"), "debsum": ("document", "summary"), "wndef": ("example", "definition")}
+    for name, (source, target) in fields.items():
         (tmp_path / name).mkdir()
         for split in ("train", "validation", "test"):
-            rows = [{field_name: f"{split} text\nof {name} {i}", "summary": "s", "definition": "d"} for i in range(2)]
+            rows = [{source: f"{split} text\nof {name} {i}", target: f"{split} target {i}", "id": i} for i in range(2)]
             (tmp_path / name / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     output = tmp_path / "out.txt"
     load_example("prepare_pretraining_text").main(["--data_dir", str(tmp_path), "--output_file", str(output)])
     lines = output.read_text().splitlines()
-    assert lines == [f"train text of {name} {i}" for name in ("debsum", "wndef") for i in range(2)]
+    expected = [t for name in fields for i in range(2) for t in (f"train text of {name} {i}", f"train target {i}")]
+    assert lines == expected  # data sets, rows and fields in order; whitespace runs made one space
     valid = tmp_path / "valid.txt"
     load_example("prepare_pretraining_text").main(
-        ["--data_dir", str(tmp_path), "--split", "validation", "--output_file", str(valid)]
+        ["--data_dir", str(tmp_path), "--split", "validation", "--output_file", str(valid), "--datasets", "wndef"]
     )
-    assert valid.read_text().splitlines()[0] == "validation text of debsum 0"
+    assert valid.read_text().splitlines()[:2] == ["validation text of wndef 0", "validation target 0"]
 
 
 def test_pretrain_script_trains_saves_and_resumes(tmp_path):
@@ -468,4 +470,30 @@ def test_finetune_with_task_debtrans_trains_on_its_synopses_and_reports_bleu(tmp
     assert results["eval_samples"] == 6  # the synopses only (--where kind=synopsis)
     assert 0.0 <= results["bleu4"] <= 100.0 and "rougeL_f1" not in results
     with pytest.raises(ValueError, match="no row|No row"):
-        load_example("finetune").main([*args[:4], "--where", "kind=missing", "--output_dir", str(tmp_path / "o2")])
+        load_example("finetune").main(
+            [*args[:4], "--config_preset", "tiny", "--where", "kind=missing", "--output_dir", str(tmp_path / "o2")]
+        )
+
+
+def test_finetuning_starts_from_the_shipped_model_unless_a_new_model_is_described(tmp_path, monkeypatch):
+    from bang_spmd import pretrained
+    from bang_spmd.recipes import common
+
+    assert common.starting_model(FinetuneModelArguments(config_preset="tiny"), "bang-mini") is None
+    assert common.starting_model(FinetuneModelArguments(hidden_size=32), "bang-mini") is None
+    assert common.starting_model(FinetuneModelArguments(model_name_or_path="a/b"), "bang-mini") == "a/b"
+    monkeypatch.setitem(pretrained.PRETRAINED_MODELS, "bang-mini", str(tmp_path))  # installed: the default start
+    assert common.starting_model(FinetuneModelArguments(), "bang-mini") == str(tmp_path)
+    assert common.starting_model(FinetuneModelArguments(dropout=0.2), "bang-mini") == str(tmp_path)  # training field
+    assert common.starting_model(FinetuneModelArguments(model_name_or_path="bang-mini"), "bang-mini") == str(tmp_path)
+
+
+def test_pack_chunks_concatenates_in_order_without_losing_or_splitting_a_chunk():
+    from bang_spmd.trainers.pretraining import pack_chunks
+
+    chunks = [[5, 3], [6, 7, 3], [8, 9, 10, 3], [11, 3], [12, 13, 14, 15, 16, 3]]
+    packed = pack_chunks(chunks, max_length=6)
+    assert packed == [[5, 3, 6, 7, 3], [8, 9, 10, 3, 11, 3], [12, 13, 14, 15, 16, 3]]
+    assert [t for p in packed for t in p] == [t for c in chunks for t in c]
+    assert all(len(p) <= 6 for p in packed)
+    assert pack_chunks([], 6) == []

@@ -72,6 +72,7 @@ def test_train_tokenizer_script_reads_train_splits_only(tmp_path):
     for name, record in {
         "debsum": {"id": "p", "document": "a library for parsing xml files", "summary": "xml parser"},
         "wndef": {"id": "w", "word": "parse", "example": "parse the file", "definition": "analyse syntactically"},
+        "debtrans-enfr": {"id": "p#0", "kind": "synopsis", "en": "Parser of XML files", "fr": "Analyseur de fichiers"},
     }.items():
         (tmp_path / "data" / name).mkdir(parents=True)
         (tmp_path / "data" / name / "train.jsonl").write_text(json.dumps(record) + "\n")
@@ -84,10 +85,16 @@ def test_train_tokenizer_script_reads_train_splits_only(tmp_path):
         "80",
     ]
     command += ["--min_frequency", "1", "--output_dir", str(tmp_path / "tok")]
+    command += ["--cased", "--keep_spacing", "--model_max_length", "64"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "tok")
-    assert "parse" in tokenizer.get_vocab() and "zebra" not in tokenizer.get_vocab()
+    vocabulary = tokenizer.get_vocab()
+    assert "▁parse" in vocabulary and not any("zebra" in piece for piece in vocabulary)
+    assert any(piece.startswith("▁A") for piece in vocabulary)  # cased: "Analyseur" keeps its capital
+    assert tokenizer.model_max_length == 64
+    text = "Analyseur de fichiers XML"
+    assert tokenizer.decode(tokenizer(text).input_ids, skip_special_tokens=True) == text
     again = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert again.returncode != 0 and "--overwrite" in again.stderr
 

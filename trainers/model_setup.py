@@ -35,7 +35,10 @@ class ModelShape:
     are the command-line flags of the training programs (`--config_preset tiny --hidden_size 128 ...`).
     """
 
-    config_preset: str = field(default="tiny", metadata={"help": "`tiny` or `bang-base` (random initialisation)."})
+    config_preset: str | None = field(
+        default=None,
+        metadata={"help": "`tiny` or `bang-base`: build a new, randomly initialised model (default preset: tiny)."},
+    )
     ngram: int | None = field(default=None, metadata={"help": "Number of predicting streams (`ngram` mode)."})
     hidden_size: int | None = field(default=None, metadata={"help": _OVERRIDE})
     encoder_layers: int | None = field(default=None, metadata={"help": _OVERRIDE})
@@ -81,6 +84,16 @@ class ModelShape:
         names = (*ARCHITECTURE_FIELDS, *TRAINING_FIELDS)
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
+    @property
+    def preset(self) -> str:
+        """The preset a new model starts from: `config_preset`, else `tiny`."""
+        return self.config_preset or "tiny"
+
+    def describes_new_model(self) -> bool:
+        """Whether these fields ask for a new model: a preset, or an architecture field (the training fields and
+        `ngram` may also be set on a saved model)."""
+        return self.config_preset is not None or any(name in ARCHITECTURE_FIELDS for name in self.overrides())
+
 
 def bang_config(
     shape: ModelShape, tokenizer: PreTrainedTokenizerBase, min_positions: int = 0, default_ngram: int | None = None
@@ -107,9 +120,9 @@ def bang_config(
     if ngram is not None:
         settings["ngram"] = ngram
     if "max_position_embeddings" not in overrides:
-        preset = BangConfig.from_preset(shape.config_preset).max_position_embeddings
+        preset = BangConfig.from_preset(shape.preset).max_position_embeddings
         settings["max_position_embeddings"] = max(preset, min_positions)
-    return BangConfig.from_preset(shape.config_preset, **settings)
+    return BangConfig.from_preset(shape.preset, **settings)
 
 
 def load_tokenizer(tokenizer_name_or_path: str | None, model_name_or_path: str | None) -> PreTrainedTokenizerBase:

@@ -67,17 +67,41 @@ def chunk_token_ids(token_ids: list[int], max_length: int, sep_token_id: int) ->
     return chunks
 
 
+def pack_chunks(chunks: list[list[int]], max_length: int) -> list[list[int]]:
+    """Concatenates consecutive chunks (each ending with `[SEP]`) into sequences of at most `max_length` tokens, in
+    order: a chunk starts a new sequence when it does not fit in the current one. Every token appears once."""
+    packed: list[list[int]] = []
+    for chunk in chunks:
+        if packed and len(packed[-1]) + len(chunk) <= max_length:
+            packed[-1] = packed[-1] + chunk
+        else:
+            packed.append(list(chunk))
+    return packed
+
+
 def tokenize_and_chunk(
-    dataset: datasets.Dataset, tokenizer, max_length: int, what: str, num_proc: int | None = None
+    dataset: datasets.Dataset,
+    tokenizer,
+    max_length: int,
+    what: str,
+    num_proc: int | None = None,
+    pack: bool = False,
 ) -> datasets.Dataset:
     """The `text` column of `dataset` tokenized without special tokens and cut into `chunk_token_ids` chunks of at
-    most `max_length` tokens, as `input_ids`, with an `idx` column (the chunk's index, for the masking seed)."""
+    most `max_length` tokens, as `input_ids`, with an `idx` column (the chunk's index, for the masking seed).
+
+    With `pack=True` consecutive chunks are concatenated up to `max_length` tokens (`pack_chunks`, within each batch
+    of 1,000 documents that `datasets.map` hands over), so that short documents (synopses, glosses) give the spans
+    the context of full-length sequences, as the official pretraining data (long Wikipedia and BookCorpus text cut
+    into 512-token sequences) does; this package's option for corpora of short documents.
+    """
     sep_token_id = tokenizer.sep_token_id
 
     def chunk(batch):
         texts = [" ".join(t.split()) if isinstance(t, str) else "" for t in batch["text"]]
         ids = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
-        return {"input_ids": [c for doc in ids for c in chunk_token_ids(doc, max_length, sep_token_id)]}
+        chunks = [c for doc in ids for c in chunk_token_ids(doc, max_length, sep_token_id)]
+        return {"input_ids": pack_chunks(chunks, max_length) if pack else chunks}
 
     chunked = dataset.map(
         chunk,
@@ -386,5 +410,6 @@ __all__ = [
     "STREAM_LOSS_KEY",
     "chunk_token_ids",
     "mask_spans_for_dataset",
+    "pack_chunks",
     "tokenize_and_chunk",
 ]

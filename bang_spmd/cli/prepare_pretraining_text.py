@@ -4,9 +4,9 @@ per line.
     bang-prepare-pretraining-text --output_file outputs/pretraining_text.txt
     bang-prepare-pretraining-text --split validation --output_file outputs/pretraining_valid.txt
 
-By default only TRAIN splits are read: the debsum `document` fields and the wndef `example` fields of
-`train.jsonl`, so no validation or test text (and no target: summaries and definitions are left out) leaks into
-pretraining. `--split validation` writes the same fields of `validation.jsonl`, for `bang-pretrain
+By default only TRAIN splits are read, both sides of every pair (`bang_spmd.data.text_corpus.TEXT_FIELDS`: debtrans
+English and French, debsum documents and synopses, wndef examples and glosses), so no validation or test text leaks
+into pretraining. `--split validation` writes the same fields of `validation.jsonl`, for `bang-pretrain
 --validation_files` (evaluation loss only; never pass it to `--train_files`). Runs of whitespace, newlines included,
 become one space; empty texts are skipped (`bang_spmd.data.text_corpus.write_pretraining_text`). The file is the
 input of `bang-pretrain --train_files`.
@@ -15,17 +15,17 @@ input of `bang-pretrain --train_files`.
 import argparse
 from pathlib import Path
 
-from bang_spmd.data.text_corpus import DEFAULT_DATA_DIR, PRETRAINING_FIELDS, write_pretraining_text
+from bang_spmd.data.text_corpus import DEFAULT_DATA_DIR, TEXT_FIELDS, write_pretraining_text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bang-prepare-pretraining-text", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data_dir", type=Path, default=DEFAULT_DATA_DIR, help="folder holding debsum/ and wndef/")
+    parser.add_argument("--data_dir", type=Path, default=DEFAULT_DATA_DIR, help="folder of the data sets")
     parser.add_argument("--split", default="train", choices=["train", "validation"], help="split to read")
     parser.add_argument(
-        "--datasets", nargs="+", default=sorted(PRETRAINING_FIELDS), choices=sorted(PRETRAINING_FIELDS)
+        "--datasets", nargs="+", default=list(TEXT_FIELDS), choices=list(TEXT_FIELDS), help="in this order"
     )
     parser.add_argument("--output_file", type=Path, required=True, help="text file to write")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")

@@ -2,9 +2,12 @@
 shared data sets.
 
     HF_HUB_OFFLINE=1 bang-train-tokenizer --vocab_size 8000 --output_dir outputs/wordpiece-8k
+    # the shipped BANG-mini's: cased, accents kept, decoding restores the spacing (French needs both)
+    HF_HUB_OFFLINE=1 bang-train-tokenizer --vocab_size 8000 --cased --keep_spacing --model_max_length 128 \
+        --output_dir outputs/wordpiece-8k-cased
 
-Only TRAIN splits are read (debsum documents and summaries, wndef words, examples and definitions:
-`bang_spmd.data.text_corpus.TOKENIZER_FIELDS`), so validation and test text never shapes the vocabulary. Small
+Only TRAIN splits are read (both sides of every pair: `bang_spmd.data.text_corpus.TEXT_FIELDS`), so validation and
+test text never shapes the vocabulary. Small
 models spend most of their time in the embedding and the output projection; a vocabulary fitted to the corpus (a few
 thousand pieces instead of 30,522) makes CPU experiments several times faster. The saved folder loads with
 `AutoTokenizer.from_pretrained(output_dir)`.
@@ -13,7 +16,7 @@ thousand pieces instead of 30,522) makes CPU experiments several times faster. T
 import argparse
 from pathlib import Path
 
-from bang_spmd.data.text_corpus import DEFAULT_DATA_DIR, TOKENIZER_FIELDS, tokenizer_training_texts
+from bang_spmd.data.text_corpus import DEFAULT_DATA_DIR, TEXT_FIELDS, tokenizer_training_texts
 from modeling_bang import train_wordpiece_tokenizer
 
 
@@ -22,9 +25,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="bang-train-tokenizer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data_dir", type=Path, default=DEFAULT_DATA_DIR, help="folder of the data sets")
-    parser.add_argument("--datasets", nargs="+", default=sorted(TOKENIZER_FIELDS), choices=sorted(TOKENIZER_FIELDS))
+    parser.add_argument(
+        "--datasets", nargs="+", default=list(TEXT_FIELDS), choices=list(TEXT_FIELDS), help="in this order"
+    )
     parser.add_argument("--vocab_size", type=int, default=8000, help="size of the vocabulary, special tokens included")
     parser.add_argument("--min_frequency", type=int, default=2, help="minimum count of a merged piece")
+    parser.add_argument("--cased", action="store_true", help="keep case and accents (default: BERT's uncased)")
+    parser.add_argument(
+        "--keep_spacing", action="store_true", help="mark word starts so that decoding restores the text's spacing"
+    )
+    parser.add_argument(
+        "--model_max_length", type=int, default=512, help="longest input the tokenizer allows (the model's positions)"
+    )
     parser.add_argument("--output_dir", type=Path, required=True, help="where to save the tokenizer")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing non-empty output folder")
     return parser.parse_args(argv)
@@ -36,7 +48,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.output_dir} is not empty; pass --overwrite to replace it.")
     try:
         tokenizer = train_wordpiece_tokenizer(
-            tokenizer_training_texts(args.data_dir, args.datasets), args.vocab_size, min_frequency=args.min_frequency
+            tokenizer_training_texts(args.data_dir, args.datasets),
+            args.vocab_size,
+            min_frequency=args.min_frequency,
+            model_max_length=args.model_max_length,
+            lowercase=not args.cased,
+            keep_spacing=args.keep_spacing,
         )
     except ValueError as error:  # a missing data set or field
         raise SystemExit(str(error)) from error

@@ -12,10 +12,13 @@ from .jsonl import iter_jsonl_file
 
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
-# The text fields a WordPiece vocabulary is fitted to: sources and targets.
-TOKENIZER_FIELDS = {"debsum": ("document", "summary"), "wndef": ("word", "example", "definition")}
-# The field that is pretraining text: the sources only (summaries and definitions are left out).
-PRETRAINING_FIELDS = {"debsum": "document", "wndef": "example"}
+# The text of each data set that a WordPiece vocabulary is fitted to and a model is pretrained on: both sides of
+# every training pair (English and French descriptions; documents and synopses; usage examples and glosses).
+TEXT_FIELDS = {
+    "debtrans-enfr": ("en", "fr"),
+    "debsum": ("document", "summary"),
+    "wndef": ("example", "definition"),
+}
 
 
 def split_file(data_dir: Path, name: str, split: str) -> Path:
@@ -35,36 +38,39 @@ def column_texts(path: Path, columns: Sequence[str]) -> Iterator[tuple[str, dict
         yield where, record
 
 
-def tokenizer_training_texts(data_dir: Path, names: Iterable[str], split: str = "train") -> Iterator[str]:
-    """The `TOKENIZER_FIELDS` texts of the data sets `names`, in order (unchanged)."""
+def corpus_texts(data_dir: Path, names: Iterable[str], split: str = "train") -> Iterator[tuple[str, str]]:
+    """(data set, text) for the `TEXT_FIELDS` of every row of `split` of the data sets `names`, in order (data set,
+    row, field), with runs of whitespace (newlines included) made one space; empty texts are skipped."""
     for name in names:
-        for _, record in column_texts(split_file(data_dir, name, split), TOKENIZER_FIELDS[name]):
-            yield from (record[field] for field in TOKENIZER_FIELDS[name])
+        for _, record in column_texts(split_file(data_dir, name, split), TEXT_FIELDS[name]):
+            for field in TEXT_FIELDS[name]:
+                text = " ".join(str(record[field]).split())
+                if text:
+                    yield name, text
+
+
+def tokenizer_training_texts(data_dir: Path, names: Iterable[str], split: str = "train") -> Iterator[str]:
+    """The texts a vocabulary is fitted to: `corpus_texts` of the data sets `names`."""
+    return (text for _, text in corpus_texts(data_dir, names, split))
 
 
 def write_pretraining_text(data_dir: Path, names: Iterable[str], split: str, output_file: Path) -> dict[str, int]:
-    """Writes the `PRETRAINING_FIELDS` texts of `split` of the data sets `names` to `output_file`, one document a
-    line: runs of whitespace (newlines included) become one space and empty texts are skipped. Returns the number of
-    documents written per data set."""
+    """Writes `corpus_texts` of `split` of the data sets `names` to `output_file`, one document a line. Returns the
+    number of documents written per data set."""
     output_file.parent.mkdir(parents=True, exist_ok=True)
-    counts = {}
+    counts = dict.fromkeys(names, 0)
     with open(output_file, "w", encoding="utf-8") as out:
-        for name in names:
-            field = PRETRAINING_FIELDS[name]
-            counts[name] = 0
-            for _, record in column_texts(split_file(data_dir, name, split), (field,)):
-                text = " ".join(str(record[field]).split())
-                if text:
-                    out.write(text + "\n")
-                    counts[name] += 1
+        for name, text in corpus_texts(data_dir, names, split):
+            out.write(text + "\n")
+            counts[name] += 1
     return counts
 
 
 __all__ = [
     "DEFAULT_DATA_DIR",
-    "PRETRAINING_FIELDS",
-    "TOKENIZER_FIELDS",
+    "TEXT_FIELDS",
     "column_texts",
+    "corpus_texts",
     "split_file",
     "tokenizer_training_texts",
     "write_pretraining_text",

@@ -111,7 +111,7 @@ def shape_record(shape: ModelShape) -> dict:
         record.update({flag: encoder} if encoder == decoder else dict(zip(sides, (encoder, decoder), strict=True)))
     handled = {"hidden_size", *(side for sides in _SIDES.values() for side in sides)}
     record.update({name: value for name, value in shape.overrides().items() if name not in handled})
-    if shape.config_preset != "tiny":
+    if shape.config_preset is not None:
         record["config_preset"] = shape.config_preset
     return record
 

@@ -16,6 +16,7 @@ from transformers import set_seed
 
 from bang_spmd.data.tasks import select_where
 from bang_spmd.evaluation.metrics import VALIDATION_METRICS
+from bang_spmd.pretrained import DEFAULT_MODEL, resolve_model_name
 from bang_spmd.trainers.model_setup import ModelShape, build_bang_model, load_tokenizer, resolve_resume_checkpoint
 from bang_spmd.trainers.seq2seq_data import PairEncoding, encode_pairs
 
@@ -25,8 +26,11 @@ class BangModelArguments(ModelShape):
     """A saved BANG folder to start from, or the `ModelShape` of a randomly initialised model; and the tokenizer."""
 
     model_name_or_path: str | None = field(
-        default=None, metadata={"help": "A saved BANG folder to start from (overrides --config_preset)."}
-    )
+        default=None,
+        metadata={"help": "The model to start from: a saved BANG folder, a Hub id, or a shipped model's name "
+                          "(bang-mini). Fine-tuning default: bang-mini, unless --config_preset or an architecture "
+                          "flag (--hidden_size, ...) asks for a new model."},
+    )  # fmt: skip
     tokenizer_name_or_path: str | None = field(
         default=None, metadata={"help": "Tokenizer folder; default: the model folder's, else the BANG tokenizer."}
     )
@@ -86,14 +90,34 @@ def start_run(training_args, overwrite_output_dir: bool) -> str | None:
     return resume
 
 
-def load_model(model_args: BangModelArguments, data_args: DataArguments):
-    """The tokenizer and the model of a (source, target) run, checked against the data lengths."""
-    tokenizer = load_tokenizer(model_args.tokenizer_name_or_path, model_args.model_name_or_path)
+def starting_model(model_args: BangModelArguments, default: str | None) -> str | None:
+    """The saved model a run starts from: `model_name_or_path` (a shipped model's name resolved to its folder), else
+    None when the arguments describe a new model (`ModelShape.describes_new_model`), else `default` (resolved).
+
+    A `model_name_or_path` together with architecture fields is refused (a saved model keeps its architecture)."""
+    if model_args.model_name_or_path is not None:
+        return resolve_model_name(model_args.model_name_or_path)
+    if model_args.describes_new_model() or default is None:
+        return None
+    path = resolve_model_name(default)
+    if not Path(path).is_dir():
+        raise ValueError(
+            f"The default start {default!r} is not installed ({path} is missing); pass --model_name_or_path, or "
+            "--config_preset tiny to train a new model."
+        )
+    return path
+
+
+def load_model(model_args: BangModelArguments, data_args: DataArguments, default: str | None = DEFAULT_MODEL):
+    """The tokenizer and the model of a (source, target) run, checked against the data lengths; the model starts
+    from `starting_model(model_args, default)`."""
+    start = starting_model(model_args, default)
+    tokenizer = load_tokenizer(model_args.tokenizer_name_or_path, start)
     model = build_bang_model(
         model_args,
         tokenizer,
         min_positions=max(data_args.max_source_length, data_args.max_target_length),
-        model_name_or_path=model_args.model_name_or_path,
+        model_name_or_path=start,
     )
     data_args.check(model.config.max_position_embeddings)
     return tokenizer, model
@@ -130,11 +154,13 @@ def count_parameters(model) -> str:
 
 
 __all__ = [
+    "DEFAULT_MODEL",
     "BangModelArguments",
     "DataArguments",
     "count_parameters",
     "load_json_split",
     "load_model",
+    "starting_model",
     "load_validation",
     "save_results",
     "start_run",

@@ -16,7 +16,8 @@ Modes (BANG, Qi et al., ICML 2021, section 3; official fine-tuning in `bang/bang
   count the streams).
 
 Data: JSON Lines files with the source and target columns of `DataArguments` (see `bang_spmd.trainers.PairEncoding`).
-Model: `model_name_or_path` (a saved folder, e.g. from `pretrain`, whose tokenizer is used), or the `ModelShape` of a
+Model: `model_name_or_path` (a saved folder, e.g. from `pretrain`, whose tokenizer is used; default: the shipped
+pretrained BANG-mini, `bang_spmd.pretrained`), or the `ModelShape` of a
 randomly initialised model (for comparisons). Results (validation loss, and the validation metric for `nar`) are
 printed and saved to `output_dir/eval_results.json`; NAR predictions go to `output_dir/nar_predictions.jsonl`.
 """
@@ -51,7 +52,8 @@ def finetune(model_args: FinetuneModelArguments, data_args: DataArguments, train
         raise ValueError(f"--mode must be one of {DECODER_MODES}, got {model_args.mode!r}.")
     resume = common.start_run(training_args, data_args.overwrite_output_dir)
     tokenizer, model = common.load_model(model_args, data_args)
-    start = "from " + model_args.model_name_or_path if model_args.model_name_or_path else "from random initialisation"
+    start_path = common.starting_model(model_args, common.DEFAULT_MODEL)
+    start = f"from {start_path}" if start_path else "from random initialisation"
     print(
         f"Fine-tuning BANG ({common.count_parameters(model)} parameters, ngram={model.config.ngram}) in "
         f"{model_args.mode!r} mode {start}"

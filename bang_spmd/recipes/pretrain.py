@@ -1,13 +1,14 @@
 """Pretrain BANG with its cross-stream visible n-stream objective (Qi et al., ICML 2021, section 3): `pretrain(...)`.
 
 Data: text files (one document per line; blank lines are skipped), JSON Lines files (`text_column`), or a `datasets`
-data set (`dataset_name`, `dataset_config_name`, `text_column`). Every document is tokenized without special tokens
-and split into chunks of at most `max_source_length` tokens, each ending with `[SEP]`
-(`bang_spmd.trainers.tokenize_and_chunk`: near-equal chunks, so no text is dropped and no tiny trailing chunk is
-made). Chunks are masked on the fly by `bang_spmd.trainers.BangSpanMaskingCollator` (one span per 64-token block,
-80/10/10), with new masks every epoch; the validation chunks are masked once (epoch 0) so that every evaluation sees
-the same masks. `ngram` sets the number of predicting streams (default 2 here; the released BANG was pretrained with
-9).
+data set (`dataset_name`, `dataset_config_name`, `text_column`). Every document is tokenized without special tokens and
+split into chunks of at most `max_source_length` tokens, each ending with `[SEP]`
+(`bang_spmd.trainers.tokenize_and_chunk`: near-equal chunks, so no text is dropped and no tiny trailing chunk is made);
+with `pack_documents` consecutive chunks are concatenated up to `max_source_length` tokens, so that short documents are
+pretrained in full-length sequences. Chunks are masked on the fly by `bang_spmd.trainers.BangSpanMaskingCollator` (one
+span per 64-token block, 80/10/10), with new masks every epoch; the validation chunks are masked once (epoch 0) so that
+every evaluation sees the same masks. `ngram` sets the number of predicting streams (default 2 here; the released BANG
+was pretrained with 9).
 
 Model: the `ModelShape` of `BangModelArguments` (the vocabulary size and the special ids always come from the
 tokenizer), or `model_name_or_path` for continued pretraining. Tokenizer: the default BANG tokenizer
@@ -27,6 +28,7 @@ import datasets
 import transformers
 from transformers import TrainingArguments
 
+from bang_spmd.pretrained import resolve_model_name
 from bang_spmd.trainers.model_setup import build_bang_model, load_tokenizer
 from bang_spmd.trainers.pretraining import (
     BangPretrainingTrainer,
@@ -57,6 +59,10 @@ class PretrainingDataArguments:
     )
     text_column: str = field(default="text", metadata={"help": "Column holding the text (jsonl / datasets)."})
     max_source_length: int = field(default=128, metadata={"help": "Chunk length in tokens, [SEP] included."})
+    pack_documents: bool = field(
+        default=False,
+        metadata={"help": "Concatenate consecutive documents (each ending with [SEP]) up to --max_source_length."},
+    )
     block_size: int = field(default=64, metadata={"help": "One masked span per block of this many tokens."})
     mask_ratio: float = field(default=0.15, metadata={"help": "Span length = floor(mask_ratio * block length)."})
     mask_prob: float = field(default=0.8, metadata={"help": "Probability that a span token becomes [MASK]."})
@@ -96,7 +102,12 @@ def load_texts(data_args: PretrainingDataArguments, files: list[str] | None, spl
 
 def _chunks(data_args: PretrainingDataArguments, texts: datasets.Dataset, tokenizer, what: str, limit: int | None):
     chunked = tokenize_and_chunk(
-        texts, tokenizer, data_args.max_source_length, what, num_proc=data_args.preprocessing_num_workers
+        texts,
+        tokenizer,
+        data_args.max_source_length,
+        what,
+        num_proc=data_args.preprocessing_num_workers,
+        pack=data_args.pack_documents,
     )
     return chunked.select(range(min(limit, len(chunked)))) if limit is not None else chunked
 
@@ -109,13 +120,14 @@ def pretrain(
     if data_args.dataset_name is None and not data_args.train_files:
         raise ValueError("Give --train_files or --dataset_name.")
     resume = start_run(training_args, data_args.overwrite_output_dir)
-    tokenizer = load_tokenizer(model_args.tokenizer_name_or_path, model_args.model_name_or_path)
+    start = resolve_model_name(model_args.model_name_or_path)  # continued pretraining, e.g. of bang-mini
+    tokenizer = load_tokenizer(model_args.tokenizer_name_or_path, start)
     model = build_bang_model(
         model_args,
         tokenizer,
         min_positions=data_args.max_source_length,
         default_ngram=DEFAULT_PRETRAINING_NGRAM,
-        model_name_or_path=model_args.model_name_or_path,
+        model_name_or_path=start,
     )
     if data_args.max_source_length > model.config.max_position_embeddings:
         raise ValueError(
