@@ -76,6 +76,9 @@ def train_wordpiece_tokenizer(
     of small models. The special tokens get ids 0..4 in the order `[PAD] [UNK] [CLS] [SEP] [MASK]`, so a model
     trained with it needs `pad_token_id=0, eos_token_id=decoder_start_token_id=3` (take them from the tokenizer).
     This is a convenience of this package, not part of BANG, whose released checkpoint uses bert-base-uncased.
+    The `tokenizers` trainer breaks ties between equally frequent merges in hash-map order, which changes from run to
+    run: training twice on the same texts can give a few different pieces and other ids. A model's tokenizer is
+    therefore saved with it and never refitted (the shipped BANG-mini carries its own).
 
     Args:
         lowercase: BERT's uncased normalisation (lower case, accents stripped). False keeps case and accents, which
