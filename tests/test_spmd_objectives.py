@@ -15,7 +15,9 @@ from bang_spmd.trainers.spmd_objectives import (
     combine_sample_losses,
     mix_ratio_at,
     pace_fraction,
+    prediction_overlap,
     reference_weights,
+    select_by_overlap,
     self_paced_weights,
     token_kl_divergence,
 )
@@ -377,3 +379,40 @@ def test_combine_sample_losses_clamps_the_token_count():
     assert loss.item() == 0.0
     with pytest.raises(ValueError, match="`sample_weights`"):
         combine_sample_losses(torch.zeros(2), torch.ones(3), 4, torch.ones(2))
+
+
+# Prediction overlap and selection by it
+
+
+EOS = 2
+
+
+def test_prediction_overlap_is_ngram_f1_read_up_to_the_end_of_sequence():
+    predictions = torch.tensor([[5, 6, 7, EOS, 9, 9]])
+    references = torch.tensor(
+        [[[5, 6, 7, EOS, -100, -100], [5, 7, EOS, -100, -100, -100], [8, 8, EOS, -100, -100, -100]]]
+    )
+    overlaps = prediction_overlap(predictions, references, torch.tensor([[True, True, False]]), EOS)
+    # identical: 1; [5, 7]: unigram F1 2*2/(3+2) = 0.8, bigram 0 -> 0.4; unavailable: 0
+    torch.testing.assert_close(overlaps, torch.tensor([[1.0, 0.4, 0.0]]))
+    unigram = prediction_overlap(predictions, references, torch.ones(1, 3, dtype=torch.bool), EOS, max_order=1)
+    torch.testing.assert_close(unigram, torch.tensor([[1.0, 0.8, 0.0]]))
+    empty = prediction_overlap(
+        torch.tensor([[EOS, 5]]), torch.tensor([[[EOS, -100]]]), torch.ones(1, 1, dtype=torch.bool), EOS
+    )
+    assert float(empty) == 1.0  # both empty
+    with pytest.raises(ValueError, match="max_order"):
+        prediction_overlap(predictions, references, torch.ones(1, 3, dtype=torch.bool), EOS, max_order=0)
+
+
+def test_select_by_overlap_prefers_the_students_mode_and_breaks_ties_by_loss():
+    overlaps = torch.tensor([[0.2, 0.9], [0.7, 0.1], [0.5, 0.5], [0.5, 0.5]])
+    losses = torch.tensor([[1.0, 3.0], [4.0, 1.0], [2.0, 1.0], [1.0, 2.0]])
+    mask = torch.ones(4, 2, dtype=torch.bool)
+    weights = select_by_overlap(overlaps, losses, mask)
+    assert weights.argmax(1).tolist() == [1, 0, 1, 0]  # highest overlap whatever the loss; ties: lower loss
+    assert torch.equal(weights.sum(1), torch.ones(4))
+    masked = select_by_overlap(overlaps, losses, torch.tensor([[True, False]] * 4))
+    assert masked.argmax(1).tolist() == [0, 0, 0, 0]
+    with pytest.raises(ValueError, match="gold"):
+        select_by_overlap(overlaps, losses, torch.tensor([[False, True]] * 4))

@@ -17,6 +17,7 @@ from bang_spmd.trainers import (
     SPMDTrainingArguments,
     as_nar_student,
 )
+from bang_spmd.trainers.spmd_objectives import prediction_overlap, select_by_overlap
 
 from .helpers import tiny_model
 
@@ -128,6 +129,25 @@ def test_select_picks_the_reference_with_the_lowest_loss_and_encodes_each_source
     torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_select_by_prediction_overlap_trains_on_the_reference_nearest_the_students_prediction(tmp_path):
+    trainer = make_trainer(
+        tmp_path, mixing_strategy="select", selection_rule="prediction_overlap", self_paced_scheme="none"
+    )
+    batch = SPMDDataCollator(0, 2)(toy_examples(4))
+    model = trainer.model.train()
+    loss = trainer.compute_loss(model, dict(batch), num_items_in_batch=None)
+    references = torch.stack([batch["labels"], batch[DISTILLED_LABELS][:, 0]], dim=1)  # (4, 2, T)
+    with torch.no_grad():
+        outputs = [model(input_ids=batch["input_ids"], labels=references[:, r], mode="nar") for r in range(2)]
+        predictions = outputs[0].logits.argmax(-1)
+        torch.testing.assert_close(outputs[1].logits, outputs[0].logits)  # the NAR prediction ignores the labels
+        overlaps = prediction_overlap(predictions, references, references.ne(-100).any(-1), 2)
+        losses = torch.stack([o.per_sample_loss for o in outputs], dim=1)
+        chosen = select_by_overlap(overlaps, losses, torch.ones(4, 2, dtype=torch.bool)).argmax(1)
+        expected = model(input_ids=batch["input_ids"], labels=references[torch.arange(4), chosen], mode="nar").loss
+    torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "settings",
     [
@@ -135,6 +155,12 @@ def test_select_picks_the_reference_with_the_lowest_loss_and_encodes_each_source
         {"mixing_strategy": "random_mix", "distilled_ratio": 0.5, "self_paced_scheme": "mixture"},
         {"mixing_strategy": "average", "self_paced_scheme": "logarithmic", "nar_ratio": 0.5},
         {"mixing_strategy": "distilled", "self_paced_scheme": "linear", "kd_weight": 0.5},
+        {
+            "mixing_strategy": "select",
+            "selection_rule": "prediction_overlap",
+            "self_paced_scheme": "hard",
+            "pace_by": "agreement",
+        },
     ],
 )
 def test_a_few_steps_log_every_metric_and_change_the_parameters(tmp_path, settings):
@@ -155,6 +181,8 @@ def test_a_few_steps_log_every_metric_and_change_the_parameters(tmp_path, settin
         expected.add("spmd/ar_loss")
     if settings.get("kd_weight"):
         expected.add("spmd/kd_loss")
+    if settings.get("pace_by") == "agreement":
+        expected |= {"spmd/gold_overlap", "spmd/distilled_overlap", "spmd/chosen_overlap", "spmd/loss_gap"}
     assert expected <= logged, expected - logged
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
     assert len(changed) > len(before) // 2

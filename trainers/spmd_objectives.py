@@ -29,10 +29,18 @@ This package's choices:
   with a constant or linear ratio schedule for `random_mix`;
 - an optional token-level AR-stream signal, `token_kl_divergence`, the KL divergence between the AR stream's and
   the NAR stream's token distributions;
-- the loss normalisation of `combine_sample_losses`, which keeps gradient accumulation exact.
+- the loss normalisation of `combine_sample_losses`, which keeps gradient accumulation exact;
+- two readings of "the samples with the same modality" that use the student's own NAR output rather than its
+  loss: `select` by `prediction_overlap` (the reference whose n-grams the student's one-pass prediction already
+  shares most, the reference-selection idea of Shao et al. 2022 without their extra decoding pass, since BANG's
+  NAR prediction comes with the training forward pass), and self-paced weights from the disagreement
+  1 - overlap between the prediction and the chosen reference (`pace_by="agreement"`), so a sample counts early
+  when the student already produces its mode. The loss-based rules make the distilled reference win almost always
+  (a teacher's output is easier than the gold target for every sample), which reduces mixing to sequence-level KD.
 """
 
 import math
+from collections import Counter
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +50,8 @@ PACE_SHAPES = ("linear", "root", "geometric")
 WEIGHTING_SCHEMES = ("none", "hard", "linear", "logarithmic", "mixture")
 MIXING_STRATEGIES = ("gold", "distilled", "random_mix", "average", "select")
 MIX_SCHEDULES = ("constant", "linear")
+SELECTION_RULES = ("loss", "prediction_overlap")
+PACE_CRITERIA = ("loss", "agreement")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -345,6 +355,100 @@ def _draw_random_mix(
     return torch.where(use_distilled.unsqueeze(1), pick, gold)
 
 
+def _ngram_f1(prediction: list[int], reference: list[int], max_order: int) -> float:
+    """Mean over n = 1..max_order of the F1 of clipped n-gram matches; 1.0 for two empty sequences."""
+    if not prediction and not reference:
+        return 1.0
+    scores = []
+    for n in range(1, max_order + 1):
+        predicted = Counter(tuple(prediction[i : i + n]) for i in range(len(prediction) - n + 1))
+        wanted = Counter(tuple(reference[i : i + n]) for i in range(len(reference) - n + 1))
+        total_p, total_r = sum(predicted.values()), sum(wanted.values())
+        if total_p == 0 or total_r == 0:
+            scores.append(0.0 if total_p or total_r else 1.0)
+            continue
+        matches = sum((predicted & wanted).values())
+        scores.append(2.0 * matches / (total_p + total_r))
+    return sum(scores) / len(scores)
+
+
+def _until_eos(ids: list[int], eos_token_id: int) -> list[int]:
+    return ids[: ids.index(eos_token_id)] if eos_token_id in ids else ids
+
+
+def prediction_overlap(
+    predictions: torch.Tensor,
+    references: torch.Tensor,
+    reference_mask: torch.Tensor,
+    eos_token_id: int,
+    max_order: int = 2,
+) -> torch.Tensor:
+    """How much each reference agrees with the student's own NAR prediction: n-gram F1 in [0, 1].
+
+    For every sample and reference, the mean over n = 1..`max_order` of the F1 of clipped n-gram matches between the
+    prediction and the reference, both read up to their first `eos_token_id` (excluded); labels of -100 are padding.
+    This package's measure (a smooth, sentence-level stand-in for the BLEU that Shao et al. 2022 select references
+    by); unavailable references get 0.
+
+    Args:
+        predictions: (batch, T) token ids, e.g. the argmax of the NAR logits of each sample.
+        references: (batch, R, T) label ids with -100 padding (reference 0 gold, the others distilled).
+        reference_mask: (batch, R) bool, True where the reference exists.
+        eos_token_id: the end of sequence (`[SEP]`).
+        max_order: highest n-gram order, at least 1.
+
+    Returns:
+        (batch, R) float32 overlaps on the device of `references`.
+    """
+    if max_order < 1:
+        raise ValueError(f"`max_order` must be at least 1, got {max_order}.")
+    if predictions.dim() != 2 or references.dim() != 3 or references.shape[0] != predictions.shape[0]:
+        raise ValueError(
+            f"`predictions` must be (batch, T) and `references` (batch, R, T) with the same batch, got "
+            f"{tuple(predictions.shape)} and {tuple(references.shape)}."
+        )
+    if reference_mask.shape != references.shape[:2]:
+        raise ValueError(f"`reference_mask` must be {tuple(references.shape[:2])}, got {tuple(reference_mask.shape)}.")
+    prediction_lists = predictions.tolist()
+    reference_lists = references.tolist()
+    available = reference_mask.tolist()
+    overlaps = [
+        [
+            _ngram_f1(
+                _until_eos(prediction, eos_token_id),
+                _until_eos([t for t in reference if t != -100], eos_token_id),
+                max_order,
+            )
+            if ok
+            else 0.0
+            for reference, ok in zip(sample_references, sample_available, strict=True)
+        ]
+        for prediction, sample_references, sample_available in zip(
+            prediction_lists, reference_lists, available, strict=True
+        )
+    ]
+    return torch.tensor(overlaps, dtype=torch.float32, device=references.device)
+
+
+def select_by_overlap(overlaps: torch.Tensor, losses: torch.Tensor, reference_mask: torch.Tensor) -> torch.Tensor:
+    """(batch, R) one-hot float weights: per sample the available reference with the highest `overlaps`, ties going
+    to the lower loss and then to the lower index (this package's `select` with `selection_rule="prediction_overlap"`).
+    """
+    if not (overlaps.shape == losses.shape == reference_mask.shape):
+        raise ValueError(
+            f"`overlaps`, `losses` and `reference_mask` must have one shape, got {tuple(overlaps.shape)}, "
+            f"{tuple(losses.shape)} and {tuple(reference_mask.shape)}."
+        )
+    mask = reference_mask.to(torch.bool)
+    if not bool(mask[:, 0].all()):
+        raise ValueError("`reference_mask[:, 0]` (the gold target) must be True for every sample.")
+    values = overlaps.float().masked_fill(~mask, -math.inf)
+    best_overlap = values.max(dim=1, keepdim=True).values
+    candidates = mask & (values >= best_overlap - 1e-9)  # the references with the highest overlap
+    best = losses.detach().float().masked_fill(~candidates, math.inf).argmin(dim=1, keepdim=True)
+    return torch.zeros_like(overlaps, dtype=torch.float32).scatter_(1, best, 1.0)
+
+
 def token_kl_divergence(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
@@ -459,12 +563,16 @@ def combine_sample_losses(
 __all__ = [
     "MIXING_STRATEGIES",
     "MIX_SCHEDULES",
+    "PACE_CRITERIA",
     "PACE_SHAPES",
+    "SELECTION_RULES",
     "WEIGHTING_SCHEMES",
     "combine_sample_losses",
     "mix_ratio_at",
     "pace_fraction",
+    "prediction_overlap",
     "reference_weights",
+    "select_by_overlap",
     "self_paced_weights",
     "token_kl_divergence",
 ]

@@ -40,12 +40,16 @@ from bang_spmd.model_cards import write_trainer_model_card
 from .spmd_objectives import (
     MIX_SCHEDULES,
     MIXING_STRATEGIES,
+    PACE_CRITERIA,
     PACE_SHAPES,
+    SELECTION_RULES,
     WEIGHTING_SCHEMES,
     combine_sample_losses,
     mix_ratio_at,
     pace_fraction,
+    prediction_overlap,
     reference_weights,
+    select_by_overlap,
     self_paced_weights,
     token_kl_divergence,
 )
@@ -72,6 +76,20 @@ class SPMDTrainingArguments(Seq2SeqTrainingArguments):
         default=None, metadata={"help": "`random_mix` with `mix_schedule=linear`: the ratio at the last step."}
     )
     mix_schedule: str = field(default="constant", metadata={"help": f"Schedule of the ratio: one of {MIX_SCHEDULES}."})
+    selection_rule: str = field(
+        default="loss",
+        metadata={
+            "help": f"`select`: {SELECTION_RULES}; `loss` takes the reference with the lowest NAR loss, "
+            "`prediction_overlap` the one whose n-grams the student's one-pass NAR prediction shares most."
+        },
+    )
+    pace_by: str = field(
+        default="loss",
+        metadata={
+            "help": f"What the self-paced weights rank samples by: {PACE_CRITERIA}; `agreement` uses 1 - the n-gram "
+            "overlap of the student's NAR prediction with the chosen reference."
+        },
+    )
     self_paced_scheme: str = field(
         default="hard", metadata={"help": f"Self-paced weights: one of {WEIGHTING_SCHEMES} (none = no self-pacing)."}
     )
@@ -101,6 +119,8 @@ class SPMDTrainingArguments(Seq2SeqTrainingArguments):
             "mix_schedule": MIX_SCHEDULES,
             "self_paced_scheme": WEIGHTING_SCHEMES,
             "pace_shape": PACE_SHAPES,
+            "selection_rule": SELECTION_RULES,
+            "pace_by": PACE_CRITERIA,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -241,7 +261,9 @@ class SPMDTrainer(Seq2SeqTrainer):
     seq2seq model sharing the student's vocabulary, run teacher-forced in AR mode) is needed only for `kd_weight > 0`.
     Logged every `logging_steps` (means since the last log): `spmd/nar_loss`, `spmd/kd_loss`, `spmd/ar_loss`,
     `spmd/pace_fraction`, `spmd/admitted_fraction`, `spmd/mean_weight`, `spmd/threshold`, `spmd/distilled_share`,
-    `spmd/distilled_ratio`, `spmd/ar_step_share`.
+    `spmd/distilled_ratio`, `spmd/ar_step_share`, and with distilled references `spmd/gold_loss`,
+    `spmd/distilled_loss`, `spmd/loss_gap` (and `spmd/gold_overlap`, `spmd/distilled_overlap`,
+    `spmd/chosen_overlap` when the student's prediction is scored).
     """
 
     # Card metadata, declared as TRL's trainers declare theirs; `create_model_card` hands it to the one card writer.
@@ -255,7 +277,9 @@ class SPMDTrainer(Seq2SeqTrainer):
         ("distilled_ratio", lambda a: a.mixing_strategy == "random_mix"),
         ("mix_schedule", lambda a: a.mixing_strategy == "random_mix"),
         ("distilled_ratio_end", lambda a: a.mixing_strategy == "random_mix" and a.mix_schedule == "linear"),
+        ("selection_rule", lambda a: a.mixing_strategy == "select"),
         ("self_paced_scheme", lambda a: True),
+        ("pace_by", lambda a: a.self_paced_scheme != "none"),
         ("pace_start_fraction", lambda a: a.self_paced_scheme != "none"),
         ("pace_end_point", lambda a: a.self_paced_scheme != "none"),
         ("pace_shape", lambda a: a.self_paced_scheme != "none"),
@@ -394,8 +418,17 @@ class SPMDTrainer(Seq2SeqTrainer):
 
         per_reference_losses = torch.zeros(batch, num_references, device=references.device)
         per_reference_losses[sample_index, reference_index] = outputs.per_sample_loss.detach().float()
+        overlaps = None
+        by_overlap = args.mixing_strategy == "select" and args.selection_rule == "prediction_overlap"
+        if by_overlap or args.pace_by == "agreement":
+            overlaps = self._prediction_overlaps(outputs.logits, sample_index, references, reference_mask, batch)
         if weights is None:
-            weights = reference_weights(per_reference_losses, reference_mask, args.mixing_strategy, ratio, generator)
+            if by_overlap:
+                weights = select_by_overlap(overlaps, per_reference_losses, reference_mask)
+            else:
+                weights = reference_weights(
+                    per_reference_losses, reference_mask, args.mixing_strategy, ratio, generator
+                )
         pair_weights = weights[sample_index, reference_index].to(pair_loss_sums.dtype)  # (P,)
 
         def per_sample(values: torch.Tensor) -> torch.Tensor:
@@ -406,8 +439,11 @@ class SPMDTrainer(Seq2SeqTrainer):
         token_loss_sums, token_counts = per_sample(pair_loss_sums), per_sample(pair_counts)
         chosen_mean_loss = (token_loss_sums.detach() / token_counts.clamp(min=1)).float()
         fraction = pace_fraction(step, max_steps, args.pace_start_fraction, args.pace_end_point, args.pace_shape)
+        difficulty = chosen_mean_loss
+        if args.pace_by == "agreement":  # disagreement with the chosen reference (or the weighted references)
+            difficulty = (1.0 - (weights * overlaps).sum(-1)).clamp(0.0, 1.0)
         sample_weights, threshold = self_paced_weights(
-            chosen_mean_loss, fraction, args.self_paced_scheme, args.mixture_low, args.log_zeta
+            difficulty, fraction, args.self_paced_scheme, args.mixture_low, args.log_zeta
         )
         sample_weights = sample_weights.to(token_loss_sums.dtype)
         nar_loss = combine_sample_losses(token_loss_sums, sample_weights, num_items_in_batch, token_counts)
@@ -439,11 +475,40 @@ class SPMDTrainer(Seq2SeqTrainer):
                 "spmd/ar_step_share": 0.0,
             }
         )
+        self._record(**self._reference_statistics(per_reference_losses, reference_mask, weights, overlaps))
         if threshold is not None:
             self._record(**{"spmd/threshold": float(threshold)})
         if kd_loss is not None:
             self._record(**{"spmd/kd_loss": float(kd_loss.detach())})
         return loss, outputs
+
+    def _prediction_overlaps(self, logits, sample_index, references, reference_mask, batch: int) -> torch.Tensor:
+        """(batch, R) `prediction_overlap` of each sample's NAR prediction (the argmax of its logits; every decoded
+        row of a sample holds the same prediction, as NAR logits do not depend on the labels) with its references."""
+        first_rows = torch.searchsorted(sample_index, torch.arange(batch, device=sample_index.device))
+        predictions = logits.detach()[first_rows].argmax(-1)  # (batch, T)
+        eos = self.accelerator.unwrap_model(self.model).config.eos_token_id
+        return prediction_overlap(predictions, references, reference_mask, eos)
+
+    @staticmethod
+    def _reference_statistics(losses, reference_mask, weights, overlaps) -> dict[str, float]:
+        """What shows why a rule picks the references it picks: the mean NAR loss of the gold and of the distilled
+        references (and their gap), and, when computed, their overlap with the student's prediction."""
+        if reference_mask.shape[1] < 2:
+            return {}
+        distilled = reference_mask[:, 1:]
+        values = {
+            "spmd/gold_loss": float(losses[:, 0].mean()),
+            "spmd/distilled_loss": float(losses[:, 1:][distilled].mean()) if bool(distilled.any()) else 0.0,
+        }
+        values["spmd/loss_gap"] = values["spmd/gold_loss"] - values["spmd/distilled_loss"]
+        if overlaps is not None:
+            values["spmd/gold_overlap"] = float(overlaps[:, 0].mean())
+            values["spmd/distilled_overlap"] = (
+                float(overlaps[:, 1:][distilled].mean()) if bool(distilled.any()) else 0.0
+            )
+            values["spmd/chosen_overlap"] = float((weights * overlaps).sum(-1).mean())
+        return values
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
         """Evaluation on the gold target (the distilled references are training data only)."""
