@@ -121,7 +121,10 @@ def test_self_paced_weights_degenerate_batches(scheme, losses, fraction):
 
 @settings(deadline=None, max_examples=40)
 @given(
-    values=st.lists(st.floats(min_value=0.0, max_value=50.0, width=32), min_size=2, max_size=40, unique=True),
+    # no subnormal values: float32 quantiles cannot separate 0 from 1e-45
+    values=st.lists(
+        st.floats(min_value=0.0, max_value=50.0, width=32, allow_subnormal=False), min_size=2, max_size=40, unique=True
+    ),
     fraction=fractions,
 )
 def test_hard_weights_admit_about_fraction_of_distinct_losses(values, fraction):
