@@ -187,3 +187,47 @@ def run_fresh_python(script: str, *args: str, cwd: Path, env: dict[str, str] | N
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+ENGLISH = (
+    "tool library files viewer graphical data network server client python bindings development documentation".split()
+)
+FRENCH = "outil bibliothèque fichiers afficheur graphique données réseau serveur client liaisons développement".split()
+
+
+def translation_rows(n: int, seed: int = 0, paragraphs: bool = True) -> list[dict]:
+    """Deterministic rows in the debtrans format (`id`, `kind`, `en`, `fr`), synopses and (optionally) one paragraph
+    row per package, so that the tests need no shared data; the French side is a word-for-word rendering."""
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for i in range(n):
+        picks = torch.randint(len(FRENCH), (int(torch.randint(2, 6, (1,), generator=generator)),), generator=generator)
+        rows.append({"id": f"pkg{seed}-{i}#0", "kind": "synopsis", "en": " ".join(ENGLISH[int(k)] for k in picks),
+                     "fr": " ".join(FRENCH[int(k)] for k in picks)})  # fmt: skip
+        if paragraphs:
+            rows.append({"id": f"pkg{seed}-{i}#1", "kind": "paragraph", "en": "This package contains the tool.",
+                         "fr": "Ce paquet contient l’outil."})  # fmt: skip
+    return rows
+
+
+def save_tiny_pretrained(folder: Path, texts: Sequence[str], seed: int = 0) -> Path:
+    """A tiny BANG with a cased, spacing-preserving WordPiece fitted to `texts`, saved like the shipped BANG-mini
+    (two predicting streams, label smoothing 0.1): the stand-in start of the pipeline tests."""
+    from modeling_bang import train_wordpiece_tokenizer
+
+    tokenizer = train_wordpiece_tokenizer(
+        texts, 150, min_frequency=1, lowercase=False, keep_spacing=True, model_max_length=64
+    )
+    config = tiny_config(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        decoder_start_token_id=tokenizer.sep_token_id,
+        cls_token_id=tokenizer.cls_token_id,
+        ngram=2,
+        label_smoothing=0.1,
+    )
+    torch.manual_seed(seed)
+    BangForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -1,21 +1,19 @@
 """A miniature of the whole evidence pipeline (`bang-evidence run` then `tabulate`): every step for two seeds on
-synthetic wndef-format data, so the pipeline cannot silently break (CI runs it; it needs no shared data)."""
+synthetic debtrans-format data from a stand-in pretrained model, so the pipeline cannot silently break (CI runs it;
+it needs no shared data)."""
 
 import json
 
 import pytest
 
 from bang_spmd.cli import evidence
+from bang_spmd.experiments import evidence as experiment
 from bang_spmd.experiments import pipeline
 
-from .test_spmd_trainer import synthetic_pairs
+from .helpers import save_tiny_pretrained, translation_rows
 
 
-MINIATURE = [
-    "--teacher_steps", "3", "--student_steps", "2", "--vocab_size", "120", "--hidden_size", "16", "--layers", "1",
-    "--attention_heads", "2", "--ffn_dim", "32", "--batch_size", "8", "--distill_samples", "24",
-    "--eval_samples", "6", "--latency_samples", "2",
-]  # fmt: skip
+STUDENTS = ["nar-gold", "nar-distilled", "nar-spmd", "nar-spmd-agreement"]
 
 
 @pytest.fixture(scope="module")
@@ -23,57 +21,70 @@ def grid(tmp_path_factory):
     root = tmp_path_factory.mktemp("evidence")
     data = root / "data"
     data.mkdir()
-    for split, (n, seed) in {"train": (40, 0), "validation": (6, 1), "test": (8, 2)}.items():
-        rows = synthetic_pairs(n, seed=seed)
-        (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    runs = root / "runs"
-    argv = ["run", "--dataset", "wndef", "--data_dir", str(data), "--output_dir", str(runs), *MINIATURE]
-    result = evidence.main([*argv, "--seeds", "1", "2", "--students", "nar-gold", "nar-mixed", "nar-spmd"])
+    for split, (n, seed) in {"train": (30, 0), "validation": (6, 1), "test": (8, 2)}.items():
+        rows = translation_rows(n, seed)
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    model = save_tiny_pretrained(root / "tiny-pretrained", [r[c] for r in translation_rows(30) for c in ("en", "fr")])
+    argv = ["run", "--task", "debtrans", "--data_dir", str(data), "--output_dir", str(root / "runs"),
+            "--init_model", str(model), "--teacher_steps", "3", "--student_steps", "2", "--batch_size", "8",
+            "--eval_samples", "6", "--latency_samples", "2"]  # fmt: skip
+    result = evidence.main([*argv, "--seeds", "1", "2", "--students", *STUDENTS])
     return root, argv, result
 
 
-def test_run_writes_the_teacher_once_and_every_student_for_every_seed(grid):
+def test_every_seed_is_a_whole_replicate_from_the_pretrained_start(grid):
     root, _, result = grid
-    teacher, *students = result["runs"]
-    assert [row["method"] for row in teacher["rows"]] == ["ar-greedy", "ar-beam4", "semi-nar-k2"]
-    assert json.loads((root / "runs" / "wndef" / "teacher-results.json").read_text()) == teacher
-    assert [run["seed"] for run in students] == [1, 2]
-    for run in students:
-        assert [row["method"] for row in run["rows"]] == ["nar-gold", "nar-mixed", "nar-spmd"]
-        saved = json.loads((root / "runs" / "wndef" / f"seed-{run['seed']}" / "results.json").read_text())
-        assert saved == run
+    assert [run["seed"] for run in result["runs"]] == [1, 2]
     for run in result["runs"]:
+        assert [row["method"] for row in run["rows"]] == ["ar-greedy", "ar-beam4", "semi-nar-k2", *STUDENTS]
+        saved = json.loads((root / "runs" / "debtrans" / f"seed-{run['seed']}" / "results.json").read_text())
+        assert saved == run
         for row in run["rows"]:
-            assert row["samples"] == 6 and row["ms_per_sample_batch1"] > 0 and 0 <= row["rougeL_f1"] <= 100
-    first, second = (root / "runs" / "wndef" / f"seed-{s}" / "nar-gold" / "model.safetensors" for s in (1, 2))
-    assert first.read_bytes() != second.read_bytes()  # a seed is an independent replicate of the student
-    teacher_config = json.loads((root / "runs" / "wndef" / "teacher" / "config.json").read_text())
-    assert teacher_config["ngram"] == 2  # AR and semi-NAR from one n-stream model
+            assert row["samples"] == 6 and row["ms_per_sample_batch1"] > 0 and 0 <= row["bleu4"] <= 100
+            assert row["command"].startswith("bang-evaluate") and "--where kind=synopsis" in row["command"]
+        commands = (root / "runs" / "debtrans" / f"seed-{run['seed']}" / "commands.txt").read_text()
+        assert commands.count("--model_name_or_path") == 1 + len(STUDENTS)  # every model from the start model
+    first, second = (root / "runs" / "debtrans" / f"seed-{s}" / "teacher" / "model.safetensors" for s in (1, 2))
+    assert first.read_bytes() != second.read_bytes()  # a seed replicates the teacher too
+    config = json.loads((root / "runs" / "debtrans" / "seed-1" / "teacher" / "config.json").read_text())
+    assert config["ngram"] == 2  # AR and semi-NAR from one n-stream model
+    assert len((root / "runs" / "debtrans" / "data" / "train.jsonl").read_text().splitlines()) == 30  # synopses
 
 
-def test_tabulate_aggregates_means_spread_speedups_and_the_gap(grid, tmp_path):
+def test_tabulate_aggregates_spread_gap_bootstrap_and_gates(grid, tmp_path):
     root, _, result = grid
-    record = evidence.main(["tabulate", "--runs_dir", str(root / "runs"), "--output_dir", str(tmp_path)])
-    cells = record["results"]["wndef"]
-    for method in ("ar-greedy", "ar-beam4", "semi-nar-k2", "nar-gold", "nar-mixed", "nar-spmd"):
-        rouge = [r["rougeL_f1"] for run in result["runs"] for r in run["rows"] if r["method"] == method]
-        assert cells[method]["rougeL_f1"]["values"] == rouge
-        assert cells[method]["rougeL_f1"]["mean"] == pytest.approx(sum(rouge) / len(rouge))
-        assert cells[method]["seeds"] == ([1] if method in ("ar-greedy", "ar-beam4", "semi-nar-k2") else [1, 2])
-    for metric in ("rouge1_f1", "rouge2_f1", "rougeL_f1", "bleu4"):
-        ar, gold, spmd = (cells[m][metric]["mean"] for m in ("ar-beam4", "nar-gold", "nar-spmd"))
-        expected = (spmd - gold) / (ar - gold) if ar > gold else None
-        assert cells["nar-spmd"]["gap_closed"][metric] == pytest.approx(expected)
-    assert "gap_closed" not in cells["ar-greedy"]
+    argv = ["tabulate", "--runs_dir", str(root / "runs"), "--output_dir", str(tmp_path), "--bootstrap_samples", "20"]
+    record = evidence.main(argv)
+    task = record["results"]["debtrans"]
+    assert task["metrics"] == ["bleu4", "chrf"]
+    cells = task["methods"]
+    for method in ("ar-greedy", "ar-beam4", "semi-nar-k2", *STUDENTS):
+        bleu = [r["bleu4"] for run in result["runs"] for r in run["rows"] if r["method"] == method]
+        assert cells[method]["bleu4"]["values"] == bleu and cells[method]["seeds"] == [1, 2]
+    ar, gold, spmd = (cells[m]["chrf"]["mean"] for m in ("ar-beam4", "nar-gold", "nar-spmd"))
+    assert cells["nar-spmd"]["gap_closed"]["chrf"] == (
+        pytest.approx((spmd - gold) / (ar - gold)) if ar > gold else None
+    )
     assert cells["ar-beam4"]["speedup_vs_ar_beam4"] == pytest.approx(1.0)
-    assert json.loads((tmp_path / "results.json").read_text())["results"] == json.loads(json.dumps(record["results"]))
+    assert set(task["bootstrap"]) == {f"{v} vs {b}" for v in ("nar-spmd", "nar-spmd-agreement")
+                                      for b in ("nar-distilled", "nar-gold")}  # fmt: skip
+    for test in task["bootstrap"].values():
+        assert 0.0 <= test["p_value"] <= 1.0 and test["examples"] == 12  # 6 test rows x 2 seeds, paired
+    assert set(task["gates"]) == {"teacher_beats_nar_gold", "seq_kd_beats_nar_gold"}
+    assert task["gates"]["teacher_beats_nar_gold"]["needed"] == 3.0
     table = (tmp_path / "results.md").read_text()
-    assert "NAR, SPMD (mixed + self-paced)" in table and "± " in table
+    assert "Paired bootstrap" in table and "gate `teacher_beats_nar_gold`" in table and "± " in table
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(SystemExit, match="fewer than --min_seeds 3 student seeds"):
-        evidence.main(
-            ["tabulate", "--runs_dir", str(root / "runs"), "--output_dir", str(tmp_path), "--min_seeds", "3"]
-        )
+    with pytest.raises(SystemExit, match="fewer than --min_seeds 3 seeds"):
+        evidence.main([*argv, "--min_seeds", "3"])
+
+
+def test_paired_bootstrap_finds_a_clear_difference_and_none_between_equal_systems():
+    references = [f"outil numéro {i} pour les fichiers" for i in range(30)]
+    worse = [f"outil {i}" for i in range(30)]
+    better = experiment.paired_bootstrap("chrf", references, worse, references, samples=50)
+    assert better["difference"] > 0 and better["p_value"] == 0.0
+    assert experiment.paired_bootstrap("chrf", worse, worse, references, samples=50)["p_value"] == 1.0
 
 
 def test_a_finished_run_is_not_redone_and_changed_settings_are_refused(grid, monkeypatch):
@@ -85,25 +96,21 @@ def test_a_finished_run_is_not_redone_and_changed_settings_are_refused(grid, mon
     for recipe in ("finetune", "distill", "train_spmd"):
         monkeypatch.setattr(pipeline.recipes, recipe, refuse)
     monkeypatch.setattr(pipeline.evaluation, "evaluate_split", refuse)
-    again = evidence.main([*argv, "--seeds", "1", "--students", "nar-gold", "nar-mixed", "nar-spmd"])
-    assert again["runs"] == result["runs"][:2]
+    again = evidence.main([*argv, "--seeds", "1", "--students", *STUDENTS])
+    assert again["runs"] == result["runs"][:1]
     with pytest.raises(SystemExit, match="other settings"):
         evidence.main([*argv, "--seeds", "1", "--teacher_steps", "4"])
-    with pytest.raises(SystemExit, match="--dataset custom needs --source_columns"):
-        evidence.main(["run", "--dataset", "custom", "--data_dir", str(root / "data"), "--output_dir", str(root)])
+    with pytest.raises(SystemExit, match="custom needs --data_dir"):
+        evidence.main(["run", "--task", "custom", "--output_dir", str(root)])
 
 
-def test_the_teacher_can_start_from_a_saved_model(grid, tmp_path):
-    root, _, _ = grid
-    init = root / "runs" / "wndef" / "teacher"  # a saved BANG folder with its tokenizer
-    argv = ["run", "--dataset", "wndef", "--data_dir", str(root / "data"), "--output_dir", str(tmp_path), *MINIATURE]
-    argv += ["--hidden_size", "24", "--vocab_size", "150"]  # ignored: the saved model's shape and tokenizer win
-    result = evidence.main([*argv, "--init_model", str(init), "--seeds", "1", "--students", "nar-gold"])
-    assert [run["seed"] for run in result["runs"]] == [1, 1]
-    assert not (tmp_path / "wndef" / "tokenizer").exists()
+def test_from_scratch_trains_the_start_models_shape_from_random_weights(grid, tmp_path):
+    root, argv, _ = grid
+    init = root / "tiny-pretrained"
+    args = [*argv[: argv.index("--output_dir")], "--output_dir", str(tmp_path), *argv[argv.index("--init_model") :]]
+    evidence.main([*args, "--from_scratch", "--seeds", "1", "--students", "nar-gold"])
     started = json.loads((init / "config.json").read_text())
-    trained = json.loads((tmp_path / "wndef" / "teacher" / "config.json").read_text())
-    assert trained["hidden_size"] == started["hidden_size"] == 16
-    assert trained["vocab_size"] == started["vocab_size"] != 150
-    with pytest.raises(SystemExit, match="not a saved model folder"):
-        evidence.main([*argv, "--init_model", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "other")])
+    trained = json.loads((tmp_path / "debtrans-scratch" / "seed-1" / "teacher" / "config.json").read_text())
+    assert trained["hidden_size"] == started["hidden_size"] and trained["vocab_size"] == started["vocab_size"]
+    commands = (tmp_path / "debtrans-scratch" / "seed-1" / "commands.txt").read_text()
+    assert "--model_name_or_path" not in commands and f"--tokenizer_name_or_path {init}" in commands

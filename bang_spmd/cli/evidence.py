@@ -1,9 +1,11 @@
 """`bang-evidence`: the SPMD comparison on real data, every method, several seeds, one table.
 
-    # one replicate (seed) of every method on wndef: tokenizer, teacher, distillation, NAR students, evaluation
-    HF_HUB_OFFLINE=1 bang-evidence run --dataset wndef --data_dir ../shared/data/wndef --seeds 1 \\
-        --output_dir outputs/evidence
-    # mean and standard deviation over the seeds found, the share of the AR-NAR gap closed, a chart
+    # three replicates (seeds) of every method on debtrans, each from the shipped pretrained BANG-mini
+    HF_HUB_OFFLINE=1 bang-evidence run --task debtrans --seeds 1 2 3 --output_dir outputs/evidence
+    # the same models from random weights (what pretraining buys), debsum from a copy of the data elsewhere
+    HF_HUB_OFFLINE=1 bang-evidence run --task debsum --from_scratch --students nar-gold --output_dir outputs/evidence
+    HF_HUB_OFFLINE=1 bang-evidence run --task debsum --data_dir other/debsum --output_dir outputs/evidence-other
+    # mean and standard deviation over the seeds found, the gap closed, bootstrap p-values, the gates, a chart
     bang-evidence tabulate --runs_dir outputs/evidence --output_dir examples/results/evidence
 
 `run`'s defaults are those of `bang_spmd.experiments.evidence.EvidenceRun`; what it runs is described below.
@@ -13,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bang_spmd.data.tasks import TASKS
 from bang_spmd.experiments import evidence
 from bang_spmd.experiments.settings import STUDENT_OPTIONS
 
@@ -28,38 +31,30 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", help="train and evaluate every method for the given seeds", argument_default=argparse.SUPPRESS
     )
-    run.add_argument("--dataset", required=True, choices=[*evidence.DATASETS, "custom"])
-    run.add_argument("--data_dir", type=Path, required=True, help="folder with train/validation/test .jsonl")
+    run.add_argument("--task", required=True, choices=[*TASKS, "custom"])
+    run.add_argument("--data_dir", type=Path, help="folder with train/validation/test .jsonl (default: shared/data)")
     run.add_argument("--output_dir", type=Path, help="default: outputs/evidence")
-    run.add_argument("--seeds", type=int, nargs="+", help="student seeds (default: 1 2 3)")
-    run.add_argument("--teacher_seed", type=int, help="seed of the one teacher all students share")
-    run.add_argument("--students", nargs="+", choices=list(STUDENT_OPTIONS), help="default: all")
-    run.add_argument("--source_columns", help="`--dataset custom`: comma-separated source columns")
-    run.add_argument("--target_column", help="`--dataset custom`: target column")
-    run.add_argument("--max_source_length", type=int, help="default: the data set's (see DATASETS)")
-    run.add_argument("--max_target_length", type=int, help="default: the data set's; also the NAR canvas")
+    run.add_argument("--seeds", type=int, nargs="+", help="replicates (default: 1 2 3)")
+    run.add_argument("--students", nargs="+", choices=list(STUDENT_OPTIONS), help="NAR students (default: "
+                     + " ".join(evidence.DEFAULT_STUDENTS) + ")")  # fmt: skip
+    run.add_argument("--init_model", help="the saved BANG every model starts from (default: bang-mini)")
+    run.add_argument("--from_scratch", action="store_true", help="random weights of --init_model's shape instead")
     run.add_argument("--teacher_steps", type=int)
     run.add_argument("--student_steps", type=int)
-    run.add_argument("--distill_samples", type=int, help="training rows distilled and used by the students "
-                     "(default: all)")  # fmt: skip
-    run.add_argument("--eval_samples", type=int, help="test rows scored (default: all)")
-    run.add_argument("--latency_samples", type=int, help="test rows timed at batch size 1")
-    run.add_argument(
-        "--init_model",
-        help="a saved BANG folder (e.g. `bang-convert` of the released checkpoint, or `bang-pretrain` output) the "
-        "teacher starts from; its shape and tokenizer replace --vocab_size and the shape flags",
-    )
-    run.add_argument("--vocab_size", type=int)
-    run.add_argument("--hidden_size", type=int)
-    run.add_argument("--layers", type=int)
-    run.add_argument("--attention_heads", type=int)
-    run.add_argument("--ffn_dim", type=int)
     run.add_argument("--batch_size", type=int)
     run.add_argument("--learning_rate", type=float)
-    tabulate = commands.add_parser("tabulate", help="aggregate the runs into JSON, markdown and a chart")
+    run.add_argument("--source_columns", help="`--task custom`: comma-separated source columns")
+    run.add_argument("--target_column", help="`--task custom`: target column")
+    run.add_argument("--max_source_length", type=int, help="default: the task's")
+    run.add_argument("--max_target_length", type=int, help="default: the task's; also the NAR canvas")
+    run.add_argument("--train_samples", type=int, help="the first N training rows of the task (default: all)")
+    run.add_argument("--eval_samples", type=int, help="test rows scored (default: all of the task)")
+    run.add_argument("--latency_samples", type=int, help="test rows timed at batch size 1 (default: 100)")
+    tabulate = commands.add_parser("tabulate", help="aggregate the replicates into JSON, markdown and a chart")
     tabulate.add_argument("--runs_dir", type=Path, required=True, help="--output_dir of `run`")
     tabulate.add_argument("--output_dir", type=Path, required=True, help="where results.{json,md,png} go")
     tabulate.add_argument("--min_seeds", type=int, default=1, help="refuse cells with fewer seeds")
+    tabulate.add_argument("--bootstrap_samples", type=int, default=evidence.BOOTSTRAP_SAMPLES)
     return parser
 
 

@@ -1,10 +1,11 @@
 """Experiments: the SPMD pipeline's steps and the two programs built from them, the quickstart and the evidence grid.
 
-* `settings`: `ExperimentSettings` (what the models of one experiment share, with one `ModelShape`), the NAR student
-  variants, and the command line that reproduces a step;
-* `pipeline`: the steps (tokenizer, teacher, distillation, students, evaluation), each a call of a recipe or of the
+* `settings`: `ExperimentSettings` (what the models of one replicate share: task, pretrained start, budget, seed),
+  the NAR student variants, and the command line that reproduces a step;
+* `pipeline`: the steps (teacher, distillation, students, evaluation), each a call of a recipe or of the
   evaluation with typed arguments;
-* `quickstart`: `run_quickstart`, teacher and SPMD student on the embedded debsum sample, table and model card;
+* `quickstart`: `run_quickstart`, teacher and SPMD student from the shipped BANG-mini on an embedded sample (debtrans
+  by default), table, example outputs and model card;
 * `evidence`: `run_evidence` and `tabulate`, the multi-seed comparison of every method.
 """
 

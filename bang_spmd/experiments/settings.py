@@ -1,119 +1,118 @@
 """What the models of one experiment share (`ExperimentSettings`), the NAR student variants, and the command line
 that reproduces a step of the pipeline.
 
-The model shape is one `bang_spmd.trainers.ModelShape` (`ExperimentSettings.shape`); the teacher is built from it
-(`bang_spmd.trainers.bang_config`), and the students start from the teacher's weights.
+Every model of an experiment starts from one saved BANG (`init_model`, by default the shipped pretrained BANG-mini,
+`bang_spmd.pretrained`) with its tokenizer: the AR teacher and every NAR student, as in the papers, where teacher and
+students are fine-tuned from pretrained BANG. `from_scratch=True` gives the same models the same shape, tokenizer and
+budget from random weights instead (the baseline that measures what pretraining buys).
 """
 
 import dataclasses
 import shlex
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
-from bang_spmd.trainers.model_setup import ModelShape
+from bang_spmd.data.tasks import TASKS, get_task
+from bang_spmd.pretrained import DEFAULT_MODEL, resolve_model_name
 
 
 # The NAR variants (`SPMDTrainingArguments` fields). `nar-gold` is BANG's NAR fine-tuning; `nar-distilled`
 # sequence-level KD (Kim & Rush 2016); `nar-mixed` mixed distillation alone (per sample the gold or distilled
-# reference with the lower NAR loss, this package's reading of the paper's mixing); `nar-spmd` adds self-paced hard
-# weights; `nar-spmd-linear` is the self-paced ablation (soft linear weights instead of hard ones).
-STUDENT_OPTIONS = {
+# reference with the lower NAR loss); `nar-spmd` adds self-paced hard weights ranked by the loss; the `-overlap`
+# variants select the reference the student's own NAR prediction is nearest to, and `nar-spmd-agreement` also paces
+# by that agreement (this package's readings of "the same modality", see `bang_spmd.trainers.spmd_objectives`);
+# `nar-spmd-linear` swaps hard for linear self-paced weights; `nar-schedule` trains on distilled targets first and
+# moves linearly to the gold ones (a gold/distilled ratio schedule).
+STUDENT_OPTIONS: dict[str, dict[str, Any]] = {
     "nar-gold": {"mixing_strategy": "gold", "self_paced_scheme": "none"},
     "nar-distilled": {"mixing_strategy": "distilled", "self_paced_scheme": "none"},
     "nar-mixed": {"mixing_strategy": "select", "self_paced_scheme": "none"},
     "nar-spmd": {"mixing_strategy": "select", "self_paced_scheme": "hard"},
+    "nar-mixed-overlap": {
+        "mixing_strategy": "select", "selection_rule": "prediction_overlap", "self_paced_scheme": "none",
+    },
+    "nar-spmd-overlap": {
+        "mixing_strategy": "select", "selection_rule": "prediction_overlap", "self_paced_scheme": "hard",
+    },
+    "nar-spmd-agreement": {
+        "mixing_strategy": "select", "selection_rule": "prediction_overlap", "self_paced_scheme": "hard",
+        "pace_by": "agreement",
+    },
     "nar-spmd-linear": {"mixing_strategy": "select", "self_paced_scheme": "linear"},
-}
-
-# The shape flags of `bang-quickstart` and `bang-evidence` (one size for both sides of the model) and their
-# defaults: `ModelShape.symmetric`'s arguments.
-SHAPE_FLAGS = {"hidden_size": 128, "layers": 3, "attention_heads": 4, "ffn_dim": 512, "ngram": 1}
-_SIDES = {
-    "layers": ("encoder_layers", "decoder_layers"),
-    "attention_heads": ("encoder_attention_heads", "decoder_attention_heads"),
-    "ffn_dim": ("encoder_ffn_dim", "decoder_ffn_dim"),
-}
-
-
-@dataclass(kw_only=True)
-class ExperimentOptions:
-    """The options of `bang-quickstart` and `bang-evidence` that size the models: the shape (`SHAPE_FLAGS`, one size
-    for both sides; `ExperimentSettings.from_options` makes it a `ModelShape`), the vocabulary and the batch."""
-
-    vocab_size: int = 4000  # WordPiece pieces fitted to the training split
-    hidden_size: int = SHAPE_FLAGS["hidden_size"]
-    layers: int = SHAPE_FLAGS["layers"]  # encoder layers = decoder layers
-    attention_heads: int = SHAPE_FLAGS["attention_heads"]
-    ffn_dim: int = SHAPE_FLAGS["ffn_dim"]
-    batch_size: int = 32
-    learning_rate: float = 1e-3
+    "nar-schedule": {
+        "mixing_strategy": "random_mix", "distilled_ratio": 1.0, "mix_schedule": "linear", "distilled_ratio_end": 0.0,
+        "self_paced_scheme": "none",
+    },
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class ExperimentSettings:
-    """What the teacher and the students of one experiment share."""
+    """What the teacher and the students of one replicate share: the task, the start, the budget and the seed."""
 
-    source_columns: str
-    target_column: str
-    max_source_length: int
-    max_target_length: int
+    task: str  # a key of bang_spmd.data.tasks.TASKS, or "custom" (then the columns and lengths below are required)
     teacher_steps: int
     student_steps: int
-    shape: ModelShape = field(default_factory=lambda: ModelShape.symmetric(**SHAPE_FLAGS))
-    teacher_mode: str = "ar"  # `ngram` trains shape.ngram streams, so the teacher also decodes semi-NAR
-    vocab_size: int = 4000  # of the WordPiece tokenizer fitted to the training split
-    batch_size: int = 32
-    learning_rate: float = 1e-3
+    source_columns: str | None = None  # default: the task's
+    target_column: str | None = None
+    max_source_length: int | None = None
+    max_target_length: int | None = None  # also the NAR canvas
+    init_model: str = DEFAULT_MODEL  # a saved BANG folder, a Hub id or a shipped name, with its tokenizer
+    from_scratch: bool = False  # random weights of init_model's shape, with its tokenizer
+    teacher_mode: str = "ar"  # `ngram` trains the model's streams, so the teacher also decodes semi-NAR
+    ngram: int | None = None  # predicting streams of the teacher (default: the model's)
+    batch_size: int = 64
+    learning_rate: float = 5e-4
+    warmup_fraction: float = 0.1
     num_beams: int = 4
-    seed: int = 42
+    seed: int = 1
     eval_batch_size: int = 64
-    init_model: str | None = None  # a saved BANG folder the teacher starts from (its shape and tokenizer win)
 
     def __post_init__(self):
-        for name in ("teacher_steps", "student_steps", "vocab_size", "batch_size", "num_beams"):
+        if self.task != "custom":
+            task = get_task(self.task)
+            for name in ("source_columns", "target_column", "max_source_length", "max_target_length"):
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, getattr(task, name))
+        missing = [n for n in ("source_columns", "target_column", "max_source_length", "max_target_length")
+                   if getattr(self, n) is None]  # fmt: skip
+        if missing:
+            raise ValueError(f"task 'custom' needs {', '.join(missing)}.")
+        for name in ("teacher_steps", "student_steps", "batch_size", "num_beams", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
-        if self.ngram < 1:
-            raise ValueError(f"ngram must be at least 1, got {self.ngram}.")
         if self.teacher_mode not in ("ar", "ngram"):
             raise ValueError(f"teacher_mode must be 'ar' or 'ngram', got {self.teacher_mode!r}.")
-        if self.teacher_mode == "ngram" and self.ngram < 2:
-            raise ValueError("teacher_mode='ngram' needs ngram >= 2 (ngram 1 is the AR mode).")
+        if self.ngram is not None and self.ngram < 1:
+            raise ValueError(f"ngram must be at least 1, got {self.ngram}.")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}.")
 
     @property
-    def ngram(self) -> int:
-        return self.shape.ngram if self.shape.ngram is not None else 1
+    def where(self) -> str | None:
+        """The rows of the task (`Task.where`), None for a custom task."""
+        return TASKS[self.task].where if self.task in TASKS else None
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The task's metrics, the first of which selects models (ROUGE-L for a custom task)."""
+        return TASKS[self.task].metrics if self.task in TASKS else ("rougeL_f1", "bleu4")
+
+    @property
+    def init_path(self) -> str:
+        """`init_model` with a shipped model's name resolved to its folder."""
+        return resolve_model_name(self.init_model)
 
     def source_column_list(self) -> list[str]:
         return [c.strip() for c in self.source_columns.split(",")]
 
     def to_dict(self) -> dict:
-        """The settings as a flat record (the shape as its command-line flags), as runs record and compare them."""
-        record = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "shape"}
-        return {**record, **shape_record(self.shape)}
+        """The settings as a flat record, as runs record and compare them."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    @classmethod
-    def from_options(cls, options, **overrides) -> "ExperimentSettings":
-        """The settings named like the attributes of `options` (a command line's namespace or options dataclass;
-        None values and other names are ignored); the `SHAPE_FLAGS` among them give the shape."""
-        values = {name: value for name, value in vars(options).items() if value is not None}
-        values.update(overrides)
-        shape = ModelShape.symmetric(**{name: values.get(name, default) for name, default in SHAPE_FLAGS.items()})
-        names = {f.name for f in fields(cls)} - {"shape"}
-        return cls(shape=shape, **{name: value for name, value in values.items() if name in names})
-
-
-def shape_record(shape: ModelShape) -> dict:
-    """The shape as `SHAPE_FLAGS` (`layers` etc. where both sides agree, else each side), plus any other field set."""
-    record = {"ngram": shape.ngram, "hidden_size": shape.hidden_size}
-    for flag, sides in _SIDES.items():
-        encoder, decoder = (getattr(shape, side) for side in sides)
-        record.update({flag: encoder} if encoder == decoder else dict(zip(sides, (encoder, decoder), strict=True)))
-    handled = {"hidden_size", *(side for sides in _SIDES.values() for side in sides)}
-    record.update({name: value for name, value in shape.overrides().items() if name not in handled})
-    if shape.config_preset is not None:
-        record["config_preset"] = shape.config_preset
-    return record
+    def replace(self, **changes) -> "ExperimentSettings":
+        return dataclasses.replace(self, **changes)
 
 
 def _flags(part: Any) -> list[str]:
@@ -145,17 +144,16 @@ def command_line(command: str, *parts: Any) -> str:
     return shlex.join([command, *(flag for part in parts for flag in _flags(part))])
 
 
-def announce(command: str, *parts: Any) -> None:
-    """Prints the command line of a step before it runs, so that any result can be reproduced from a shell."""
-    print(f"\n$ {command_line(command, *parts)}", flush=True)
+def announce(command: str, *parts: Any, log: Path | None = None) -> str:
+    """Prints the command line of a step before it runs (so that any result can be reproduced from a shell),
+    appends it to `log` when given, and returns it."""
+    line = command_line(command, *parts)
+    print(f"\n$ {line}", flush=True)
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+    return line
 
 
-__all__ = [
-    "SHAPE_FLAGS",
-    "STUDENT_OPTIONS",
-    "ExperimentOptions",
-    "ExperimentSettings",
-    "announce",
-    "command_line",
-    "shape_record",
-]
+__all__ = ["STUDENT_OPTIONS", "ExperimentSettings", "announce", "command_line"]
