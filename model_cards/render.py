@@ -429,7 +429,8 @@ def _architecture_rows(
         ("attention heads", config.get("encoder_attention_heads")),
         ("predicting streams (`ngram`)", int(config.get("ngram", 1))),
         ("vocabulary", config.get("vocab_size")),
-        ("longest source / target", config.get("max_position_embeddings")),
+        ("position table (longest source or target it can read, tokens)", config.get("max_position_embeddings")),
+        ("output length (`generation_config.max_new_tokens`, the NAR canvas)", generation.get("max_new_tokens")),
         ("parameters", f"{num_parameters:,}" if num_parameters is not None else None),
         ("default decoding (`generation_config.decoding_mode`)", generation.get("decoding_mode")),
     ]

@@ -75,6 +75,23 @@ class ModelShape:
             **others,
         )
 
+    @classmethod
+    def like(cls, config: BangConfig) -> "ModelShape":
+        """The shape of an existing model's `config` (architecture, streams and training fields), for a new model
+        of that shape from random weights (e.g. the from-scratch baseline of a pretrained model). The preset is the
+        one whose relative-position buckets the config has; a config matching no preset is a ValueError."""
+        buckets = (config.num_buckets, config.relative_max_distance)
+        presets = [
+            name
+            for name in ("bang-base", "tiny")
+            if (BangConfig.from_preset(name).num_buckets, BangConfig.from_preset(name).relative_max_distance)
+            == buckets
+        ]
+        if not presets:
+            raise ValueError(f"No preset has the relative buckets (num_buckets, max distance) {buckets} of the model.")
+        values = {name: getattr(config, name) for name in (*ARCHITECTURE_FIELDS, *TRAINING_FIELDS)}
+        return cls(config_preset=presets[0], ngram=config.ngram, **values)
+
     def shape_fields(self) -> dict:
         """This object's `ModelShape` fields (also for a subclass that adds others)."""
         return {f.name: getattr(self, f.name) for f in fields(ModelShape)}

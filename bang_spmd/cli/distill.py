@@ -1,4 +1,4 @@
-"""`bang-distill`: decode a training set with a teacher and save it with the distilled targets SPMD trains on.
+r"""`bang-distill`: decode a training set with a teacher and save it with the distilled targets SPMD trains on.
 
 The teacher (by default BANG fine-tuned in AR mode, e.g. by `bang-finetune --mode ar`) decodes every source with beam
 search; its K best outputs are added to each row as `distilled_texts`, `distilled_labels` (the student's ids, `y1 .. yn

@@ -1,9 +1,12 @@
-"""`bang-evaluate`: decode a JSON Lines split with a saved BANG model in a chosen mode; report ROUGE, BLEU, METEOR
+r"""`bang-evaluate`: decode a JSON Lines split with a saved BANG model in a chosen mode; report ROUGE, BLEU, METEOR
 and the time per sample.
 
-    HF_HUB_OFFLINE=1 bang-evaluate --model outputs/wndef-spmd \
-        --data_file ../shared/data/wndef/validation.jsonl --source_columns word,example --target_column definition \
-        --decoding_mode nar --max_new_tokens 48 --output_file outputs/wndef-spmd/validation-nar.jsonl
+    HF_HUB_OFFLINE=1 bang-evaluate --task debtrans --model outputs/quickstart/nar-spmd \
+        --data_file ../shared/data/debtrans-enfr/test.jsonl --decoding_mode nar --output_file predictions.jsonl
+    HF_HUB_OFFLINE=1 bang-evaluate --model outputs/wndef-spmd --data_file ../shared/data/wndef/validation.jsonl \
+        --source_columns word,example --target_column definition --decoding_mode ar --num_beams 4 --max_new_tokens 48
+
+`--task` sets the columns, lengths and rows of a task (`bang_spmd.data.tasks`); explicit flags win.
 
 How every model is scored is described in `bang_spmd.evaluation.split_evaluation`. `--decoding_mode ar` uses
 `--num_beams` and `--length_penalty`; `semi_nar` uses `--semi_nar_block_size`. METEOR with `--meteor auto` (the

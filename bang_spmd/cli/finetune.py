@@ -1,4 +1,4 @@
-"""`bang-finetune`: fine-tune BANG on (source, target) pairs in AR, NAR or n-stream (semi-NAR) mode.
+r"""`bang-finetune`: fine-tune BANG on (source, target) pairs in AR, NAR or n-stream (semi-NAR) mode.
 
     HF_HUB_OFFLINE=1 bang-finetune --mode nar \
         --train_file ../shared/data/wndef/train.jsonl --validation_file ../shared/data/wndef/validation.jsonl \

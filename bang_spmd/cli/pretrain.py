@@ -1,4 +1,4 @@
-"""`bang-pretrain`: pretrain BANG with its cross-stream visible n-stream objective (Qi et al., ICML 2021, section 3).
+r"""`bang-pretrain`: pretrain BANG with its cross-stream visible n-stream objective (Qi et al., ICML 2021, section 3).
 
     HF_HUB_OFFLINE=1 bang-pretrain --train_files outputs/pretraining_text.txt \
         --config_preset tiny --hidden_size 128 --output_dir outputs/bang-pretrained --max_steps 1000

@@ -1,4 +1,4 @@
-"""`bang-train-tokenizer`: train a WordPiece vocabulary with BANG's `text [SEP]` format on the training split of the
+r"""`bang-train-tokenizer`: train a WordPiece vocabulary with BANG's `text [SEP]` format on the training split of the
 shared data sets.
 
     HF_HUB_OFFLINE=1 bang-train-tokenizer --vocab_size 8000 --output_dir outputs/wordpiece-8k

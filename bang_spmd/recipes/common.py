@@ -140,6 +140,14 @@ def load_validation(data_args: DataArguments, tokenizer) -> datasets.Dataset | N
     return encode_pairs(validation, tokenizer, data_args, "validation")[0]
 
 
+def set_output_length(model, max_target_length: int, decoding_mode: str) -> None:
+    """What a trained model decodes by default: `decoding_mode` and `max_new_tokens` = the training target length
+    (the NAR canvas); `max_length` is cleared, so that `generate` does not warn about two length limits."""
+    model.generation_config.decoding_mode = decoding_mode
+    model.generation_config.max_new_tokens = max_target_length
+    model.generation_config.max_length = None
+
+
 def save_results(trainer, results: dict) -> None:
     """Writes `output_dir/eval_results.json` and prints the results (main process only)."""
     if trainer.is_world_process_zero():
@@ -163,5 +171,6 @@ __all__ = [
     "starting_model",
     "load_validation",
     "save_results",
+    "set_output_length",
     "start_run",
 ]

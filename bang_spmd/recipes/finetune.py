@@ -76,6 +76,7 @@ def finetune(model_args: FinetuneModelArguments, data_args: DataArguments, train
         # The Trainer's `num_items_in_batch` counts labels, not the tokens of every stream: let the model normalise.
         trainer.model_accepts_loss_kwargs = False
     train_result = trainer.train(resume_from_checkpoint=resume)
+    common.set_output_length(model, data_args.max_target_length, "nar" if model_args.mode == "nar" else "ar")
     trainer.save_model()
     tokenizer.save_pretrained(training_args.output_dir)
     trainer.save_metrics("train", train_result.metrics)

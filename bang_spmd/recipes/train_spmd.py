@@ -46,7 +46,7 @@ def train_spmd(model_args: SPMDModelArguments, data_args: DataArguments, trainin
             model_args.teacher_name_or_path, trust_remote_code=True
         )
     spmd_trainer.as_nar_student(model)
-    model.generation_config.max_new_tokens = data_args.max_target_length
+    common.set_output_length(model, data_args.max_target_length, "nar")
 
     uses_distilled = training_args.mixing_strategy != "gold"
     with training_args.main_process_first(desc="preprocessing"):
@@ -93,6 +93,7 @@ def train_spmd(model_args: SPMDModelArguments, data_args: DataArguments, trainin
         metrics = trainer.evaluate()
         results.update({k: v for k, v in metrics.items() if k in ("eval_loss", f"eval_{data_args.validation_metric}")})
         results["eval_samples"] = len(validation)
+    common.set_output_length(model, data_args.max_target_length, "nar")  # the Trainer rebuilds the config
     trainer.save_model()
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
