@@ -70,6 +70,10 @@ def benchmark_training() -> None:
     _run("benchmark_training")
 
 
+def benchmark_peer() -> None:
+    _run("benchmark_peer")
+
+
 def benchmark_deploy() -> None:
     _run("benchmark_deploy")
 
