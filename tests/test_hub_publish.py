@@ -259,3 +259,16 @@ def test_trainer_card_without_evaluation_says_so(tmp_path):
     assert "No evaluation results were recorded" in card.text and card.data.eval_results is None
     assert "spmd" not in card.data.tags and "custom_code" in card.data.tags
     assert "BANG's NAR baseline" in card.text and "| mixing_strategy | gold |" in card.text
+
+
+def test_export_copies_exactly_what_would_be_uploaded_and_refuses_to_overwrite(saved_package, hub, tmp_path):
+    target = tmp_path / "shipped"
+    listed = push.main(["--model_dir", str(saved_package), "--export_dir", str(target)])
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) == listed
+    assert set(listed) == PACKAGE_FILES | {"eval_results.json"} and hub.uploads == []
+    assert (target / "model.safetensors").read_bytes() == (saved_package / "model.safetensors").read_bytes()
+    with pytest.raises(ValueError, match="not empty"):
+        publish.export_model_folder(saved_package, target)
+    assert publish.export_model_folder(saved_package, target, overwrite=True) == listed
+    with pytest.raises(SystemExit):  # --repo_id and --export_dir exclude each other
+        push.main(["--model_dir", str(saved_package), "--repo_id", REPO_ID, "--export_dir", str(target)])

@@ -374,6 +374,10 @@ def test_pretrain_script_trains_saves_and_resumes(tmp_path):
     assert "Finished at global step 4" in resumed.stdout
     steps = [h["step"] for h in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in h]
     assert steps == [1, 2, 3, 4]  # steps 1-2 restored from the checkpoint, 3-4 trained after resuming
+    sittings = json.loads((out / "sittings.json").read_text())
+    assert [s["steps"] for s in sittings] == [[0, 2], [2, 4]] and all(s["seconds"] > 0 for s in sittings)
+    card = (out / "README.md").read_text()
+    assert "2 sitting(s)" in card and "bang-pretrain --train_files" in card and "pretrained BANG model" in card
 
     with pytest.raises(ValueError, match="not empty"):
         load_example("pretrain").main([*common, "--max_steps", "1"])

@@ -6,8 +6,11 @@ r"""`bang-pretrain`: pretrain BANG with its cross-stream visible n-stream object
 
 The flags are the fields of `BangModelArguments`, `PretrainingDataArguments` and `TrainingArguments`; the data, the
 masking, the model and resuming (`--resume_from_checkpoint PATH|auto`) are described in `bang_spmd.recipes.pretrain`.
+The saved model gets a model card (README.md) with the data, the shape, the schedule, the time of every sitting and
+the validation loss of every stream, and the command line that produced it.
 """
 
+import shlex
 import sys
 
 from transformers import HfArgumentParser, TrainingArguments
@@ -16,8 +19,9 @@ from bang_spmd.recipes import BangModelArguments, PretrainingDataArguments, pret
 
 
 def main(argv: list[str] | None = None) -> dict:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = HfArgumentParser((BangModelArguments, PretrainingDataArguments, TrainingArguments), prog="bang-pretrain")
-    return pretrain(*parser.parse_args_into_dataclasses(args=argv))
+    return pretrain(*parser.parse_args_into_dataclasses(args=argv), command="bang-pretrain " + shlex.join(argv))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """`bang-push`: publish a saved BANG model folder to the Hugging Face Hub, after checking that it is complete.
 
     bang-push --model_dir outputs/wndef-spmd --repo_id user/bang-wndef-spmd [--private] [--dry_run]
+    bang-push --model_dir outputs/bang-mini --export_dir bang_spmd/pretrained/bang-mini   # copy, upload nothing
 
 What a complete package holds and what is uploaded is described in `bang_spmd.hub.publish`; `--dry_run` lists the
 files without contacting the Hub. The token comes from `--token`, else from `HF_TOKEN` or `hf auth login`
@@ -12,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bang_spmd.hub.publish import check_model_folder, push_model_folder_to_hub
+from bang_spmd.hub.publish import check_model_folder, export_model_folder, push_model_folder_to_hub
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bang-push", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model_dir", required=True, type=Path, help="saved model folder with tokenizer and card")
-    parser.add_argument("--repo_id", required=True, help="Hub repository, e.g. user/bang-wndef-spmd")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--repo_id", help="Hub repository, e.g. user/bang-wndef-spmd")
+    target.add_argument("--export_dir", type=Path, help="copy the files that would be uploaded into this folder")
+    parser.add_argument("--overwrite", action="store_true", help="with --export_dir: replace a non-empty folder")
     parser.add_argument(
         "--private", action="store_true", default=None, help="create the repository private (if it is new)"
     )
@@ -35,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> str | list[str]:
     """Command line: returns the commit URL (printed), or with `--dry_run` the list of files (printed)."""
     args = build_parser().parse_args(argv)
+    if args.export_dir is not None:
+        files = export_model_folder(args.model_dir, args.export_dir, overwrite=args.overwrite)
+        print("\n".join(files))
+        return files
     files = check_model_folder(args.model_dir)
     if args.dry_run:
         print("\n".join(files))

@@ -1,6 +1,7 @@
 """Publish a saved BANG model folder to the Hugging Face Hub, after checking that it is a complete package.
 
-`push_model_folder_to_hub(folder, repo_id)` checks the folder and uploads it (`bang-push` on the command line).
+`push_model_folder_to_hub(folder, repo_id)` checks the folder and uploads it (`bang-push` on the command line);
+`export_model_folder(folder, target)` copies the same files into another folder (`bang-push --export_dir`).
 
 A complete package (`check_model_folder`) has: `config.json` of model type `bang` with an `auto_map` for
 `AutoConfig` and `AutoModelForSeq2SeqLM`; the remote-code files that `auto_map` names and every file they import
@@ -176,6 +177,24 @@ def files_to_upload(folder: str | Path) -> list[str]:
     return list(filter_repo_objects(files, ignore_patterns=list(UPLOAD_IGNORE_PATTERNS)))
 
 
+def export_model_folder(folder: str | Path, target: str | Path, overwrite: bool = False) -> list[str]:
+    """Copies the files `push_model_folder_to_hub` would upload (after the same check) into the folder `target`: the
+    publishable package of a training run, e.g. the model that ships with this package. A non-empty `target` is
+    refused unless `overwrite` (which empties it first). Returns the copied files."""
+    import shutil
+
+    files = check_model_folder(folder)
+    target = Path(target)
+    if target.exists() and any(target.iterdir()):
+        if not overwrite:
+            raise ValueError(f"{target} is not empty; pass overwrite=True (--overwrite) to replace it.")
+        shutil.rmtree(target)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        shutil.copy2(Path(folder) / name, target / name)
+    return files
+
+
 def push_model_folder_to_hub(
     folder: str | Path,
     repo_id: str,
@@ -216,6 +235,7 @@ def push_model_folder_to_hub(
 __all__ = [
     "UPLOAD_IGNORE_PATTERNS",
     "check_model_folder",
+    "export_model_folder",
     "files_to_upload",
     "push_model_folder_to_hub",
 ]

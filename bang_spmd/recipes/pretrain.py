@@ -19,15 +19,20 @@ The model and tokenizer are saved to `output_dir` at the end; with validation da
 per-stream losses (`eval_pretrain/stream_{s}_loss`) are printed and saved to `eval_results.json`.
 """
 
+import datetime
 import json
 import os
+import platform
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
+import torch
 import transformers
 from transformers import TrainingArguments
 
+from bang_spmd.model_cards import write_model_card
 from bang_spmd.pretrained import resolve_model_name
 from bang_spmd.trainers.model_setup import build_bang_model, load_tokenizer
 from bang_spmd.trainers.pretraining import (
@@ -44,6 +49,7 @@ logger = transformers.utils.logging.get_logger(__name__)
 
 # Streams of a pretrained model when the shape does not set `ngram`.
 DEFAULT_PRETRAINING_NGRAM = 2
+SITTINGS_FILE = "sittings.json"
 
 
 @dataclass
@@ -113,10 +119,14 @@ def _chunks(data_args: PretrainingDataArguments, texts: datasets.Dataset, tokeni
 
 
 def pretrain(
-    model_args: BangModelArguments, data_args: PretrainingDataArguments, training_args: TrainingArguments
+    model_args: BangModelArguments,
+    data_args: PretrainingDataArguments,
+    training_args: TrainingArguments,
+    command: str | None = None,
 ) -> dict:
-    """Pretrains, saves the model and tokenizer, evaluates; returns the evaluation metrics (empty without
-    validation data)."""
+    """Pretrains, saves the model and tokenizer, evaluates, records the sitting and writes the model card (with
+    `command`, the command line that ran it, when given); returns the evaluation metrics (empty without validation
+    data)."""
     if data_args.dataset_name is None and not data_args.train_files:
         raise ValueError("Give --train_files or --dataset_name.")
     resume = start_run(training_args, data_args.overwrite_output_dir)
@@ -179,6 +189,7 @@ def pretrain(
     )
     if resume is not None:
         print(f"Resuming from {resume}")
+    started, first_step = time.time(), _checkpoint_step(resume)
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
     tokenizer.save_pretrained(training_args.output_dir)
@@ -195,7 +206,89 @@ def pretrain(
             with open(os.path.join(training_args.output_dir, "eval_results.json"), "w") as f:
                 json.dump(metrics, f, indent=2)
         print("eval " + json.dumps({k: round(v, 4) for k, v in metrics.items() if "loss" in k}))
+    if trainer.is_world_process_zero():
+        sittings = record_sitting(training_args, started, first_step, trainer.state.global_step)
+        write_pretraining_card(training_args.output_dir, data_args, training_args, trainer, metrics, sittings, command)
     return metrics
 
 
-__all__ = ["PretrainingDataArguments", "load_texts", "pretrain"]
+def _checkpoint_step(checkpoint: str | None) -> int:
+    return int(Path(checkpoint).name.rsplit("-", 1)[1]) if checkpoint else 0
+
+
+def record_sitting(training_args: TrainingArguments, started: float, first_step: int, last_step: int) -> list[dict]:
+    """Appends this sitting (start and end time, steps, seconds, machine) to `output_dir/sittings.json`, the record
+    of a run trained over several sittings; returns every sitting recorded."""
+    path = Path(training_args.output_dir) / SITTINGS_FILE
+    sittings = json.loads(path.read_text()) if path.is_file() else []
+    device = (
+        "cuda: " + torch.cuda.get_device_name()
+        if torch.cuda.is_available() and not training_args.use_cpu
+        else (f"cpu: {os.cpu_count()} cores, {torch.get_num_threads()} torch threads")
+    )
+    sittings.append(
+        {
+            "started": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(timespec="seconds"),
+            "ended": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "seconds": round(time.time() - started, 1),
+            "steps": [first_step, last_step],
+            "machine": f"{platform.node() or 'unknown host'} ({platform.machine()}), {device}",
+        }
+    )
+    path.write_text(json.dumps(sittings, indent=2))
+    return sittings
+
+
+def write_pretraining_card(
+    output_dir: str,
+    data_args: PretrainingDataArguments,
+    training_args: TrainingArguments,
+    trainer,
+    metrics: dict,
+    sittings: list[dict],
+    command: str | None,
+) -> None:
+    """The model card of the pretrained model (`model_cards.write_model_card`, type `base`): what it was trained on,
+    how, for how long on which machines, its validation loss per stream, and the command that ran it."""
+    state, config = trainer.state, trainer.model.config
+    streams = [k for k in sorted(metrics) if k.startswith("eval_pretrain/stream_")]
+    losses = ", ".join(f"stream {k.rsplit('_', 2)[-2]}: {metrics[k]:.3f}" for k in streams)
+    train_losses = [h["loss"] for h in state.log_history if "loss" in h]
+    hours = sum(s["seconds"] for s in sittings) / 3600
+    training = {
+        "objective": f"BANG's cross-stream visible n-stream span masking (paper section 3), {config.ngram} predicting "
+        f"streams; one span of floor({data_args.mask_ratio} x {data_args.block_size}) tokens per "
+        f"{data_args.block_size}-token block, {data_args.mask_prob:.0%} [MASK] / {data_args.random_prob:.0%} random",
+        "text": ", ".join(data_args.train_files or [data_args.dataset_name or ""]),
+        "sequences": f"{len(trainer.train_dataset):,} chunks of at most {data_args.max_source_length} tokens"
+        + (" (documents packed)" if data_args.pack_documents else ""),
+        "optimizer steps": f"{state.global_step:,} of {training_args.per_device_train_batch_size} sequences "
+        f"({float(state.epoch or 0):.2f} epochs)",
+        "learning rate": f"{training_args.learning_rate:g}, {getattr(training_args.lr_scheduler_type, 'value', '')}, "
+        f"{training_args.warmup_steps} warm-up steps, weight decay {training_args.weight_decay}",
+        "dropout (residual / attention / activation)": f"{config.dropout} / {config.attention_dropout} / "
+        f"{config.activation_dropout}; label smoothing {config.label_smoothing}",
+        "training loss (first / last logged)": f"{train_losses[0]:.3f} / {train_losses[-1]:.3f}"
+        if train_losses
+        else None,
+        "validation loss per stream": f"{metrics.get('eval_loss', float('nan')):.3f} ({losses})" if streams else None,
+        "training time": f"{hours:.2f} hours in {len(sittings)} sitting(s): "
+        + "; ".join(f"steps {s['steps'][0]}-{s['steps'][1]} on {s['machine']}" for s in sittings),
+        "command": f"`{command}`" if command else None,
+    }
+    write_model_card(
+        output_dir,
+        overwrite=True,
+        model_type="base",
+        results=[],
+        missing_results_reason="A pretrained model is not scored on a task; its validation loss per predicting stream "
+        "is in the table above. Fine-tune it (`bang-finetune`, `bang-train`) for a task.",
+        repo_id=f"your-name/{Path(output_dir).name}",
+        dataset={"name": "the training text of the pretraining table", "split": "validation"},
+        training={k: v for k, v in training.items() if v is not None},
+        language=["en", "fr"],
+        tags=["pretraining"],
+    )
+
+
+__all__ = ["SITTINGS_FILE", "PretrainingDataArguments", "load_texts", "pretrain", "record_sitting"]
