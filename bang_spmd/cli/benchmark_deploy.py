@@ -12,13 +12,7 @@ import torch
 
 from bang_spmd.benchmarks import deployment
 from bang_spmd.benchmarks.deployment import DEFAULT_METHODS, METHODS, SHAPES
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+from bang_spmd.cli.benchmark_flags import positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,14 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from bang_spmd.cli.benchmark_flags import positive_int
 from bang_spmd.deploy import onnx_export
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
