@@ -30,7 +30,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, BartConfig, BartForConditionalGeneration
 
 folder, CUSTOM, MAX_NEW_TOKENS = sys.argv[1], sys.argv[2], int(sys.argv[3])
-batch = torch.load(folder + "/batch.pt")
+batch = torch.load(folder + "/batch.pt", weights_only=True)
 ids, mask = batch["input_ids"], batch["attention_mask"]
 custom = {"custom_generate": CUSTOM, "trust_remote_code": True, "max_new_tokens": MAX_NEW_TOKENS}
 
@@ -110,7 +110,7 @@ def loader_run(tmp_path_factory) -> dict:
         env={"HF_MODULES_CACHE": str(modules)},
         timeout=300,
     )
-    results = torch.load(model_dir / "results.pt")
+    results = torch.load(model_dir / "results.pt", weights_only=True)
     for name, collapse in (("expected", True), ("expected_no_collapse", False)):
         results[name] = model.generate(
             input_ids,

@@ -398,7 +398,7 @@ def test_script_errors_name_the_problem(tmp_path, saved_teacher, monkeypatch, ca
         script.main([*args, "--data_file", str(tmp_path / "missing.jsonl")])
     with pytest.raises(ValueError, match=r"\['usage'\] are not in the data \(columns: \['id', 'word'"):
         script.main([*args, "--source_columns", "word,usage"])
-    with pytest.raises(ValueError, match="teacher folder .*nowhere does not exist"):
+    with pytest.raises(ValueError, match="--teacher .*nowhere does not exist"):
         script.main([*args, "--teacher", str(tmp_path / "nowhere")])
     with pytest.raises(ValueError, match="`num_beams`"):
         script.main([*args, "--num_beams", "1"])

@@ -31,7 +31,7 @@ from transformers import AutoModelForSeq2SeqLM
 folder = sys.argv[1]
 model = AutoModelForSeq2SeqLM.from_pretrained(folder, trust_remote_code=True).eval()
 assert "transformers_modules" in type(model).__module__, type(model).__module__
-batch = torch.load(folder + "/batch.pt")
+batch = torch.load(folder + "/batch.pt", weights_only=True)
 with torch.no_grad():
     logits = {mode: model(**batch, mode=mode).logits for mode in ("ar", "nar", "ngram")}
 source = {k: batch[k] for k in ("input_ids", "attention_mask")}
@@ -82,7 +82,7 @@ def test_fresh_process_without_the_package_loads_with_trust_remote_code(tmp_path
     model.save_pretrained(tmp_path)
     torch.save(batch, tmp_path / "batch.pt")
     run_fresh_python(REMOTE_LOAD_SCRIPT, str(tmp_path), cwd=tmp_path)
-    remote = torch.load(tmp_path / "remote_logits.pt")
+    remote = torch.load(tmp_path / "remote_logits.pt", weights_only=True)
     assert {p.name for p in tmp_path.iterdir()} >= {"generation_bang.py", "generation_config.json"}
     with torch.no_grad():
         for mode in ("ar", "nar", "ngram"):

@@ -6,10 +6,15 @@ the vocabulary size and the special ids from the tokenizer. `build_bang_model` e
 the training settings and `ngram` of a saved model may change) or builds a randomly initialised model of the shape.
 """
 
+import json
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import torch
+from safetensors import SafetensorError
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedTokenizerBase
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 
@@ -142,12 +147,15 @@ def bang_config(
     return BangConfig.from_preset(shape.preset, **settings)
 
 
-def load_tokenizer(tokenizer_name_or_path: str | None, model_name_or_path: str | None) -> PreTrainedTokenizerBase:
-    """`tokenizer_name_or_path`, else the tokenizer saved with `model_name_or_path`, else the BANG default."""
+def load_tokenizer(
+    tokenizer_name_or_path: str | None, model_name_or_path: str | None, trust_remote_code: bool = False
+) -> PreTrainedTokenizerBase:
+    """`tokenizer_name_or_path`, else the tokenizer saved with `model_name_or_path`, else the BANG default (loaded
+    with `load_pretrained_tokenizer`: no folder code runs unless `trust_remote_code`)."""
     if tokenizer_name_or_path is not None:
-        return AutoTokenizer.from_pretrained(tokenizer_name_or_path)
+        return load_pretrained_tokenizer(tokenizer_name_or_path, "--tokenizer_name_or_path", trust_remote_code)
     if model_name_or_path and (Path(model_name_or_path) / "tokenizer.json").is_file():
-        return AutoTokenizer.from_pretrained(model_name_or_path)
+        return load_pretrained_tokenizer(model_name_or_path, "--model_name_or_path", trust_remote_code)
     return build_default_tokenizer()
 
 
@@ -169,7 +177,7 @@ def build_bang_model(
     structural = sorted(set(overrides) - set(TRAINING_FIELDS))
     if structural:
         raise ValueError(f"{structural} cannot be changed when starting from --model_name_or_path.")
-    model = AutoModelForSeq2SeqLM.from_pretrained(model_name_or_path)
+    model = load_pretrained_model(model_name_or_path, "--model_name_or_path", bang_only=True)
     for name, value in overrides.items():
         setattr(model.config, name, value)
     if shape.ngram is not None:
@@ -204,11 +212,163 @@ def resolve_resume_checkpoint(training_args, overwrite_output_dir: bool) -> str 
     return resume
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Loading a saved model or tokenizer named by the user, with errors that say what is wrong, and no foreign code
+# ---------------------------------------------------------------------------------------------------------------
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
+
+
+def _read_config_json(path: Path, what: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{what}: {path} is not valid JSON ({error}).") from error
+    if not isinstance(config, dict):
+        raise ValueError(f"{what}: {path} is not a JSON object.")
+    return config
+
+
+def _refuse_foreign_code(folder: Path, file_name: str, what: str, trust_remote_code: bool) -> None:
+    """A ValueError when `folder/file_name` has an `auto_map` naming code that transformers does not already have
+    (the folder's own Python files) and `trust_remote_code` is off: loading it would run that code."""
+    path = folder / file_name
+    if trust_remote_code or not path.is_file():
+        return
+    config = _read_config_json(path, what)
+    auto_map = config.get("auto_map")
+    if not auto_map:
+        return
+    if file_name == "config.json":
+        model_type = config.get("model_type")
+        if model_type in CONFIG_MAPPING:  # BANG (registered by `import modeling_bang`) or a transformers model
+            return
+        kind = f"model_type {model_type!r}" if model_type else "no model_type"
+    else:
+        kind = "a tokenizer class"
+    references = auto_map.values() if isinstance(auto_map, dict) else [auto_map]
+    code = sorted({str(r[0] if isinstance(r, list | tuple) else r).split(".")[0] + ".py" for r in references})
+    raise ValueError(
+        f"{what} {folder} has {kind} whose code is the folder's own Python file(s) {code} ({file_name} auto_map); "
+        "loading it would run that code. Pass --trust_remote_code if you trust it."
+    )
+
+
+def _check_safetensors(path: Path, what: str) -> None:
+    """A ValueError naming `path` when it is not a whole safetensors file (too short, bad header, truncated)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        header_size = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < header_size <= size - 8:
+            raise ValueError(f"{what}: {path} is not a safetensors file (size {size} bytes, no valid header).")
+        try:
+            header = json.loads(f.read(header_size))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{what}: {path} has a damaged safetensors header ({error}).") from error
+    ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
+    expected = 8 + header_size + max(ends, default=0)
+    if size < expected:
+        raise ValueError(
+            f"{what}: {path} is truncated: {size} bytes, its header describes {expected}; copy or save it again."
+        )
+
+
+def check_model_folder(
+    name_or_path: str, what: str = "--model", trust_remote_code: bool = False, bang_only: bool = False
+) -> str:
+    """Checks a model named by the user before anything is loaded; returns it (a shipped model's name resolved).
+
+    A ValueError says what is wrong: a path that does not exist, a file instead of a folder, a folder without
+    `config.json` (or whose `config.json` is not JSON), a model whose code is the folder's own Python files while
+    `trust_remote_code` is off (nothing of it is imported), a non-BANG model where `bang_only`, and a truncated or
+    damaged safetensors file. A name that is no local path but has the form of a Hub id (`owner/name`) is returned
+    unchecked: `from_pretrained` resolves it (and transformers refuses its remote code without `trust_remote_code`).
+    """
+    resolved = str(name_or_path)
+    folder = Path(resolved).expanduser()
+    if folder.is_file():
+        raise ValueError(f"{what} {name_or_path} is a file; give the model's folder (the one holding config.json).")
+    if not folder.is_dir():
+        if _HUB_ID.fullmatch(str(resolved)) and ".." not in str(resolved) and not str(resolved).startswith("."):
+            return str(resolved)
+        raise ValueError(
+            f"{what} {name_or_path} does not exist (neither a folder nor a Hub id of the form owner/name)."
+        )
+    if not (folder / "config.json").is_file():
+        checkpoints = sorted(p.name for p in folder.glob("checkpoint-*") if (p / "config.json").is_file())
+        hint = f"; its checkpoints {checkpoints[-3:]} are" if checkpoints else ""
+        raise ValueError(
+            f"{what} {name_or_path} has no config.json, so it is not a saved model folder (save_pretrained and the "
+            f"training programs write config.json with the weights){hint}."
+        )
+    config = _read_config_json(folder / "config.json", what)
+    if bang_only and config.get("model_type") != BangConfig.model_type:
+        raise ValueError(
+            f"{what} {name_or_path} holds a {config.get('model_type')!r} model; only BANG models (model_type 'bang') "
+            "can be trained here."
+        )
+    _refuse_foreign_code(folder, "config.json", what, trust_remote_code)
+    for weights in sorted(folder.glob("*.safetensors")):
+        _check_safetensors(weights, what)
+    return str(resolved)
+
+
+def check_finite_weights(model, what: str, name_or_path: str) -> None:
+    """A ValueError naming the first floating-point weight of `model` with NaN or infinite values (a damaged
+    weight file)."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(
+                f"{what} {name_or_path}: the weight {name} holds NaN or infinite values; the weight file is damaged."
+            )
+
+
+def load_pretrained_model(
+    name_or_path: str, what: str = "--model", trust_remote_code: bool = False, bang_only: bool = False
+):
+    """`AutoModelForSeq2SeqLM.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)` after
+    `check_model_folder`; a loading failure is a ValueError naming `what` and the model, and so are non-finite
+    weights. BANG folders load through the classes `import modeling_bang` registers, without remote code."""
+    resolved = check_model_folder(name_or_path, what, trust_remote_code, bang_only)
+    try:
+        model = AutoModelForSeq2SeqLM.from_pretrained(resolved, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError, SafetensorError) as error:
+        raise ValueError(f"{what} {name_or_path} could not be loaded: {error}") from error
+    check_finite_weights(model, what, name_or_path)
+    return model
+
+
+def load_pretrained_tokenizer(name_or_path: str, what: str = "--model", trust_remote_code: bool = False):
+    """`AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)`: a folder without tokenizer
+    files, or whose tokenizer is the folder's own code while `trust_remote_code` is off, and a loading failure are
+    ValueErrors naming `what` and the folder."""
+    resolved = str(name_or_path)
+    folder = Path(resolved).expanduser()
+    if folder.is_dir():
+        if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+            raise ValueError(f"{what} {name_or_path} has no tokenizer files (one of {list(TOKENIZER_FILES)}).")
+        _refuse_foreign_code(folder, "tokenizer_config.json", what, trust_remote_code)
+        _refuse_foreign_code(folder, "config.json", what, trust_remote_code)
+    elif folder.exists() or not _HUB_ID.fullmatch(str(resolved)):
+        raise ValueError(f"{what} {name_or_path} is not a tokenizer folder.")
+    try:
+        return AutoTokenizer.from_pretrained(resolved, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"{what} {name_or_path}: the tokenizer could not be loaded: {error}") from error
+
+
 __all__ = [
     "TRAINING_LABEL_SMOOTHING",
     "ModelShape",
     "bang_config",
     "build_bang_model",
+    "check_finite_weights",
+    "check_model_folder",
+    "load_pretrained_model",
+    "load_pretrained_tokenizer",
     "load_tokenizer",
     "resolve_resume_checkpoint",
 ]

@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer
 
+from bang_spmd.trainers.model_setup import load_pretrained_tokenizer
 from modeling_bang import BangConfig, BangForConditionalGeneration
 
 
@@ -168,7 +168,7 @@ def run_peer_benchmark(args, argv: list[str]) -> dict:
     """Runs the benchmark of `args` (the parsed flags of `bang-benchmark-peer`; `argv` is recorded with them), writes
     `results.json` to `args.output_dir` and returns the results."""
     torch.set_num_threads(args.threads)
-    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    tokenizer = load_pretrained_tokenizer(args.tokenizer, "--tokenizer")
     pairs = read_pairs(args.data_file, args.source_column, args.target_column, args.where)
     encoded_sources = tokenizer([p[0] for p in pairs])["input_ids"]
     encoded_targets = tokenizer([p[1] for p in pairs])["input_ids"]

@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--meteor", choices=METEOR_CHOICES, default="auto", help="METEOR: where WordNet is found / always / no"
     )
+    parser.add_argument(
+        "--trust_remote_code",
+        action="store_true",
+        help="allow running the Python files of a model folder whose config names its own code (auto_map)",
+    )
     return parser
 
 

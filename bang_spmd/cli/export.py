@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bang_spmd.cli.benchmark_flags import positive_int
 from bang_spmd.deploy import onnx_export
+from bang_spmd.trainers.model_setup import check_model_folder, load_pretrained_tokenizer
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,15 +57,14 @@ def copy_tokenizer(model_dir: Path, output_dir: Path) -> bool:
     """Saves the model folder's tokenizer next to the graph; False when the folder has none."""
     if not any((model_dir / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")):
         return False
-    from transformers import AutoTokenizer
-
-    AutoTokenizer.from_pretrained(model_dir).save_pretrained(output_dir)
+    load_pretrained_tokenizer(str(model_dir), "--model").save_pretrained(output_dir)
     return True
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Exports (and with `--check` verifies) the NAR graph; returns the summary it prints as JSON."""
     args = parse_args(argv)
+    check_model_folder(args.model, "--model", bang_only=True)
     model = onnx_export.load_model(args.model)
     path = onnx_export.export_nar_onnx(
         model,

@@ -7,11 +7,12 @@ r"""`bang-generate`: generate with a saved BANG model: one output line per sourc
         --source_columns word,example --decoding_mode ar --num_beams 4 --length_penalty 1.2
     cat sources.txt | HF_HUB_OFFLINE=1 bang-generate --model outputs/wndef-spmd
 
-The model folder (or Hub repo id) is loaded with `AutoModelForSeq2SeqLM.from_pretrained(..., trust_remote_code=True)`
-and its tokenizer with `AutoTokenizer`. Sources come from `--text` (repeatable), `--input_file` (plain text, one
-source per line; or `.jsonl` with `--source_columns`, joined as in training: the first column is the text, the
-others joined by a space are the text pair, giving `a [SEP] b [SEP]`, see
-`bang_spmd.trainers.encode_pairs`), or standard input when neither is given. Outputs are decoded with
+The model folder (or Hub repo id) is loaded with `AutoModelForSeq2SeqLM.from_pretrained` and its tokenizer with
+`AutoTokenizer`; a folder whose config names its own code (`auto_map` with a model type transformers does not know)
+is refused unless `--trust_remote_code` is given (BANG folders load without it). Sources come from `--text`
+(repeatable), `--input_file` (plain text, one source per line; or `.jsonl` with `--source_columns`, joined as in
+training: the first column is the text, the others joined by a space are the text pair, giving `a [SEP] b [SEP]`,
+see `bang_spmd.trainers.encode_pairs`), or standard input when neither is given. Outputs are decoded with
 `skip_special_tokens=True`, one line per source in input order, to standard output or `--output_file`.
 
 This program's choices: `--decoding_mode` and the other generation flags default to the model's generation config
@@ -29,7 +30,6 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from bang_spmd.evaluation.decoding import (
     Source,
@@ -40,6 +40,8 @@ from bang_spmd.evaluation.decoding import (
     sources_from_lines,
     sources_from_texts,
 )
+from bang_spmd.pretrained import resolve_model_name
+from bang_spmd.trainers.model_setup import load_pretrained_model, load_pretrained_tokenizer
 from modeling_bang.generation_bang import DECODING_MODES
 
 
@@ -67,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="truncate sources longer than the model's max_position_embeddings instead of failing",
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--trust_remote_code",
+        action="store_true",
+        help="allow running the Python files of a model folder whose config names its own code (auto_map)",
+    )
     return parser
 
 
@@ -111,8 +118,9 @@ def read_sources(args: argparse.Namespace) -> list[Source]:
 def main(argv: list[str] | None = None) -> list[str]:
     args = parse_args(argv)
     sources = read_sources(args)
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    model = AutoModelForSeq2SeqLM.from_pretrained(args.model, trust_remote_code=True).to(args.device).eval()
+    model_path = resolve_model_name(args.model)
+    model = load_pretrained_model(model_path, "--model", args.trust_remote_code).to(args.device).eval()
+    tokenizer = load_pretrained_tokenizer(model_path, "--model", args.trust_remote_code)
     settings = generation_settings(
         model.generation_config,
         args.decoding_mode,

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import datasets
 import torch
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from bang_spmd.data.tasks import select_where
+from bang_spmd.pretrained import resolve_model_name
+from bang_spmd.trainers.model_setup import load_pretrained_model, load_pretrained_tokenizer
 from bang_spmd.trainers.seq2seq_data import PairEncoding, encode_pairs
 from modeling_bang.generation_bang import collapse_repeated_words
 
@@ -70,15 +71,17 @@ class SplitEvaluation:
     device: str = field(default_factory=default_device)
     output_file: Path | None = None  # predictions as JSON Lines
     meteor: str = "auto"  # where WordNet is found / always / never
+    trust_remote_code: bool = False  # allow running a model folder's own code (auto_map); BANG folders need none
 
 
 def evaluate_split(evaluation: SplitEvaluation) -> dict:
     """Decodes and scores the split; returns the result dict that `bang-evaluate` prints (settings, metrics,
     `ms_per_sample`, `distinct_outputs`, `device`) and writes the predictions to `output_file` when given."""
-    if not Path(evaluation.model).is_dir():
-        raise SystemExit(f"--model {evaluation.model} is not a folder.")
-    tokenizer = AutoTokenizer.from_pretrained(evaluation.model)
-    model = AutoModelForSeq2SeqLM.from_pretrained(evaluation.model, trust_remote_code=True)
+    model_path = resolve_model_name(evaluation.model)
+    if not Path(model_path).is_dir():
+        raise ValueError(f"--model {evaluation.model} is not a folder.")
+    model = load_pretrained_model(model_path, "--model", evaluation.trust_remote_code)
+    tokenizer = load_pretrained_tokenizer(model_path, "--model", evaluation.trust_remote_code)
     model = model.to(evaluation.device).eval()
     data = select_where(
         datasets.load_dataset("json", data_files=evaluation.data_file, split="train"),

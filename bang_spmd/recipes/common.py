@@ -17,7 +17,13 @@ from transformers import set_seed
 from bang_spmd.data.tasks import select_where
 from bang_spmd.evaluation.metrics import VALIDATION_METRICS
 from bang_spmd.pretrained import DEFAULT_MODEL, resolve_model_name
-from bang_spmd.trainers.model_setup import ModelShape, build_bang_model, load_tokenizer, resolve_resume_checkpoint
+from bang_spmd.trainers.model_setup import (
+    ModelShape,
+    build_bang_model,
+    check_model_folder,
+    load_tokenizer,
+    resolve_resume_checkpoint,
+)
 from bang_spmd.trainers.seq2seq_data import PairEncoding, encode_pairs
 
 
@@ -34,6 +40,11 @@ class BangModelArguments(ModelShape):
     tokenizer_name_or_path: str | None = field(
         default=None, metadata={"help": "Tokenizer folder; default: the model folder's, else the BANG tokenizer."}
     )
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "Allow running the Python files of a model or tokenizer folder whose config names its own "
+                          "code (auto_map). Off by default; BANG folders load without it."},
+    )  # fmt: skip
 
     @classmethod
     def from_shape(cls, shape: ModelShape, **others) -> "BangModelArguments":
@@ -112,7 +123,9 @@ def load_model(model_args: BangModelArguments, data_args: DataArguments, default
     """The tokenizer and the model of a (source, target) run, checked against the data lengths; the model starts
     from `starting_model(model_args, default)`."""
     start = starting_model(model_args, default)
-    tokenizer = load_tokenizer(model_args.tokenizer_name_or_path, start)
+    if start is not None:  # before its tokenizer is read: a folder that is no BANG model is refused first
+        check_model_folder(start, "--model_name_or_path", bang_only=True)
+    tokenizer = load_tokenizer(model_args.tokenizer_name_or_path, start, model_args.trust_remote_code)
     model = build_bang_model(
         model_args,
         tokenizer,

@@ -17,16 +17,15 @@ from pathlib import Path
 import datasets
 import transformers
 from accelerate import Accelerator
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from bang_spmd.data.jsonl import write_json_lines
 from bang_spmd.data.tasks import select_where
+from bang_spmd.pretrained import resolve_model_name
 from bang_spmd.trainers.distillation import DISTILLED_COLUMNS, DistillationConfig, distill_dataset
+from bang_spmd.trainers.model_setup import TOKENIZER_FILES, load_pretrained_model, load_pretrained_tokenizer
 
 
 logger = transformers.utils.logging.get_logger(__name__)
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
 
 
 @dataclass
@@ -34,7 +33,7 @@ class DistillArguments:
     teacher: str = field(
         metadata={
             "help": "Teacher folder (saved with save_pretrained, with its tokenizer) or Hub id; loaded with "
-            "AutoModelForSeq2SeqLM.from_pretrained(..., trust_remote_code=True)."
+            "AutoModelForSeq2SeqLM.from_pretrained (its own code runs only with --trust_remote_code)."
         }
     )
     output_file: str = field(metadata={"help": "JSON Lines file written with the input rows and distilled columns."})
@@ -57,6 +56,13 @@ class DistillArguments:
     )
     max_samples: int | None = field(default=None, metadata={"help": "Keep the first N rows (quick runs)."})
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing --output_file."})
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={
+            "help": "Allow running the Python files of a teacher or tokenizer folder whose config names its own "
+            "code (auto_map). Off by default; BANG folders load without it."
+        },
+    )
     disable_progress: bool = field(default=False, metadata={"help": "No progress bar."})
 
     def check(self) -> None:
@@ -84,21 +90,17 @@ def load_rows(args: DistillArguments, accelerator: Accelerator) -> datasets.Data
 
 
 def load_teacher(args: DistillArguments):
-    """Loads the teacher and its tokenizer, with errors that say which folder or file is missing."""
-    folder = Path(args.teacher)
-    try:
-        teacher = AutoModelForSeq2SeqLM.from_pretrained(args.teacher, trust_remote_code=True)
-    except (OSError, ValueError) as error:  # a missing path may also fail the Hub id validation
-        if folder.is_dir():
-            raise ValueError(f"The teacher folder {folder} holds no loadable model: {error}") from error
-        raise ValueError(
-            f"The teacher folder {folder} does not exist (and {args.teacher!r} could not be loaded as a Hub id: "
-            f"{error})."
-        ) from error
-    tokenizer_path = args.teacher_tokenizer or args.teacher
-    if Path(tokenizer_path).is_dir() and not any((Path(tokenizer_path) / name).is_file() for name in TOKENIZER_FILES):
-        raise ValueError(f"{tokenizer_path} has no tokenizer files; pass --teacher_tokenizer.")
-    return teacher, AutoTokenizer.from_pretrained(tokenizer_path, trust_remote_code=True)
+    """Loads the teacher and its tokenizer, with errors that say which folder or file is missing or wrong; no code
+    of the folder runs unless `args.trust_remote_code`."""
+    teacher_path = resolve_model_name(args.teacher)
+    teacher = load_pretrained_model(teacher_path, "--teacher", args.trust_remote_code)
+    if args.teacher_tokenizer is not None:
+        tokenizer = load_pretrained_tokenizer(args.teacher_tokenizer, "--teacher_tokenizer", args.trust_remote_code)
+    elif Path(teacher_path).is_dir() and not any((Path(teacher_path) / name).is_file() for name in TOKENIZER_FILES):
+        raise ValueError(f"--teacher {args.teacher} has no tokenizer files; pass --teacher_tokenizer.")
+    else:
+        tokenizer = load_pretrained_tokenizer(teacher_path, "--teacher", args.trust_remote_code)
+    return teacher, tokenizer
 
 
 def distill(args: DistillArguments, config: DistillationConfig) -> dict:
@@ -114,7 +116,7 @@ def distill(args: DistillArguments, config: DistillationConfig) -> dict:
     teacher, teacher_tokenizer = load_teacher(args)
     teacher.to(accelerator.device)
     student_tokenizer = (
-        AutoTokenizer.from_pretrained(args.student_tokenizer, trust_remote_code=True)
+        load_pretrained_tokenizer(args.student_tokenizer, "--student_tokenizer", args.trust_remote_code)
         if args.student_tokenizer
         else None
     )

@@ -34,7 +34,7 @@ from transformers import TrainingArguments
 
 from bang_spmd.model_cards import write_model_card
 from bang_spmd.pretrained import resolve_model_name
-from bang_spmd.trainers.model_setup import build_bang_model, load_tokenizer
+from bang_spmd.trainers.model_setup import build_bang_model, check_model_folder, load_tokenizer
 from bang_spmd.trainers.pretraining import (
     BangPretrainingTrainer,
     BangSpanMaskingCollator,
@@ -131,7 +131,9 @@ def pretrain(
         raise ValueError("Give --train_files or --dataset_name.")
     resume = start_run(training_args, data_args.overwrite_output_dir)
     start = resolve_model_name(model_args.model_name_or_path)  # continued pretraining, e.g. of bang-mini
-    tokenizer = load_tokenizer(model_args.tokenizer_name_or_path, start)
+    if start is not None:  # before its tokenizer is read: a folder that is no BANG model is refused first
+        check_model_folder(start, "--model_name_or_path", bang_only=True)
+    tokenizer = load_tokenizer(model_args.tokenizer_name_or_path, start, model_args.trust_remote_code)
     model = build_bang_model(
         model_args,
         tokenizer,

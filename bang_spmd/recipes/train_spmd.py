@@ -17,6 +17,7 @@ import transformers
 
 from bang_spmd.evaluation.metrics import validation_metric
 from bang_spmd.trainers import spmd_trainer
+from bang_spmd.trainers.model_setup import load_pretrained_model
 from bang_spmd.trainers.seq2seq_data import encode_pairs
 from bang_spmd.trainers.spmd_trainer import DISTILLED_LABELS, SPMDTrainingArguments
 from bang_spmd.trainers.validation import nar_generation_metrics
@@ -42,8 +43,8 @@ def train_spmd(model_args: SPMDModelArguments, data_args: DataArguments, trainin
     tokenizer, model = common.load_model(model_args, data_args)
     teacher = None
     if model_args.teacher_name_or_path is not None:
-        teacher = transformers.AutoModelForSeq2SeqLM.from_pretrained(
-            model_args.teacher_name_or_path, trust_remote_code=True
+        teacher = load_pretrained_model(
+            model_args.teacher_name_or_path, "--teacher_name_or_path", model_args.trust_remote_code
         )
     spmd_trainer.as_nar_student(model)
     common.set_output_length(model, data_args.max_target_length, "nar")
