@@ -393,6 +393,11 @@ def load_official_checkpoint(
             f"{checkpoint_path} could not be read as a PyTorch checkpoint with weights_only=True"
             + (f": {detail.group(1).strip()}" if detail else ".")
         ) from error
+    except (KeyError, IndexError, EOFError, RuntimeError, UnicodeDecodeError) as error:  # e.g. a text file: KeyError
+        raise ValueError(
+            f"{checkpoint_path} is not a PyTorch checkpoint (torch.load failed: {type(error).__name__} {error}); "
+            "give the official BANG checkpoint file (a fairseq .pt)."
+        ) from error
 
     if not isinstance(checkpoint, Mapping):
         raise ValueError(f"{checkpoint_path} holds a {type(checkpoint).__name__}, not a checkpoint dict.")
@@ -803,8 +808,8 @@ def main(argv: list[str] | None = None) -> int:
             save_tokenizer=not options.no_tokenizer,
             overwrite=options.overwrite,
         )
-    except ValueError as error:
-        parser.exit(1, f"error: {error}\n")
+    except ValueError as error:  # a user error: one line and exit status 2, as every bang-* program
+        parser.exit(2, f"{parser.prog}: error: {' '.join(str(error).split())}\n")
     print(f"Converted {options.checkpoint} -> {options.output_dir} ({model.num_parameters():,} parameters).")
     return 0
 

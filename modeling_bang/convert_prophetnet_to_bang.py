@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         model = convert_prophetnet_to_bang(options.source, parse_overrides(options.overrides))
         tokenizer = _load_tokenizer(options.tokenizer, options.source)
         save_hub_folder(model, options.output_dir, tokenizer, model.generation_config, overwrite=options.overwrite)
-    except ValueError as error:
-        parser.exit(1, f"error: {error}\n")
+    except ValueError as error:  # a user error: one line and exit status 2, as every bang-* program
+        parser.exit(2, f"{parser.prog}: error: {' '.join(str(error).split())}\n")
     print(f"Converted {options.source} -> {Path(options.output_dir)} ({model.num_parameters():,} parameters).")
     return 0
 

@@ -7,11 +7,14 @@ one output refuse instead of overwriting each other. Everything uses the tiny co
 """
 
 import json
+import re
+import sys
 
 import pytest
 import transformers.dynamic_module_utils as dynamic_modules
 from transformers import AutoConfig
 
+from bang_spmd.cli import console
 from bang_spmd.cli import distill as distill_program
 from bang_spmd.cli import evaluate as evaluate_program
 from bang_spmd.cli import export as export_program
@@ -103,11 +106,11 @@ def remote_code_cases(folder, data, out):
             trusted,
         ),
         (train_program, [*training, "--config_preset", "tiny", "--teacher_name_or_path", folder], trusted),
-        (train_program, [*training, "--model_name_or_path", folder], "only BANG models"),
+        (train_program, [*training, "--model_name_or_path", folder], "not a BANG model"),
         (train_program, [*training, "--config_preset", "tiny", "--tokenizer_name_or_path", folder], trusted),
-        (finetune_program, [*training, "--model_name_or_path", folder], "only BANG models"),
-        (pretrain_program, [*pretraining, "--model_name_or_path", folder], "only BANG models"),
-        (export_program, ["--model", folder, "--output_dir", str(out / "onnx")], "only BANG models"),
+        (finetune_program, [*training, "--model_name_or_path", folder], "not a BANG model"),
+        (pretrain_program, [*pretraining, "--model_name_or_path", folder], "not a BANG model"),
+        (export_program, ["--model", folder, "--output_dir", str(out / "onnx")], "not a BANG model"),
     ]
 
 
@@ -119,3 +122,61 @@ def test_a_foreign_auto_map_runs_no_code_without_trust_remote_code(foreign, save
     with pytest.raises(ValueError, match=message):
         program.main(argv)
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The programs: one line, exit status 2, --debug for the traceback
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def run_command(monkeypatch, capsys, command: str, argv: list[str]) -> tuple[int, str]:
+    """Runs the console command `command` (e.g. `bang-generate`) on `argv`; returns its exit status and stderr."""
+    monkeypatch.setattr(sys, "argv", [command, *argv])
+    entry = getattr(console, command.removeprefix("bang-").replace("-", "_"))
+    with pytest.raises(SystemExit) as stop:
+        entry()
+    return stop.value.code, capsys.readouterr().err
+
+
+def assert_one_line_error(status: int, err: str, command: str, message: str) -> None:
+    assert status == 2
+    lines = [line for line in err.splitlines() if line.startswith(f"{command}: error: ")]
+    assert len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_the_programs_refuse_foreign_code_in_one_line(foreign, saved, tmp_path, monkeypatch, capsys, case):
+    folder, marker = foreign
+    (tmp_path / "model").symlink_to(saved[0])
+    program, argv, message = remote_code_cases(str(folder), saved[1], tmp_path)[case]
+    command = "bang-" + program.__name__.rpartition(".")[2].replace("_", "-")
+    status, err = run_command(monkeypatch, capsys, command, argv)
+    assert_one_line_error(status, err, command, message)
+    assert not marker.exists()
+
+
+def test_debug_shows_the_traceback(monkeypatch, capsys, tmp_path):
+    argv = ["--model", str(tmp_path / "missing"), "--text", "10"]
+    status, err = run_command(monkeypatch, capsys, "bang-generate", argv)
+    assert_one_line_error(status, err, "bang-generate", "missing does not exist")
+    monkeypatch.setattr(sys, "argv", ["bang-generate", *argv, "--debug"])
+    with pytest.raises(ValueError, match="missing does not exist"):
+        console.generate()
+
+
+def test_an_internal_error_keeps_its_traceback(monkeypatch):
+    def broken(argv):
+        raise KeyError("a bug, not a user error")
+
+    monkeypatch.setattr(generate_program, "main", broken)
+    monkeypatch.setattr(sys, "argv", ["bang-generate"])
+    with pytest.raises(KeyError, match="a bug"):
+        console.generate()
+
+
+def test_a_converter_refuses_a_text_file_in_one_line(monkeypatch, capsys, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a checkpoint\n")
+    status, err = run_command(monkeypatch, capsys, "bang-convert", [str(text), str(tmp_path / "out")])
+    assert status == 2 and re.search(r"error: .*notes.txt .*PyTorch checkpoint", err) and "Traceback" not in err

@@ -167,11 +167,11 @@ def test_conversion_from_a_saved_folder_and_cli(tmp_path, capsys):
         assert torch.equal(reloaded.state_dict()[key], tensor), key
     with pytest.raises(SystemExit) as exit_info:  # the folder is not empty any more
         main(argv)
-    assert exit_info.value.code == 1 and "--overwrite" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--overwrite" in capsys.readouterr().err
     assert main([*argv, "--overwrite"]) == 0
     with pytest.raises(SystemExit) as exit_info:  # BANG's bert-base-uncased tokenizer does not fit 99 tokens
         main([str(tmp_path / "prophetnet"), str(tmp_path / "other"), "--tokenizer", "bang"])
-    assert exit_info.value.code == 1 and "30522 tokens" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "30522 tokens" in capsys.readouterr().err
     assert main([str(tmp_path / "prophetnet"), str(tmp_path / "third")]) == 0  # source has no tokenizer: warning only
     assert "no tokenizer files" in capsys.readouterr().err
     assert not (tmp_path / "third" / "tokenizer_config.json").exists()

@@ -307,8 +307,8 @@ def check_model_folder(
     config = _read_config_json(folder / "config.json", what)
     if bang_only and config.get("model_type") != BangConfig.model_type:
         raise ValueError(
-            f"{what} {name_or_path} holds a {config.get('model_type')!r} model; only BANG models (model_type 'bang') "
-            "can be trained here."
+            f"{what} {name_or_path} holds a {config.get('model_type')!r} model, not a BANG model (model_type 'bang'), "
+            "which is what this program takes."
         )
     _refuse_foreign_code(folder, "config.json", what, trust_remote_code)
     for weights in sorted(folder.glob("*.safetensors")):

@@ -73,4 +73,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    from bang_spmd.cli.console import run_program
+
+    run_program(main, "bang-benchmark-training")

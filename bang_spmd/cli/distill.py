@@ -28,7 +28,6 @@ The output file is not overwritten unless `--overwrite` is given. The flags are 
 """
 
 import dataclasses
-import sys
 
 from transformers import HfArgumentParser
 
@@ -46,4 +45,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from bang_spmd.cli.console import run_program
+
+    run_program(main, "bang-distill")

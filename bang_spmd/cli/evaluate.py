@@ -16,7 +16,6 @@ with `--output_file`.
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from bang_spmd.cli.task_defaults import DECODING_FLAGS, with_task_defaults
@@ -86,4 +85,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from bang_spmd.cli.console import run_program
+
+    run_program(main, "bang-evaluate")

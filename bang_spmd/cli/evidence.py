@@ -12,7 +12,6 @@
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 from bang_spmd.data.tasks import TASKS
@@ -66,4 +65,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from bang_spmd.cli.console import run_program
+
+    run_program(main, "bang-evidence")

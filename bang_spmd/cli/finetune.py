@@ -9,8 +9,6 @@ The flags are the fields of `FinetuneModelArguments`, `DataArguments` and `Train
 and the outputs are described in `bang_spmd.recipes.finetune`.
 """
 
-import sys
-
 from transformers import HfArgumentParser, TrainingArguments
 
 from bang_spmd.cli.task_defaults import TRAINING_FLAGS, with_task_defaults
@@ -23,4 +21,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from bang_spmd.cli.console import run_program
+
+    run_program(main, "bang-finetune")

@@ -28,7 +28,6 @@ and `--test_fraction` are fractions of groups. The modules `bang_spmd.data.*` do
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from bang_spmd.data import write_splits
@@ -172,4 +171,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from bang_spmd.cli.console import run_program
+
+    run_program(main, "bang-prepare-data")

@@ -44,4 +44,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from bang_spmd.cli.console import run_program
+
+    run_program(main, "bang-prepare-pretraining-text")

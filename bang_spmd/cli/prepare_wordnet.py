@@ -9,7 +9,6 @@ What is copied and checked is described in `bang_spmd.evaluation.wordnet`.
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 from bang_spmd.evaluation.wordnet import DEBIAN_WORDNET_DIR, check_with_nltk, default_target, prepare_nltk_wordnet
@@ -36,4 +35,6 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from bang_spmd.cli.console import run_program
+
+    run_program(main, "bang-prepare-wordnet")

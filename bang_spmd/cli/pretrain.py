@@ -25,4 +25,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from bang_spmd.cli.console import run_program
+
+    run_program(main, "bang-pretrain")

@@ -10,7 +10,6 @@ of the machine.
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 from bang_spmd.hub.publish import check_model_folder, export_model_folder, push_model_folder_to_hub
@@ -61,4 +60,6 @@ def main(argv: list[str] | None = None) -> str | list[str]:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from bang_spmd.cli.console import run_program
+
+    run_program(main, "bang-push")

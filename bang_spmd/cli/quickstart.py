@@ -7,7 +7,6 @@ The defaults are those of `bang_spmd.experiments.quickstart.QuickstartOptions`; 
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 from bang_spmd.data.tasks import TASKS
@@ -52,4 +51,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from bang_spmd.cli.console import run_program
+
+    run_program(main, "bang-quickstart")

@@ -14,7 +14,6 @@ what the run does is described in `bang_spmd.recipes.train_spmd`. Resume with `-
 
 import argparse
 import dataclasses
-import sys
 import textwrap
 
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments
@@ -51,4 +50,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from bang_spmd.cli.console import run_program
+
+    run_program(main, "bang-train")
