@@ -10,6 +10,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 from .configuration_bang import BANG_BASE_PRESET, BANG_TINY_PRESET, DECODER_MODES, BangConfig
 from .modeling_bang import (
     BangForConditionalGeneration,
+    BangGenerateOutput,
     BangModel,
     BangPreTrainedModel,
     BangSeq2SeqLMOutput,
@@ -32,6 +33,7 @@ __all__ = [
     "DECODER_MODES",
     "BangConfig",
     "BangForConditionalGeneration",
+    "BangGenerateOutput",
     "BangModel",
     "BangPreTrainedModel",
     "BangSeq2SeqLMOutput",

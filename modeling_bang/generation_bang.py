@@ -23,13 +23,24 @@ saved in `generation_config.json` and can be overridden per `generate` call:
   m tokens first (this package's static-shape option: padding does not change the result, and a compiled or
   CUDA-graph NAR decoder then sees few distinct shapes and recompiles less).
 * `semi_nar_block_size`: k, the number of predicting streams proposing tokens at each semi-NAR step.
-* `semi_nar_acceptance`: which proposals extend the main stream; `"all"` (the k proposals, cut after `[SEP]`).
+* `semi_nar_acceptance`: which proposals extend the main stream; `"all"` (the k proposals, cut after `[SEP]`) or
+  `"verify"` (lossless: the proposals that greedy AR decoding would have produced, see below; k <= `config.ngram`).
 
 Semi-NAR decoding is this package's design (no semi-NAR code was released, BANG_NOTES section 2): the main stream
 holds the accepted prefix y_0..y_n (y_0 = `[SEP]`, cached like AR decoding); streams 0..k-1 of the cross-stream
 visible n-stream decoder sit at positions n..n+k-1 and propose y_{n+1}..y_{n+k} in one decoder pass (stream s with
 the s tokens before its target hidden, exactly the n-stream pretraining and `ngram` fine-tuning rule); the accepted
 tokens are fed to the main stream at the next step. With k = 1 this is greedy AR decoding, token for token.
+
+`semi_nar_acceptance="verify"` makes semi-NAR decoding lossless, as blockwise parallel decoding (Stern et al., 2018,
+"Blockwise Parallel Decoding for Deep Autoregressive Models"; the idea of Medusa and self-speculative decoding) does
+with its proposal heads: each decoder pass feeds the pending proposals to the main stream, so that stream 0 (the AR
+stream) scores them, and, in the same pass, every fed position anchors a block of k streams that proposes the next
+tokens. A row accepts the longest prefix of its proposals equal to the AR stream's argmax, plus the AR stream's own
+next token: 1 to k tokens per pass, and exactly greedy AR decoding's output. `generate`'s dict output counts the
+passes and the tokens per pass (`BangGenerateOutput`); `BangForConditionalGeneration._generate_semi_nar_verify`
+documents the pass, the acceptance and the key/value cache handling, with the helpers `verified_token_counts` and
+`kept_cache_slots` below.
 """
 
 from dataclasses import dataclass, fields
@@ -39,7 +50,7 @@ import torch
 
 DECODING_MODES = ("ar", "nar", "semi_nar")
 NAR_CANVAS_CHOICES = ("max_new_tokens", "source_length")
-SEMI_NAR_ACCEPTANCE_RULES = ("all",)
+SEMI_NAR_ACCEPTANCE_RULES = ("all", "verify")
 
 
 @dataclass(frozen=True)
@@ -167,6 +178,45 @@ def _scan_nar_tokens(
     return kept, False
 
 
+def verified_token_counts(
+    proposals: torch.Tensor, greedy: torch.Tensor, budget: torch.Tensor, eos_token_ids: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The acceptance rule of `semi_nar_acceptance="verify"` for one decoder pass.
+
+    Args:
+        proposals: (A, m) the pending proposals q_1..q_m of each row.
+        greedy: (A, m + 1) the AR stream's argmax g_0..g_m after the row's accepted prefix followed by q_1..q_i.
+        budget: (A,) tokens each row may still add (`max_new_tokens` minus its new tokens), at least 1.
+        eos_token_ids: (E,) the end-of-sequence ids.
+    Returns:
+        agreed (A,): the leading proposals equal to the greedy tokens (q_j == g_{j-1}), at most `budget - 1`;
+        counts (A,): the tokens the row accepts, g_0..g_{count-1}: `agreed + 1`, cut after its first
+        end-of-sequence token; ended (A,): the accepted tokens end the row (an end-of-sequence token, or the budget
+        is used up).
+    """
+    matches = proposals.eq(greedy[:, : proposals.shape[1]]).long()
+    agreed = torch.minimum(matches.cumprod(-1).sum(-1), budget - 1)
+    steps = torch.arange(greedy.shape[1], device=greedy.device)
+    is_eos = torch.isin(greedy, eos_token_ids) & (steps[None, :] <= agreed[:, None])
+    has_eos = is_eos.any(-1)
+    counts = torch.where(has_eos, is_eos.long().argmax(-1) + 1, agreed + 1)
+    return agreed, counts, has_eos | counts.ge(budget)
+
+
+def kept_cache_slots(cached: torch.Tensor, agreed: torch.Tensor, slots: int) -> torch.Tensor:
+    """Cache slots each row keeps after a `verify` pass, left-aligned: (A, width), width = max(cached + agreed + 1).
+
+    Row r's accepted tokens are its first `cached[r]` slots and, of the slots the pass appended from `slots` on, the
+    first `agreed[r] + 1` (its uncached token and the accepted proposals). Row r of the result lists those slots in
+    order, then repeats slot 0 as padding (hidden by the attention mask, which marks the first
+    `cached[r] + agreed[r] + 1` slots of the new cache as real).
+    """
+    kept = cached + agreed + 1
+    index = torch.arange(int(kept.max()), device=cached.device)[None, :]
+    slot = torch.where(index < cached[:, None], index, slots + index - cached[:, None])
+    return torch.where(index < kept[:, None], slot, torch.zeros_like(slot))
+
+
 def collapse_repeated_words(text: str) -> str:
     """Second stage of the official post-processing on decoded text: collapse consecutive duplicate words."""
     words: list[str] = []
@@ -206,7 +256,9 @@ __all__ = [
     "SEMI_NAR_ACCEPTANCE_RULES",
     "BangGenerationOptions",
     "collapse_repeated_words",
+    "kept_cache_slots",
     "nar_canvas_to_sequences",
     "pad_source",
     "postprocess_nar_tokens",
+    "verified_token_counts",
 ]

@@ -70,7 +70,17 @@ from transformers.utils.generic import can_return_tuple
 from transformers.utils.versions import require_version
 
 from .configuration_bang import DECODER_MODES, BangConfig
-from .generation_bang import BangGenerationOptions, nar_canvas_to_sequences, pad_source
+from .generation_bang import (
+    BangGenerationOptions,
+    kept_cache_slots,
+    nar_canvas_to_sequences,
+    pad_source,
+    verified_token_counts,
+)
+
+
+# How a semi-NAR block of predicting streams is placed (`BangDecoder.forward(proposal_anchors=...)`).
+PROPOSAL_ANCHORS = ("last", "every")
 
 
 # transformers 5.24 renamed the cache argument and output field from `past_key_values` to `cache`; an older
@@ -321,6 +331,24 @@ class BangSeq2SeqLMOutput(ModelOutput):
     decoder_predict_hidden_states: tuple[torch.FloatTensor, ...] | None = None
     decoder_predict_attentions: tuple[torch.FloatTensor, ...] | None = None
     predict_cross_attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class BangGenerateOutput(GenerateEncoderDecoderOutput):
+    """
+    `generate`'s dict output (`return_dict_in_generate=True`) of `decoding_mode="semi_nar",
+    semi_nar_acceptance="verify"`: transformers' `GenerateEncoderDecoderOutput` and the acceptance statistics.
+
+    Args:
+        decoder_passes: (batch,) the decoder passes each row took part in (its last one included); the call ran
+            `decoder_passes.max()` passes.
+        tokens_per_pass: (batch,) float, each row's new tokens (its `[SEP]` included) divided by its decoder
+            passes: the mean tokens accepted per pass, from 1 (every proposal rejected: greedy AR's one token per
+            pass) to `semi_nar_block_size` (every proposal accepted).
+    """
+
+    decoder_passes: torch.LongTensor | None = None
+    tokens_per_pass: torch.FloatTensor | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -790,6 +818,7 @@ class BangDecoder(BangPreTrainedModel):
         mode: str,
         cache: EncoderDecoderCache | None,
         num_proposals: int | None,
+        proposal_anchors: str,
         canvas_length: int | None,
         input_ids: torch.Tensor | None,
         inputs_embeds: torch.Tensor | None,
@@ -803,6 +832,8 @@ class BangDecoder(BangPreTrainedModel):
             raise ValueError(
                 f"`num_proposals` needs `ar` mode and a positive count, got {num_proposals!r} in {mode!r}."
             )
+        if proposal_anchors not in PROPOSAL_ANCHORS:
+            raise ValueError(f"`proposal_anchors` must be one of {PROPOSAL_ANCHORS}, got {proposal_anchors!r}.")
         if mode == "nar":
             if canvas_length is None or canvas_length < 1:
                 raise ValueError(f"NAR mode needs a positive `canvas_length`, got {canvas_length!r}.")
@@ -813,26 +844,33 @@ class BangDecoder(BangPreTrainedModel):
             )
 
     def _positions(
-        self, position_ids: torch.Tensor | None, past_length: int, length: int, device: torch.device
+        self,
+        position_ids: torch.Tensor | None,
+        past_length: int,
+        length: int,
+        device: torch.device,
+        extra_stream_positions: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Key positions (B|1, T_past + T) and query positions (B|1, T) of the main stream (default 1..T)."""
+        """Key positions (B|1, T_past + T) and query positions (B|1, T) of the main stream (default: the slot
+        index + 1, i.e. 1..T_past + T).
+
+        Custom `position_ids` are (B, T) without a cache, or (B, T_past + T) with one: the positions of every main key,
+        the cached ones first (the query positions are the last T). `extra_stream_positions` is how far beyond the
+        last query position the predicting streams reach (a semi-NAR block's extra proposals)."""
         if position_ids is None:
             key_positions = torch.arange(1, past_length + length + 1, device=device)[None]
             return key_positions, key_positions[:, past_length:]
-        if past_length:
-            raise ValueError("Custom decoder `position_ids` cannot be combined with a key/value cache.")
         _require(
-            position_ids.shape[-1] == length,
-            f"`decoder_position_ids` has length {position_ids.shape[-1]}, expected {length}.",
+            position_ids.shape[-1] == past_length + length,
+            f"`decoder_position_ids` has length {position_ids.shape[-1]}, expected {past_length + length} "
+            f"({past_length} cached and {length} new main positions).",
         )
         if not is_traced():
             low, high = int(position_ids.min()), int(position_ids.max())
-            if high > self.config.max_position_embeddings or low < 1:
-                raise ValueError(
-                    f"`decoder_position_ids` must lie in [1, {self.config.max_position_embeddings}], got "
-                    f"[{low}, {high}]."
-                )
-        return position_ids, position_ids
+            limit = self.config.max_position_embeddings - extra_stream_positions
+            if high > limit or low < 1:
+                raise ValueError(f"`decoder_position_ids` must lie in [1, {limit}], got [{low}, {high}].")
+        return position_ids, position_ids[:, past_length:]
 
     def embed_streams(
         self,
@@ -865,15 +903,19 @@ class BangDecoder(BangPreTrainedModel):
         num_streams: int,
         num_proposals: int | None,
         attention_mask: torch.Tensor | None,
+        proposal_anchors: str = "last",
     ) -> StreamMasks:
         """Relative buckets (key position minus query position) and visibility of every query, for the flow `mode`.
 
         * `nar`: the masks see each other causally (no main stream).
-        * main stream (`ar`, `ngram`): causal over the cached and the new main positions.
+        * main stream (`ar`, `ngram`): causal over the cached and the new main positions (in cache-slot order).
         * predicting streams: the `ngram` rule of the module docstring (`build_ngram_visibility`; `ar` mode is its
           one-stream case); an incremental AR step's new query sees the main stream up to its position and itself;
-          a semi-NAR block (`num_proposals`) sees every main position and the lower streams of the block.
-        Padding of the main stream (`attention_mask`) hides those keys from every query.
+          a semi-NAR block (`num_proposals`) sees every main position and the lower streams of the block; with
+          `proposal_anchors="every"`, the block of new main position i (queries `s * T + i`) sees the main slots up
+          to i's and the lower streams of its own block.
+        Padding of the main stream (`attention_mask`: padding, or cache slots of rejected proposals) hides those keys
+        from every query.
         """
         num_buckets, max_distance = self.config.num_buckets, self.config.relative_max_distance
         device, length = query_positions.device, query_positions.shape[1]
@@ -894,7 +936,13 @@ class BangDecoder(BangPreTrainedModel):
         predict_buckets = compute_relative_buckets(
             predict_key_positions[:, None, :] - stream_positions[:, :, None], num_buckets, max_distance
         )
-        if num_proposals is not None:
+        if num_proposals is not None and proposal_anchors == "every":
+            anchor = torch.arange(length, device=device).repeat(num_proposals)  # (S*T,) main query of the block
+            stream = torch.arange(num_proposals, device=device).repeat_interleave(length)  # (S*T,)
+            sees_main = torch.arange(num_keys, device=device)[None, :] <= past_length + anchor[:, None]
+            chain = (anchor[:, None] == anchor[None, :]) & (stream[None, :] <= stream[:, None])
+            predict_visible = torch.cat([sees_main, chain], dim=-1)[None]
+        elif num_proposals is not None:
             sees_main = torch.ones(num_proposals, num_keys, dtype=torch.bool, device=device)
             chain = torch.ones(num_proposals, num_proposals, dtype=torch.bool, device=device).tril()
             predict_visible = torch.cat([sees_main, chain], dim=-1)[None]
@@ -931,6 +979,7 @@ class BangDecoder(BangPreTrainedModel):
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         num_proposals: int | None = None,
+        proposal_anchors: str = "last",
         return_main_stream: bool = True,
         **kwargs,
     ) -> BangDecoderOutput:
@@ -940,8 +989,11 @@ class BangDecoder(BangPreTrainedModel):
             encoder_hidden_states: (batch, S, hidden).
             encoder_attention_mask: (batch, S), 1 for real tokens.
             input_ids / inputs_embeds: main-stream input (batch, T) for `ar` and `ngram`; unused by `nar`.
-            attention_mask: (batch, T_past + T) main-stream padding mask, 1 for real tokens (optional).
-            position_ids: (batch, T) real positions of the targets (pretraining spans); default 1..T.
+            attention_mask: (batch, T_past + T) main-stream padding mask, 1 for real tokens (optional); a 0 hides
+                that main key (a padding slot of the cache included) from every query.
+            position_ids: (batch, T) real positions of the targets (pretraining spans); default 1..T. With a cache,
+                (batch, T_past + T): the positions of every main key, cached ones first (rows whose cache holds
+                padding slots, as in `generate(semi_nar_acceptance="verify")`); default: the slot index + 1.
             canvas_length: number of mask positions in `nar` mode.
             cache: main-stream and cross-attention cache (`ar` mode only).
             output_hidden_states / output_attentions: record every layer's states / attention weights of every
@@ -951,12 +1003,18 @@ class BangDecoder(BangPreTrainedModel):
                 last main token n: stream s sits at position n + s, sees every main position <= n and streams
                 0..s-1 on its diagonal (the `ngram` visibility rule at t = n + s), so it predicts y_{n+s+1} with
                 the s tokens before it hidden. `predict_hidden_state` is then (batch, num_proposals, 1, hidden).
+            proposal_anchors: `"last"` (default): the `num_proposals` block sits after the last main token, as above.
+                `"every"` (used by `generate(semi_nar_acceptance="verify")`): every new main position i of the call
+                anchors a block of its own: stream s of block i sits at position p_i + s, sees the main positions up
+                to p_i (cached ones included) and streams 0..s-1 of block i, so stream 0 of block i is exactly the
+                AR prediction of the token after main position i and streams s >= 1 propose the following ones.
+                `predict_hidden_state` is then (batch, num_proposals, T, hidden), [:, s, i] for stream s of block i.
             return_main_stream: False skips the main stream's part of the last layer, whose output only
                 `last_hidden_state` reads (the predicting streams read the main stream's keys and values, which come
                 from each layer's input): `last_hidden_state` is then None. Ignored with `output_hidden_states` or
                 `output_attentions`, which report the main stream of every layer.
         """
-        self._check_arguments(mode, cache, num_proposals, canvas_length, input_ids, inputs_embeds)
+        self._check_arguments(mode, cache, num_proposals, proposal_anchors, canvas_length, input_ids, inputs_embeds)
         batch, device = encoder_hidden_states.shape[0], encoder_hidden_states.device
         past_length = cache.get_seq_length() if cache is not None else 0
         if use_cache and cache is None and mode == "ar":
@@ -970,14 +1028,20 @@ class BangDecoder(BangPreTrainedModel):
             _require(length > 0, "The decoder input is empty (length 0).")
         # Positions read by the predicting streams go up to past + T (+ the block's extra proposals), each reading
         # its position + 1 in the table.
-        reach = past_length + length + (num_proposals - 1 if num_proposals else 0)
-        _require(
-            reach <= self.config.max_position_embeddings,
-            f"The decoder would run over {reach} target positions, more than `max_position_embeddings` "
-            f"({self.config.max_position_embeddings}).",
-        )
-        key_positions, query_positions = self._positions(position_ids, past_length, length, device)
-        if num_proposals is not None:  # semi-NAR block: stream s at position n + s after the last main token n
+        extra = num_proposals - 1 if num_proposals else 0
+        if position_ids is None or not past_length:  # custom positions with a cache: checked by value in `_positions`
+            reach = past_length + length + extra
+            _require(
+                reach <= self.config.max_position_embeddings,
+                f"The decoder would run over {reach} target positions, more than `max_position_embeddings` "
+                f"({self.config.max_position_embeddings}).",
+            )
+        key_positions, query_positions = self._positions(position_ids, past_length, length, device, extra)
+        if num_proposals is not None and proposal_anchors == "every":  # block i: stream s at position p_i + s
+            offsets = torch.arange(num_proposals, device=device)[None, :, None]
+            stream_positions = (query_positions[:, None, :] + offsets).flatten(1)  # (B|1, S*T), stream-major
+            num_streams, stream_length = num_proposals, length
+        elif num_proposals is not None:  # semi-NAR block: stream s at position n + s after the last main token n
             stream_positions = query_positions[:, -1:] + torch.arange(num_proposals, device=device)[None]
             num_streams, stream_length = num_proposals, 1
         else:
@@ -986,7 +1050,7 @@ class BangDecoder(BangPreTrainedModel):
         hidden_states = self.embed_streams(main_embeds, query_positions, stream_positions, batch)
         masks = self.attention_masks(
             mode, key_positions, query_positions, stream_positions, past_length, num_streams, num_proposals,
-            attention_mask,
+            attention_mask, proposal_anchors,
         )  # fmt: skip
         encoder_bias = (
             _padding_bias(encoder_attention_mask, hidden_states.dtype) if encoder_attention_mask is not None else None
@@ -1496,6 +1560,9 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
           (batch, vocab) tensor per canvas position (before post-processing).
         * `"semi_nar"`: blockwise decoding, `semi_nar_block_size` tokens per decoder pass (this package's design,
           see `generation_bang.py`); honours `max_new_tokens` / `max_length` and `min_new_tokens` / `min_length`.
+          With `semi_nar_acceptance="verify"` it is lossless: the output is greedy AR decoding's, 1 to
+          `semi_nar_block_size` tokens per decoder pass (see `_generate_semi_nar_verify`); its dict output
+          (`BangGenerateOutput`) also counts the decoder passes and tokens per pass of each row.
 
         NAR and semi-NAR are greedy by construction: they refuse sampling, beam search and the AR-only arguments
         (logits processors, stopping criteria, streamer, ...) instead of ignoring them; the generation config's own
@@ -1571,6 +1638,8 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             encoder_inputs["attention_mask"] = encoder_inputs["input_ids"].ne(self.config.pad_token_id).long()
         if options.decoding_mode == "nar":
             return self._generate_nar(encoder_inputs, generation_config, options)
+        if options.semi_nar_acceptance == "verify":
+            return self._generate_semi_nar_verify(encoder_inputs, generation_config, options)
         return self._generate_semi_nar(encoder_inputs, generation_config, options)
 
     def prepare_inputs_for_generation(self, *args, **kwargs) -> dict:
@@ -1657,10 +1726,8 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             logits=per_position if generation_config.output_logits else None,
         )
 
-    def _generate_semi_nar(
-        self, encoder_inputs: dict, generation_config: GenerationConfig, options: BangGenerationOptions
-    ) -> GenerateEncoderDecoderOutput | torch.LongTensor:
-        """Blockwise semi-NAR decoding (this package's design; see `generation_bang.py`)."""
+    def _encoder_states(self, encoder_inputs: dict) -> torch.Tensor:
+        """The encoder's last hidden states for semi-NAR decoding (given `encoder_outputs`, or computed)."""
         encoder_outputs = encoder_inputs["encoder_outputs"]
         if encoder_outputs is None:
             encoder_outputs = self.model.encoder(
@@ -1668,14 +1735,24 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
                 attention_mask=encoder_inputs["attention_mask"],
                 inputs_embeds=encoder_inputs["inputs_embeds"],
             )
-        encoder_states = encoder_outputs[0]
+        return encoder_outputs[0]
+
+    @staticmethod
+    def _min_new_tokens(generation_config: GenerationConfig) -> int:
+        """`min_new_tokens`, else `min_length` minus the decoder start token (as transformers counts them)."""
+        if generation_config.min_new_tokens is not None:
+            return generation_config.min_new_tokens
+        return max((generation_config.min_length or 0) - 1, 0)
+
+    def _generate_semi_nar(
+        self, encoder_inputs: dict, generation_config: GenerationConfig, options: BangGenerationOptions
+    ) -> GenerateEncoderDecoderOutput | torch.LongTensor:
+        """Blockwise semi-NAR decoding (this package's design; see `generation_bang.py`)."""
+        encoder_states = self._encoder_states(encoder_inputs)
         batch, device = encoder_states.shape[0], encoder_states.device
         eos, pad = self.config.eos_token_id, self.config.pad_token_id
         max_new = self._new_token_budget(generation_config)
-        if generation_config.min_new_tokens is not None:
-            min_new = generation_config.min_new_tokens
-        else:
-            min_new = max((generation_config.min_length or 0) - 1, 0)
+        min_new = self._min_new_tokens(generation_config)
         start = generation_config.decoder_start_token_id
         sequences = torch.full((batch, 1), start, dtype=torch.long, device=device)
         main_input, finished = sequences, torch.zeros(batch, dtype=torch.bool, device=device)
@@ -1721,11 +1798,186 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             cache=cache if generation_config.use_cache else None,
         )
 
+    def _generate_semi_nar_verify(
+        self, encoder_inputs: dict, generation_config: GenerationConfig, options: BangGenerationOptions
+    ) -> "BangGenerateOutput | torch.LongTensor":
+        """Lossless semi-NAR decoding (`semi_nar_acceptance="verify"`): blockwise parallel decoding (Stern et al.,
+        2018) with BANG's predicting streams as the proposal heads and its AR stream as the verifier.
+
+        State of a row before a pass: its accepted tokens y_0..y_n (y_0 the decoder start token), y_0..y_{n-1} in
+        the key/value cache and y_n not yet, and m pending proposals q_1..q_m for y_{n+1}..y_{n+m} (m = 0 at the
+        first pass, at most k - 1 after it; k = `semi_nar_block_size` <= `config.ngram`).
+
+        One decoder pass (`BangDecoder.forward(num_proposals=k, proposal_anchors="every")`) feeds the main stream
+        y_n q_1..q_m, and at each of these T = 1 + m main positions i places a block of k predicting streams: stream
+        s of block i sits at position n + i + s, sees the main positions up to n + i and streams 0..s-1 of block i
+        (the n-stream rule BANG is trained with, on the diagonal that starts after main position n + i). So, in the
+        same pass:
+
+        (a) verification: stream 0 of block i sees exactly what greedy AR decoding's predicting query sees after
+            the prefix y_0..y_n q_1..q_i, so its argmax g_i is the greedy token there (min_new_tokens applied);
+        (b) proposal: streams 1..k-1 of block i propose the k - 1 tokens after g_i.
+
+        Acceptance: a = the number of leading proposals with q_j == g_{j-1}; the row accepts g_0..g_a (= q_1..q_a
+        and the AR stream's own next token g_a, so 1 to k tokens per pass), cut after its first end-of-sequence
+        token and at `max_new_tokens`. Each accepted token is the greedy token after the accepted prefix before it,
+        so the output is greedy AR decoding's (`decoding_mode="ar", num_beams=1`) token for token, up to
+        floating-point rounding (the same quantities computed with other matrix shapes; an argmax that ties within
+        rounding could break the other way). The proposals of block a (streams 1..k-1) are the next pass's
+        pending ones, and g_a its uncached main token.
+
+        Cache: the pass appends the T main keys/values of every row; of those a row keeps y_n q_1..q_a (its
+        a + 1 accepted positions) and drops the rejected q_{a+1}..q_m. Rows accept different numbers of tokens,
+        so the cache is kept left-aligned with right padding: row r's n_r accepted tokens are its slots 0..n_r-1,
+        the slots after them up to the longest row are padding, hidden by the decoder's attention mask, and the
+        new main tokens carry their own positions (`position_ids` of every key, slot index + 1 for the cached
+        ones, n_r + 1 + i for the new ones). After a pass the kept slots are gathered to the front of each row
+        (`generation_bang.kept_cache_slots`); when every row accepted the same count and had no padding (always
+        at batch size 1) the rejected tail is simply cropped. Rows that finish (end-of-sequence token or
+        `max_new_tokens`) leave the batch: their encoder states and cache rows are dropped.
+
+        Pending proposals and streams are cut where they would run past `max_new_tokens` or the position table.
+        The dict output (`return_dict_in_generate=True`) is a `BangGenerateOutput` whose `decoder_passes` and
+        `tokens_per_pass` give the acceptance statistics; `scores` / `logits` hold, per new token, the greedy
+        stream's (min-length processed) scores that chose it (zeros for rows that had already ended); no cache is
+        returned (its rows are dropped as they finish).
+        """
+        k = options.semi_nar_block_size
+        if k > self.config.ngram:
+            raise ValueError(
+                f"semi_nar_acceptance='verify' proposes with the model's predicting streams: semi_nar_block_size={k} "
+                f"is more than the config.ngram={self.config.ngram} streams the model was trained with."
+            )
+        states = self._encoder_states(encoder_inputs)
+        source_mask = encoder_inputs["attention_mask"]
+        batch, device = states.shape[0], states.device
+        eos_ids = generation_config.eos_token_id
+        eos_ids = self.config.eos_token_id if eos_ids is None else eos_ids
+        eos = torch.tensor(eos_ids if isinstance(eos_ids, (list, tuple)) else [eos_ids], device=device)
+        pad = generation_config.pad_token_id
+        pad = self.config.pad_token_id if pad is None else pad
+        max_new, min_new = self._new_token_budget(generation_config), self._min_new_tokens(generation_config)
+        limit = self.config.max_position_embeddings
+        want_scores = generation_config.return_dict_in_generate and (
+            generation_config.output_scores or generation_config.output_logits
+        )
+
+        tokens = torch.full((batch, max_new), pad, dtype=torch.long, device=device)
+        lengths = torch.zeros(batch, dtype=torch.long, device=device)  # new tokens of each row, its [SEP] included
+        passes = torch.zeros(batch, dtype=torch.long, device=device)
+        scores = None
+        rows = torch.arange(batch, device=device)  # the original row of each active row
+        n = torch.zeros(batch, dtype=torch.long, device=device)  # accepted new tokens = valid cache slots
+        last = torch.full((batch,), generation_config.decoder_start_token_id, dtype=torch.long, device=device)
+        proposals = torch.zeros(batch, 0, dtype=torch.long, device=device)
+        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        slots = 0  # cache length: the longest active row's accepted tokens
+        while True:
+            active = rows.shape[0]
+            n_min, n_max = int(n.min()), int(n.max())
+            pending = min(proposals.shape[1], max_new - n_min - 1, limit - n_max - 1)
+            proposals = proposals[:, :pending]
+            streams = min(k, limit - n_max - pending, max_new - n_min)
+            length = 1 + pending
+            steps = torch.arange(length, device=device)
+            position_ids = torch.cat(
+                [torch.arange(1, slots + 1, device=device).expand(active, -1), n[:, None] + 1 + steps], dim=1
+            )
+            attention_mask = torch.cat(
+                [torch.arange(slots, device=device)[None, :] < n[:, None], steps.new_ones(active, length).bool()],
+                dim=1,
+            ).long()
+            decoded = self.model.decoder(
+                "ar",
+                states,
+                encoder_attention_mask=source_mask,
+                input_ids=torch.cat([last[:, None], proposals], dim=1),
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                cache=cache,
+                use_cache=True,
+                num_proposals=streams,
+                proposal_anchors="every",
+                return_main_stream=False,
+            )
+            logits = self.lm_head(decoded.predict_hidden_state).float()  # (A, streams, T, V)
+            if min_new > 0:  # stream s of block i predicts new token number n + i + s (0-based)
+                target = n[:, None, None] + steps[None, None, :] + torch.arange(streams, device=device)[None, :, None]
+                too_short = (target < min_new)[..., None]
+                logits[..., eos] = logits[..., eos].masked_fill(too_short, torch.finfo(logits.dtype).min)
+            predicted = logits.argmax(-1)  # (A, streams, T)
+            greedy = predicted[:, 0]  # greedy[:, i]: the AR token after main position i
+            agreed, counts, ended = verified_token_counts(proposals, greedy, max_new - n, eos)
+
+            take = steps[None, :] < counts[:, None]  # (A, T): the accepted g_0..g_{count-1}
+            cells = (rows[:, None].expand(-1, length)[take], (n[:, None] + steps)[take])
+            tokens.index_put_(cells, greedy[take])
+            if want_scores:
+                if scores is None:
+                    scores = logits.new_zeros(batch, max_new, logits.shape[-1])
+                scores.index_put_(cells, logits[:, 0][take])
+            passes[rows] += 1
+            lengths[rows] = n + counts
+            keep = (~ended).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            block = agreed[:, None, None].expand(-1, streams - 1, 1)
+            next_proposals = predicted[:, 1:].gather(2, block).squeeze(2)  # (A, streams - 1)
+            next_last = greedy.gather(1, agreed[:, None]).squeeze(1)
+            slots = self._keep_verified_cache_slots(cache, keep, n, slots, agreed)
+            if keep.numel() < active:
+                states = states.index_select(0, keep)
+                source_mask = source_mask.index_select(0, keep) if source_mask is not None else None
+            rows, n = rows[keep], (n + counts)[keep]
+            last, proposals = next_last[keep], next_proposals[keep]
+
+        width = int(lengths.max())
+        start = torch.full((batch, 1), generation_config.decoder_start_token_id, dtype=torch.long, device=device)
+        sequences = torch.cat([start, tokens[:, :width]], dim=1)
+        if not generation_config.return_dict_in_generate:
+            return sequences
+        per_token = tuple(scores[:, :width].unbind(1)) if scores is not None else None
+        return BangGenerateOutput(
+            sequences=sequences,
+            scores=per_token if generation_config.output_scores else None,
+            logits=per_token if generation_config.output_logits else None,
+            decoder_passes=passes,
+            tokens_per_pass=lengths.float() / passes.clamp(min=1).float(),
+        )
+
+    @staticmethod
+    def _keep_verified_cache_slots(
+        cache: EncoderDecoderCache, keep: torch.Tensor, cached: torch.Tensor, slots: int, agreed: torch.Tensor
+    ) -> int:
+        """Keeps, of each row in `keep`, its `cached` accepted slots and the first `agreed + 1` of the `length` slots
+        the last pass appended after the `slots` old ones, left-aligned (see `_generate_semi_nar_verify`); drops the
+        other rows. Returns the new cache length. The cross-attention cache only loses the dropped rows."""
+        self_cache = cache.self_attention_cache
+        dropping_rows = keep.numel() < cached.shape[0]
+        cached, agreed = cached[keep], agreed[keep]
+        new_slots = int((cached + agreed).max()) + 1
+        aligned = bool((cached == slots).all()) and bool((agreed == agreed[0]).all())
+        if dropping_rows:
+            cache.cross_attention_cache.batch_select_indices(keep)
+        index = None if aligned else kept_cache_slots(cached, agreed, slots)  # (A', new_slots)
+        for layer in self_cache.layers:
+            keys, values = layer.keys, layer.values
+            if dropping_rows:
+                keys, values = keys.index_select(0, keep), values.index_select(0, keep)
+            if aligned:  # no padding and one acceptance count: crop the rejected tail
+                keys, values = keys[:, :, :new_slots], values[:, :, :new_slots]
+            else:
+                gather = index[:, None, :, None].expand(-1, keys.shape[1], -1, keys.shape[-1])
+                keys, values = keys.gather(2, gather), values.gather(2, gather)
+            layer.keys, layer.values = keys, values
+        return new_slots
+
 
 __all__ = [
     "BangDecoder",
     "BangEncoder",
     "BangForConditionalGeneration",
+    "BangGenerateOutput",
     "BangModel",
     "BangPreTrainedModel",
     "build_ngram_visibility",

@@ -36,6 +36,12 @@ with torch.no_grad():
     logits = {mode: model(**batch, mode=mode).logits for mode in ("ar", "nar", "ngram")}
 source = {k: batch[k] for k in ("input_ids", "attention_mask")}
 generated = {m: model.generate(**source, decoding_mode=m, max_new_tokens=6) for m in ("ar", "nar", "semi_nar")}
+verify = model.generate(
+    **source, decoding_mode="semi_nar", semi_nar_acceptance="verify", semi_nar_block_size=2, max_new_tokens=6,
+    return_dict_in_generate=True,
+)
+generated["verify"] = verify.sequences
+generated["verify_tokens_per_pass"] = verify.tokens_per_pass
 torch.save({"logits": logits, "generated": generated}, folder + "/remote_logits.pt")
 """
 
@@ -87,6 +93,10 @@ def test_fresh_process_without_the_package_loads_with_trust_remote_code(tmp_path
     with torch.no_grad():
         for mode in ("ar", "nar", "ngram"):
             assert torch.equal(remote["logits"][mode], model(**batch, mode=mode).logits), mode
+    verify = {name: remote["generated"].pop(name) for name in ("verify", "verify_tokens_per_pass")}
     for mode, generated in remote["generated"].items():
         expected = model.generate(input_ids, attention_mask=attention_mask, decoding_mode=mode, max_new_tokens=6)
         assert torch.equal(generated, expected), mode
+    # Lossless semi-NAR decoding through remote code is greedy AR decoding, 1 to 2 tokens per pass.
+    assert torch.equal(verify["verify"], remote["generated"]["ar"])
+    assert bool(((verify["verify_tokens_per_pass"] >= 1) & (verify["verify_tokens_per_pass"] <= 2)).all())
