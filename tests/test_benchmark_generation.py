@@ -4,10 +4,19 @@ reports all."""
 import sys
 
 import pytest
+import torch
 
 from bang_spmd.benchmarks import generation
 
-from .helpers import assert_refused, check_machine_and_command, check_timings, load_example, run_benchmark
+from .helpers import (
+    assert_refused,
+    check_machine_and_command,
+    check_timings,
+    load_example,
+    run_benchmark,
+    tiny_model,
+    tiny_tokenizer,
+)
 
 
 NEW_TOKENS = 6  # not a multiple of the semi-NAR block size 4, as the default 30 is not
@@ -27,7 +36,7 @@ def test_tiny_run_writes_every_method_and_ratio(script, tmp_path, capsys):
     check_machine_and_command(results, argv)
 
     methods = list(generation.METHODS)
-    assert len(methods) == 7
+    assert len(methods) == 10
     cells = {(m["shape"], m["batch_size"], m["method"]): m for m in results["measurements"]}
     assert set(cells) == {("tiny", batch, method) for batch in (1, 2) for method in methods}
     for (_, batch, method), m in cells.items():
@@ -35,8 +44,15 @@ def test_tiny_run_writes_every_method_and_ratio(script, tmp_path, capsys):
         assert m["per_sample_ms"] == pytest.approx(m["median_ms"] / batch)
         assert m["length_ok"], (batch, method, m["output_shape"])
     # AR, semi-NAR and ProphetNet are forced to exactly NEW_TOKENS tokens after the decoder start token.
-    for method in ("semi_nar_k2", "semi_nar_k4", "ar_greedy", "ar_beam4", "prophetnet_greedy"):
+    forced = ("semi_nar_k2", "semi_nar_k4", "semi_nar_verify_k2", "semi_nar_verify_k4", "ar_greedy", "ar_beam4")
+    for method in (*forced, "ar_assisted", "prophetnet_greedy"):
         assert cells["tiny", 2, method]["output_shape"] == [2, NEW_TOKENS + 1], method
+    # The lossless rows report their acceptance: 1 to k tokens per pass; the others report none.
+    for batch in (1, 2):
+        for method, k in (("semi_nar_verify_k2", 2), ("semi_nar_verify_k4", 4)):
+            m = cells["tiny", batch, method]
+            assert 1.0 <= m["tokens_per_pass"] <= k and 1 <= m["decoder_passes"] <= NEW_TOKENS, (batch, method)
+        assert cells["tiny", batch, "ar_greedy"]["tokens_per_pass"] is None
     assert cells["tiny", 2, "one_pass_floor"]["output_shape"][:2] == [2, NEW_TOKENS]
 
     ratio_keys = [ratio.key for ratio in generation.RATIOS]
@@ -53,7 +69,7 @@ def test_tiny_run_writes_every_method_and_ratio(script, tmp_path, capsys):
     assert results["chart"] is None and not (tmp_path / "latency_per_sample.png").exists()
 
     printed = capsys.readouterr().out
-    assert "ngram=1" in printed and "NAR / one-pass floor" in printed
+    assert "ngram=1" in printed and "NAR / one-pass floor" in printed and "tok/pass" in printed
     assert all(method in printed for method in methods)
 
 
@@ -117,3 +133,49 @@ def test_missing_matplotlib_skips_the_chart(script, tmp_path, monkeypatch, capsy
     results = script.main([*CHART_ARGV, "--output_dir", str(tmp_path)])
     assert results["chart"] is None and (tmp_path / "results.json").exists()
     assert "matplotlib is not installed" in capsys.readouterr().out
+
+
+def test_verify_and_assisted_rows_equal_greedy_on_the_same_inputs():
+    """The lossless and assisted rows decode exactly what greedy AR decodes (the benchmark's own runs)."""
+    config = generation.SHAPES["tiny"]()
+    models = generation.build_models("tiny", {"bang", "assisted"}, "cpu", torch.float32, 0, streams=4)
+    assert models["config"].ngram == 4 and models["assisted"][1].config.decoder_layers == 1
+    inputs = generation.make_inputs(config, batch_size=3, source_length=8, seed=0, device="cpu")
+    greedy = generation.METHODS["ar_greedy"].run(models["bang"], inputs, 5, True)
+    for name in ("semi_nar_verify_k2", "semi_nar_verify_k4"):
+        assert generation.METHODS[name].run(models["bang"], inputs, 5, True).sequences.equal(greedy), name
+    assisted = generation.METHODS["ar_assisted"].run(models["assisted"], inputs, 5, True)
+    assert assisted[:, : greedy.shape[1]].equal(greedy)
+
+
+def test_a_saved_model_and_source_file_are_timed_with_free_lengths(script, tmp_path):
+    folder = tmp_path / "model"
+    tiny_model(init_std=0.3, ngram=2).save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    (tmp_path / "sources.txt").write_text("5 6 7 8\n\n9 10 11\n")
+    argv = ["--model", str(folder), "--source_file", str(tmp_path / "sources.txt"), "--free_length"]
+    argv += ["--methods", "ar_greedy", "semi_nar_verify_k2", "ar_assisted", "--batch_sizes", "3", "--warmup", "0"]
+    argv += ["--repeats", "1", "--device", "cpu", "--new_tokens", "6", "--no_chart", "--no_progress"]
+    results = script.main([*argv, "--output_dir", str(tmp_path / "out")])
+    cells = {m["method"]: m for m in results["measurements"]}
+    assert {m["shape"] for m in cells.values()} == {generation.MODEL_SHAPE}
+    assert all(m["length_ok"] and m["output_shape"][0] == 3 for m in cells.values())
+    assert cells["semi_nar_verify_k2"]["tokens_per_pass"] >= 1.0
+    assert results["ratios"][0]["ar_greedy_over_semi_nar_verify_k2"] > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--source_file", "x.txt"], "--source_file needs --model"),
+        (["--model", "/nonexistent"], "not a saved model folder"),
+    ],
+)
+def test_model_flags_are_checked(script, argv, capsys, message):
+    assert_refused(script, argv, capsys, message)
+
+
+def test_verify_rows_beyond_the_models_streams_are_refused(script, tmp_path, capsys):
+    tiny_model(ngram=2).save_pretrained(tmp_path)
+    argv = ["--model", str(tmp_path), "--methods", "semi_nar_verify_k4"]
+    assert_refused(script, argv, capsys, "ngram=2")

@@ -4,14 +4,20 @@
     HF_HUB_OFFLINE=1 bang-benchmark \\
         [--shapes bang-base small] [--batch_sizes 1 32] [--methods nar ar_beam4 ...] [--device cuda|cpu] \\
         [--dtype float32] [--threads N] [--warmup 2] [--repeats 5] [--output_dir outputs/benchmark_generation]
+
+    # the lossless and assisted speed-ups, on a trained n-stream model and real sources:
+    HF_HUB_OFFLINE=1 bang-benchmark --model MODEL_DIR --source_file sources.txt --free_length \\
+        --methods ar_greedy semi_nar_verify_k2 semi_nar_verify_k4 ar_assisted [--assistant_model DIR]
 """
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from bang_spmd.benchmarks import generation as benchmark
 from bang_spmd.benchmarks.common import DTYPES
-from bang_spmd.benchmarks.generation import METHODS, SHAPES, GenerationBenchmark
+from bang_spmd.benchmarks.generation import METHODS, MODEL_SHAPE, SHAPES, GenerationBenchmark
+from modeling_bang import BangConfig
 
 from . import benchmark_flags as flags
 
@@ -56,6 +62,33 @@ def build_parser() -> argparse.ArgumentParser:
         output_dir="outputs/benchmark_generation",
         output_help="where results.json and the chart go",
     )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="a saved BANG folder (save_pretrained) to time instead of the random-weight --shapes (reported as "
+        f"shape {MODEL_SHAPE!r}); the semi_nar_verify rows need its config.ngram >= their k",
+    )
+    parser.add_argument(
+        "--assistant_model",
+        type=Path,
+        default=None,
+        help="the saved smaller BANG that assists ar_assisted (same tokenizer); default: random weights with the "
+        "model's dimensions and a third of its layers",
+    )
+    parser.add_argument(
+        "--source_file",
+        type=Path,
+        default=None,
+        help="with --model: a text file of sources, one per line, tokenized with the model's tokenizer (truncated "
+        "to --source_length, cycled to fill a batch); default: random ids",
+    )
+    parser.add_argument(
+        "--free_length",
+        action="store_true",
+        help="let AR, semi-NAR and ProphetNet stop at [SEP] (at most --new_tokens) instead of forcing exactly "
+        "--new_tokens tokens; for a trained --model",
+    )
     parser.add_argument("--no_chart", action="store_true", help="do not draw latency_per_sample.png")
     parser.add_argument("--no_progress", action="store_true", help="hide the tqdm progress bar")
     return parser
@@ -64,7 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = flags.parse_arguments(parser, argv, unique=("shapes", "batch_sizes", "methods"))
-    flags.check_position_limits(parser, SHAPES, args, "--new_tokens")
+    if args.source_file is not None and args.model is None:
+        parser.error("--source_file needs --model (its tokenizer reads the text)")
+    if args.model is None:
+        flags.check_position_limits(parser, SHAPES, args, "--new_tokens")
+        return args
+    if not (args.model / "config.json").is_file():
+        parser.error(f"--model {args.model} is not a saved model folder (no config.json)")
+    config = BangConfig.from_pretrained(args.model)
+    args.shapes = [MODEL_SHAPE]
+    flags.check_position_limits(parser, {MODEL_SHAPE: lambda: config}, args, "--new_tokens")
+    too_many = [name for name in args.methods if METHODS[name].streams > config.ngram]
+    if too_many:
+        parser.error(f"{too_many} need more predicting streams than --model {args.model} has (ngram={config.ngram})")
     return args
 
 
