@@ -6,9 +6,11 @@ the decoder input and the output projection, learned absolute positions (first r
 0), and T5-style unidirectional relative-position logits in the decoder self-attention.
 """
 
+import dataclasses
+import difflib
 from typing import Any
 
-from transformers import PreTrainedConfig
+from transformers import GenerationConfig, PreTrainedConfig
 from transformers.activations import ACT2FN
 
 
@@ -76,6 +78,27 @@ BANG_TINY_PRESET: dict[str, Any] = {
 }
 
 PRESETS = {"bang-base": BANG_BASE_PRESET, "tiny": BANG_TINY_PRESET}
+
+# The keys a config may hold besides its fields: what `PreTrainedConfig` itself reads or writes (a saved config.json
+# holds `model_type` and `auto_map`; `from_pretrained` passes `name_or_path`, ...). Any other unknown keyword (e.g. a
+# misspelt field, `hidden_sise=8`) is a ValueError instead of an attribute nobody reads.
+CONFIG_EXTRA_KEYS = frozenset(
+    {
+        "model_type",
+        "auto_map",
+        "name_or_path",
+        "torch_dtype",
+        "num_labels",
+        "output_attentions",
+        "attn_implementation",
+        "experts_implementation",
+        "per_layer_config",
+        "custom_pipelines",
+        "tokenizer_class",
+        "base_model_tp_plan",
+        "base_model_pp_plan",
+    }
+)
 
 
 class BangConfig(PreTrainedConfig):
@@ -153,8 +176,25 @@ class BangConfig(PreTrainedConfig):
     tie_word_embeddings: bool = True
 
     def __post_init__(self, **kwargs):
+        self._refuse_unknown_keys(kwargs)
         super().__post_init__(**kwargs)
         self._validate()
+
+    @classmethod
+    def _refuse_unknown_keys(cls, kwargs: dict) -> None:
+        """A ValueError naming each keyword that is neither a field nor a key `PreTrainedConfig` handles
+        (`CONFIG_EXTRA_KEYS`, generation defaults, private `_` keys), with the closest field as a suggestion."""
+        generation_keys = getattr(GenerationConfig, "_get_default_generation_params", dict)()
+        known = CONFIG_EXTRA_KEYS | set(generation_keys) | set(cls.attribute_map)
+        unknown = [key for key in kwargs if key not in known and not key.startswith("_")]
+        if not unknown:
+            return
+        names = sorted({f.name for f in dataclasses.fields(cls)} | set(cls.attribute_map))
+        described = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, names, n=1)
+            described.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+        raise ValueError(f"BangConfig got unknown argument(s) {', '.join(described)}; its fields are {names}.")
 
     def _validate(self) -> None:
         for name in ("vocab_size", *ARCHITECTURE_FIELDS, "ngram", "num_buckets"):
@@ -226,6 +266,7 @@ __all__ = [
     "ARCHITECTURE_FIELDS",
     "BANG_BASE_PRESET",
     "BANG_TINY_PRESET",
+    "CONFIG_EXTRA_KEYS",
     "DECODER_MODES",
     "DROPOUT_FIELDS",
     "TRAINING_FIELDS",

@@ -211,6 +211,53 @@ def _check_token_ids(ids: torch.Tensor, vocab_size: int, what: str, ignore_index
         )
 
 
+def _check_batch(
+    input_ids: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    labels: torch.Tensor | None,
+    source_rows: int | None,
+    encoder_sample_index: torch.Tensor | None,
+    span_masking: bool = False,
+) -> None:
+    """ValueErrors naming the tensor for what would otherwise fail deep inside torch or give a silent result: an
+    empty batch, ids that are not integers, `input_ids` / `attention_mask` / `labels` that are not (batch, length)
+    or whose rows or lengths disagree, and labels without any target token (all -100: a loss of 0 that trains
+    nothing), except in a span-masking (pretraining) batch (`span_masking`: `target_span_index` given), whose chunks
+    may be too short to mask, so that its loss is 0 by design. The value check (all -100) runs in eager mode only
+    (`is_traced`)."""
+    for name, tensor in (("input_ids", input_ids), ("labels", labels)):
+        if tensor is None:
+            continue
+        if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
+            raise ValueError(f"`{name}` must hold integer token ids (torch.long), got a {tensor.dtype} tensor.")
+        if tensor.dim() != 2:
+            raise ValueError(f"`{name}` must be a (batch, length) tensor, got shape {tuple(tensor.shape)}.")
+    if input_ids is not None:
+        _require(input_ids.shape[0] > 0, f"`input_ids` is an empty batch (shape {tuple(input_ids.shape)}).")
+        if attention_mask is not None:
+            _require(
+                tuple(attention_mask.shape) == tuple(input_ids.shape),
+                f"`attention_mask` has shape {tuple(attention_mask.shape)} but `input_ids` {tuple(input_ids.shape)}; "
+                "they must match.",
+            )
+    if labels is None:
+        return
+    rows = encoder_sample_index.shape[0] if encoder_sample_index is not None else source_rows
+    if rows is not None:
+        _require(
+            labels.shape[0] == rows,
+            f"`labels` has {labels.shape[0]} rows but the batch has {rows} sources"
+            + (" (encoder_sample_index)" if encoder_sample_index is not None else "")
+            + "; give one target row per source.",
+        )
+    _require(labels.shape[0] > 0 and labels.shape[1] > 0, f"`labels` is empty (shape {tuple(labels.shape)}).")
+    if not span_masking and not is_traced() and not bool(labels.ne(-100).any()):
+        raise ValueError(
+            "`labels` holds no target token (every value is -100, the ignored index): the loss would be 0 and train "
+            "nothing; drop such batches or check how the labels were padded."
+        )
+
+
 def _padding_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """(batch, keys) 1/0 mask -> additive (batch, 1, 1, keys) bias with the dtype's minimum on padding."""
     bias = torch.zeros(attention_mask.shape, dtype=dtype, device=attention_mask.device)
@@ -1381,7 +1428,8 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             labels: (batch, T) targets `y1 .. yT [SEP]`, -100 where no loss is taken. In `ar`/`ngram` mode they
                 also give `decoder_input_ids` (shifted right) when those are not passed; in `nar` mode they give the
                 canvas length. The loss is the cross-entropy, label-smoothed by `config.label_smoothing` (0 unless
-                set).
+                set). Labels with no target token (all -100) are a ValueError unless `target_span_index` is given
+                (a pretraining batch whose chunks were too short to mask has loss 0).
             target_span_index: (batch, T) index of each target inside its span (pretraining); stream s is trained
                 on the positions whose index is at least s. Default: the position index 0..T-1, so stream s learns
                 position t >= s of a fine-tuning target.
@@ -1403,6 +1451,11 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         )
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         streams = mode == "nar" if output_predict_streams is None else output_predict_streams
+        source = input_ids if input_ids is not None else inputs_embeds
+        if source is None and encoder_outputs is not None:
+            source = encoder_outputs[0]
+        rows = None if source is None else source.shape[0]
+        _check_batch(input_ids, attention_mask, labels, rows, encoder_sample_index, target_span_index is not None)
         if labels is not None:
             _check_token_ids(labels, self.config.vocab_size, "Label", ignore_index=-100)
         if mode == "nar":

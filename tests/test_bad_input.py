@@ -8,9 +8,12 @@ one output refuse instead of overwriting each other. Everything uses the tiny co
 
 import json
 import re
+import shutil
 import sys
 
+import datasets
 import pytest
+import torch
 import transformers.dynamic_module_utils as dynamic_modules
 from transformers import AutoConfig
 
@@ -22,8 +25,23 @@ from bang_spmd.cli import finetune as finetune_program
 from bang_spmd.cli import generate as generate_program
 from bang_spmd.cli import pretrain as pretrain_program
 from bang_spmd.cli import train as train_program
+from bang_spmd.evaluation.split_evaluation import Decoding
+from bang_spmd.recipes import DataArguments
+from bang_spmd.trainers import (
+    DISTILLED_LABELS,
+    SOURCE_HASH_COLUMN,
+    PairEncoding,
+    Seq2SeqCollator,
+    SPMDDataCollator,
+    check_distilled_row,
+    encode_pairs,
+    source_sha256,
+)
+from bang_spmd.trainers.model_setup import check_training_arguments
+from bang_spmd.trainers.spmd_trainer import check_distilled_value
+from modeling_bang import BangConfig
 
-from .helpers import tiny_model, tiny_tokenizer
+from .helpers import random_batch, tiny_model, tiny_tokenizer
 
 
 WORDS = ["10 11", "12 13 14", "15", "16 17", "18 19 20"]
@@ -95,6 +113,7 @@ def remote_code_cases(folder, data, out):
     training = ["--train_file", data, "--output_dir", str(out / "run"), "--max_steps", "1", *columns]
     distilling = ["--data_file", data, "--output_file", str(out / "d.jsonl"), "--cache_dir", str(out / "cache")]
     pretraining = ["--train_files", data, "--output_dir", str(out / "pre")]
+    gold = [*training, "--mixing_strategy", "gold"]
     trusted = "would run that code. Pass --trust_remote_code if you trust it"
     return [
         (generate_program, ["--model", folder, "--text", "10 11"], trusted),
@@ -105,9 +124,9 @@ def remote_code_cases(folder, data, out):
             ["--teacher", str(out / "model"), "--student_tokenizer", folder, *distilling, *columns],
             trusted,
         ),
-        (train_program, [*training, "--config_preset", "tiny", "--teacher_name_or_path", folder], trusted),
-        (train_program, [*training, "--model_name_or_path", folder], "not a BANG model"),
-        (train_program, [*training, "--config_preset", "tiny", "--tokenizer_name_or_path", folder], trusted),
+        (train_program, [*gold, "--config_preset", "tiny", "--teacher_name_or_path", folder], trusted),
+        (train_program, [*gold, "--model_name_or_path", folder], "not a BANG model"),
+        (train_program, [*gold, "--config_preset", "tiny", "--tokenizer_name_or_path", folder], trusted),
         (finetune_program, [*training, "--model_name_or_path", folder], "not a BANG model"),
         (pretrain_program, [*pretraining, "--model_name_or_path", folder], "not a BANG model"),
         (export_program, ["--model", folder, "--output_dir", str(out / "onnx")], "not a BANG model"),
@@ -180,3 +199,411 @@ def test_a_converter_refuses_a_text_file_in_one_line(monkeypatch, capsys, tmp_pa
     text.write_text("not a checkpoint\n")
     status, err = run_command(monkeypatch, capsys, "bang-convert", [str(text), str(tmp_path / "out")])
     assert status == 2 and re.search(r"error: .*notes.txt .*PyTorch checkpoint", err) and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data files: every program reads them first and names the file, line and column
+# ---------------------------------------------------------------------------------------------------------------
+
+GOOD = {"id": "x", "word": "10 11", "example": "12", "definition": "13 14"}
+BAD_FILES = [  # (file content, message)
+    (json.dumps({**GOOD, "definition": 123}) + "\n", r":1: column 'definition' must be a string, got int 123"),
+    (json.dumps({**GOOD, "word": ["a", "b"]}) + "\n", r":1: column 'word' must be a string, got list \['a', 'b'\]"),
+    (json.dumps({**GOOD, "word": None}) + "\n", r":1: column 'word' must be a string, got null"),
+    (json.dumps(GOOD) + "\n" + json.dumps({**GOOD, "definition": "  "}) + "\n", r":2: column 'definition' is empty"),
+    (json.dumps({**GOOD, "word": ""}) + "\n", r":1: column 'word' is empty"),
+    (json.dumps(GOOD) + "\n" + json.dumps(GOOD)[:-3] + "\n", r":2 is not valid JSON"),
+    (json.dumps(GOOD) + "\n[1, 2]\n", r":2 is not a JSON object"),
+    ("", r" has no rows: it is empty"),
+    (json.dumps({k: v for k, v in GOOD.items() if k != "example"}) + "\n", r":1: no column\(s\) \['example'\]"),
+]
+
+
+def data_program_argv(program: str, model, data: str, out) -> list[str]:
+    """The command line of `program` reading `data` (columns word,example -> definition)."""
+    columns = ["--source_columns", "word,example", "--target_column", "definition"]
+    if program == "finetune":
+        return ["--train_file", data, "--output_dir", str(out / "run"), "--max_steps", "1", *columns]
+    if program == "train":
+        return ["--train_file", data, "--output_dir", str(out / "run"), "--max_steps", "1", "--mixing_strategy",
+                "gold", *columns]  # fmt: skip
+    if program == "train_validation":
+        return ["--train_file", write_jsonl(out / "ok.jsonl", ROWS), "--validation_file", data, "--output_dir",
+                str(out / "run"), "--max_steps", "1", "--mixing_strategy", "gold", *columns]  # fmt: skip
+    if program == "distill":
+        return ["--teacher", str(model), "--data_file", data, "--output_file", str(out / "d.jsonl"), "--cache_dir",
+                str(out / "cache"), *columns]  # fmt: skip
+    if program == "evaluate":
+        return ["--model", str(model), "--data_file", data, *columns]
+    raise AssertionError(program)
+
+
+PROGRAMS = {
+    "finetune": finetune_program,
+    "train": train_program,
+    "train_validation": train_program,
+    "distill": distill_program,
+    "evaluate": evaluate_program,
+}
+
+
+@pytest.mark.parametrize("program", sorted(PROGRAMS))
+@pytest.mark.parametrize("content, message", BAD_FILES, ids=range(len(BAD_FILES)))
+def test_a_bad_data_file_is_refused_naming_line_and_column(saved, tmp_path, program, content, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(str(path)) + message):
+        PROGRAMS[program].main(data_program_argv(program, saved[0], str(path), tmp_path))
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (json.dumps({"word": 5}) + "\n", r"line 1 of .*: column 'word' must be a string, got int 5"),
+        (json.dumps({"word": None}) + "\n", r"line 1 of .*: column 'word' must be a string, got null"),
+        ("{oops\n", r"line 1 of .* is not valid JSON"),
+    ],
+)
+def test_bang_generate_refuses_bad_jsonl_sources(saved, tmp_path, content, message):
+    path = tmp_path / "in.jsonl"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        generate_program.main(["--model", str(saved[0]), "--input_file", str(path), "--source_columns", "word"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Flags: counts, columns and decoding options
+# ---------------------------------------------------------------------------------------------------------------
+
+FLAG_CASES = [  # (program, extra flags, message)
+    ("finetune", ["--max_steps", "-5"], "--max_steps must be a positive number of optimizer steps, or -1"),
+    ("finetune", ["--max_steps", "0"], "--max_steps must be a positive number of optimizer steps"),
+    ("train", ["--max_steps", "-5"], "--max_steps must be a positive number of optimizer steps"),
+    ("finetune", ["--max_steps", "-1", "--num_train_epochs", "0"], "--num_train_epochs must be positive"),
+    ("finetune", ["--max_train_samples", "0"], "--max_train_samples must be a positive integer"),
+    ("train", ["--max_train_samples", "0"], "--max_train_samples must be a positive integer"),
+    ("finetune", ["--max_eval_samples", "-2"], "--max_eval_samples must be a positive integer"),
+    ("finetune", ["--source_columns", ","], "--source_columns ',' names no column"),
+    ("train", ["--source_columns", ","], "--source_columns ',' names no column"),
+    ("finetune", ["--max_target_length", "0"], "--max_target_length must be an integer of at least 2"),
+    ("finetune", ["--per_device_train_batch_size", "0"], "--per_device_train_batch_size must be a positive"),
+    ("finetune", ["--gradient_accumulation_steps", "0"], "--gradient_accumulation_steps must be a positive"),
+    ("finetune", ["--learning_rate", "-0.1"], "--learning_rate must not be negative"),
+    ("finetune", ["--save_steps", "-3"], "--save_steps must be positive"),
+    ("finetune", ["--validation_metric", "accuracy"], "--validation_metric must be one of"),
+    ("distill", ["--source_columns", ","], "--source_columns ',' names no column"),
+    ("distill", ["--max_samples", "0"], "--max_samples must be a positive integer"),
+    ("distill", ["--num_beams", "0"], "`num_beams` must be a positive integer"),
+    ("evaluate", ["--decoding_mode", "nar", "--num_beams", "4"], "--num_beams only apply to another decoding mode"),
+    ("evaluate", ["--decoding_mode", "ar", "--semi_nar_block_size", "3"], "--semi_nar_block_size only apply"),
+    ("evaluate", ["--decoding_mode", "semi_nar", "--length_penalty", "2"], "--length_penalty only apply"),
+    ("evaluate", ["--batch_size", "0"], "--batch_size must be a positive integer"),
+    ("evaluate", ["--max_new_tokens", "0"], "--max_new_tokens must be a positive integer"),
+    ("evaluate", ["--source_columns", ","], "--source_columns ',' names no column"),
+]
+
+
+@pytest.mark.parametrize("program, flags, message", FLAG_CASES, ids=range(len(FLAG_CASES)))
+def test_a_bad_flag_is_refused_before_any_work(saved, tmp_path, program, flags, message):
+    argv = data_program_argv(program, saved[0], saved[1], tmp_path) + flags
+    with pytest.raises(ValueError, match=re.escape(message)):
+        PROGRAMS[program].main(argv)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "d.jsonl").exists()
+
+
+def test_semi_nar_blocks_longer_than_the_streams_are_refused(saved, tmp_path):
+    argv = ["--model", str(saved[0]), "--text", "10 11", "--decoding_mode", "semi_nar", "--semi_nar_block_size", "5"]
+    with pytest.raises(ValueError, match=r"--semi_nar_block_size 5 is more than the model's 2 predicting streams"):
+        generate_program.main(argv)
+    argv = data_program_argv("evaluate", saved[0], saved[1], tmp_path)
+    with pytest.raises(ValueError, match=r"--semi_nar_block_size 9 is more than the model's 2 predicting streams"):
+        evaluate_program.main([*argv, "--decoding_mode", "semi_nar", "--semi_nar_block_size", "9"])
+
+
+def test_distill_refuses_sources_the_teacher_cannot_hold_before_decoding(saved, tmp_path):
+    rows = [*ROWS, {**ROWS[0], "word": " ".join(str(5 + i % 90) for i in range(70))}]  # row 6: 71+ tokens > 64
+    argv = data_program_argv("distill", saved[0], write_jsonl(tmp_path / "long.jsonl", rows), tmp_path)
+    with pytest.raises(ValueError, match=r"The source of row 6 has \d+ tokens, more than the teacher's max_position"):
+        distill_program.main([*argv, "--max_source_length", "100"])
+    assert not (tmp_path / "cache").exists()  # nothing was decoded
+    with pytest.raises(ValueError, match=r"--max_new_tokens 100 exceeds the teacher's max_position_embeddings \(64\)"):
+        distill_program.main([*argv, "--max_new_tokens", "100"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Distilled rows: their labels, and the hash of the source they were distilled from
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def distilled_rows() -> list[dict]:
+    """ROWS with one distilled target each and the hash of their source, as bang-distill writes them."""
+    return [
+        {**row, DISTILLED_LABELS: [[40, 41, 2]], SOURCE_HASH_COLUMN: source_sha256([row["word"], row["example"]])}
+        for row in ROWS
+    ]
+
+
+def rotated(rows):
+    """The distilled columns moved one row down (the last row's to the first)."""
+    moved = [{k: v for k, v in row.items() if k in (DISTILLED_LABELS, SOURCE_HASH_COLUMN)} for row in rows]
+    return [{**row, **moved[i - 1]} for i, row in enumerate(rows)]
+
+
+DISTILLED_CASES = [  # (rows, message)
+    (lambda rows: rotated(rows), r":1: the source \(columns \['word', 'example'\]\) is not the one its distilled"),
+    (lambda rows: [rows[0], {**rows[1], DISTILLED_LABELS: []}], r":2: distilled_labels is empty \(\[\]\)"),
+    (lambda rows: [{**rows[0], DISTILLED_LABELS: "40 41"}], r":1: distilled_labels must be a list of token-id lists"),
+    (lambda rows: [{**rows[0], DISTILLED_LABELS: [[]]}], r":1: distilled target 0 must be a non-empty list"),
+    (lambda rows: [{**rows[0], DISTILLED_LABELS: [["40"]]}], r":1: distilled target 0 must hold non-negative int"),
+    (lambda rows: [{**rows[0], DISTILLED_LABELS: [[40, -100]]}], r":1: distilled target 0 must hold non-negative"),
+    (lambda rows: [{k: v for k, v in rows[0].items() if k != SOURCE_HASH_COLUMN}], r":1: no distilled_source_sha256"),
+    (lambda rows: [{k: v for k, v in rows[0].items() if k != DISTILLED_LABELS}], r":1: no distilled_labels column"),
+    (lambda rows: [{**rows[0], "word": "10 12"}], r":1: the source .* is not the one its distilled targets"),
+]
+
+
+@pytest.mark.parametrize("change, message", DISTILLED_CASES, ids=range(len(DISTILLED_CASES)))
+def test_bang_train_refuses_distilled_rows_that_do_not_fit(saved, tmp_path, change, message):
+    path = write_jsonl(tmp_path / "distilled.jsonl", change(distilled_rows()))
+    argv = data_program_argv("train", saved[0], path, tmp_path)
+    argv[argv.index("gold")] = "select"
+    with pytest.raises(ValueError, match=message):
+        train_program.main(argv)
+    assert not (tmp_path / "run").exists()
+
+
+def test_bang_train_refuses_distilled_rows_read_with_other_source_columns(saved, tmp_path):
+    path = write_jsonl(tmp_path / "distilled.jsonl", distilled_rows())
+    argv = data_program_argv("train", saved[0], path, tmp_path) + ["--source_columns", "word"]
+    argv[argv.index("gold")] = "select"
+    with pytest.raises(ValueError, match=r"other --source_columns than bang-distill's"):
+        train_program.main(argv)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model folders
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def damaged_folder(saved, tmp_path, damage: str):
+    folder = tmp_path / "damaged"
+    shutil.copytree(saved[0], folder)
+    weights = folder / "model.safetensors"
+    if damage == "no_config":
+        (folder / "config.json").unlink()
+    elif damage == "config_not_json":
+        (folder / "config.json").write_text("{not json")
+    elif damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:-100])
+    elif damage == "not_safetensors":
+        weights.write_bytes(b"hello")
+    elif damage == "nan_weights":
+        from safetensors.torch import load_file, save_file
+
+        tensors = load_file(weights)
+        name = sorted(tensors)[0]
+        tensors[name] = torch.full_like(tensors[name], float("nan"))
+        save_file(tensors, weights, metadata={"format": "pt"})
+    elif damage == "file":
+        shutil.rmtree(folder)
+        folder.write_text("a file\n")
+    elif damage == "missing":
+        shutil.rmtree(folder)
+    return folder
+
+
+MODEL_CASES = [  # (damage, message)
+    ("missing", r"--model .*damaged does not exist \(neither a folder nor a Hub id"),
+    ("file", r"--model .*damaged is a file; give the model's folder"),
+    ("no_config", r"--model .*damaged has no config.json, so it is not a saved model folder"),
+    ("config_not_json", r"--model: .*config.json is not valid JSON"),
+    ("truncated", r"--model: .*model.safetensors is truncated: \d+ bytes, its header describes \d+"),
+    ("not_safetensors", r"--model: .*model.safetensors is not a safetensors file"),
+    ("nan_weights", r"--model .*damaged: the weight .* holds NaN or infinite values; the weight file is damaged"),
+]
+
+
+@pytest.mark.parametrize("damage, message", MODEL_CASES, ids=[c[0] for c in MODEL_CASES])
+def test_a_bad_model_folder_says_what_is_wrong(saved, tmp_path, damage, message):
+    folder = damaged_folder(saved, tmp_path, damage)
+    with pytest.raises(ValueError, match=message):
+        generate_program.main(["--model", str(folder), "--text", "10 11"])
+
+
+@pytest.mark.parametrize("program", ["evaluate", "distill"])
+def test_the_other_programs_check_the_model_folder_too(saved, tmp_path, program):
+    folder = damaged_folder(saved, tmp_path, "truncated")
+    argv = data_program_argv(program, folder, saved[1], tmp_path)
+    with pytest.raises(ValueError, match=r"model.safetensors is truncated"):
+        PROGRAMS[program].main(argv)
+
+
+def test_finetune_names_a_start_folder_without_config(saved, tmp_path):
+    folder = damaged_folder(saved, tmp_path, "no_config")
+    argv = data_program_argv("finetune", saved[0], saved[1], tmp_path) + ["--model_name_or_path", str(folder)]
+    with pytest.raises(ValueError, match=r"--model_name_or_path .*damaged has no config.json"):
+        finetune_program.main(argv)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The API: configs, tensors, collators, encodings
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def forward_inputs(change: str) -> dict:
+    model = tiny_model()
+    input_ids, attention_mask, labels = random_batch(model.config)
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "mode": "nar"}
+    if change == "empty":
+        inputs.update(input_ids=input_ids[:0], attention_mask=attention_mask[:0], labels=labels[:0])
+    elif change == "mask_shape":
+        inputs["attention_mask"] = attention_mask[:, :-1]
+    elif change == "label_rows":
+        inputs["labels"] = labels[:2]
+    elif change == "float_ids":
+        inputs["input_ids"] = input_ids.float()
+    elif change == "float_labels":
+        inputs.update(labels=labels.float(), mode="ar")
+    elif change == "all_ignored":
+        inputs.update(labels=torch.full_like(labels, -100), mode="ar")
+    elif change == "one_dimensional":
+        inputs.update(input_ids=input_ids[0], attention_mask=attention_mask[0], labels=labels[0])
+    return model, inputs
+
+
+FORWARD_CASES = [
+    ("empty", r"`input_ids` is an empty batch \(shape \(0, 9\)\)"),
+    ("mask_shape", r"`attention_mask` has shape \(3, 8\) but `input_ids` \(3, 9\)"),
+    ("label_rows", r"`labels` has 2 rows but the batch has 3 sources"),
+    ("float_ids", r"`input_ids` must hold integer token ids \(torch.long\), got a torch.float32 tensor"),
+    ("float_labels", r"`labels` must hold integer token ids \(torch.long\), got a torch.float32 tensor"),
+    ("all_ignored", r"`labels` holds no target token \(every value is -100"),
+    ("one_dimensional", r"`input_ids` must be a \(batch, length\) tensor, got shape \(9,\)"),
+]
+
+
+@pytest.mark.parametrize("change, message", FORWARD_CASES, ids=[c[0] for c in FORWARD_CASES])
+def test_bad_model_inputs_are_value_errors_naming_the_tensor(change, message):
+    model, inputs = forward_inputs(change)
+    with pytest.raises(ValueError, match=message):
+        model(**inputs)
+
+
+def collate(features):
+    return SPMDDataCollator(pad_token_id=0, eos_token_id=2)(features)
+
+
+EXAMPLE = {"input_ids": [10, 11, 2], "labels": [12, 2], DISTILLED_LABELS: [[13, 2]]}
+API_CASES = [  # (call, exception, message)
+    (lambda: BangConfig(hidden_sise=8), r"unknown argument\(s\) 'hidden_sise' \(did you mean 'hidden_size'\?\)"),
+    (lambda: BangConfig.from_preset("tiny", ngram_count=2), r"'ngram_count' \(did you mean 'ngram'\?\)"),
+    (lambda: BangConfig(colour="red"), r"BangConfig got unknown argument\(s\) 'colour'; its fields are"),
+    (lambda: collate([]), r"SPMDDataCollator got an empty batch"),
+    (lambda: collate(EXAMPLE), r"SPMDDataCollator takes a list of examples"),
+    (lambda: collate([{"input_ids": [10, 2]}]), r"Examples \[0\] have no `labels` column"),
+    (lambda: collate([{**EXAMPLE, "input_ids": [10.0, 2.0]}]), r"input_ids of batch example 0 must hold non-neg"),
+    (lambda: collate([{**EXAMPLE, "labels": [12, -100]}]), r"labels \(gold target\) of batch example 0 .*-100"),
+    (lambda: collate([{**EXAMPLE, "labels": torch.tensor([1.0])}]), r"must hold integer token ids, got a torch.fl"),
+    (lambda: collate([{**EXAMPLE, DISTILLED_LABELS: "13 2"}]), r"distilled_labels of batch example 0 must be a n"),
+    (lambda: collate([{**EXAMPLE, DISTILLED_LABELS: []}]), r"distilled_labels of batch example 0 must be a non"),
+    (lambda: collate([{**EXAMPLE, "input_ids": []}]), r"The input_ids of batch example 0 are empty"),
+    (lambda: Seq2SeqCollator(0, "nar")([]), r"Seq2SeqCollator got an empty batch"),
+    (lambda: Seq2SeqCollator(0, "nar")([{"input_ids": [5, 2], "labels": [-100]}]), r"batch example 0 must be a non"),
+    (lambda: PairEncoding(source_columns=" , "), r"--source_columns ' , ' names no column"),
+    (lambda: PairEncoding(max_source_length=1), r"--max_source_length must be an integer of at least 2"),
+    (lambda: DataArguments(max_train_samples=0), r"--max_train_samples must be a positive integer"),
+    (lambda: Decoding(decoding_mode="nar", num_beams=4), r"--num_beams 4 does not apply to decoding_mode 'nar'"),
+    (lambda: Decoding(decoding_mode="fast"), r"--decoding_mode must be one of"),
+    (lambda: check_distilled_value("1 2", "row 3"), r"row 3: distilled_labels must be a list of token-id lists"),
+    (lambda: check_distilled_value([], "row 3"), r"row 3: distilled_labels is empty \(\[\]\)"),
+    (lambda: check_distilled_value([[1, True]], "row 3"), r"row 3: distilled target 0 must hold non-negative"),
+    (lambda: check_training_arguments(training_args(max_steps=-5)), r"--max_steps must be a positive number"),
+    (lambda: check_training_arguments(training_args(per_device_eval_batch_size=0)), r"--per_device_eval_batch_size"),
+    (lambda: check_training_arguments(training_args(seed=-1)), r"--seed must not be negative"),
+    (lambda: check_training_arguments(training_args(weight_decay=-1.0)), r"--weight_decay must not be negative"),
+]
+
+
+def training_args(**overrides):
+    from transformers import TrainingArguments
+
+    return TrainingArguments(output_dir="unused", report_to="none", **overrides)
+
+
+@pytest.mark.parametrize("call, message", API_CASES, ids=range(len(API_CASES)))
+def test_bad_api_input_is_a_value_error_with_its_name(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (
+            [{**GOOD, "definition": 123}],
+            r"The training example 'x': column 'definition' must be a string, got int 123",
+        ),
+        ([{**GOOD, "id": 7, "word": "  "}], r"The training example 7: column 'word' is empty"),
+        ([GOOD, {**GOOD, "id": "y", "example": None}], r"example 'y': column 'example' must be a string, got null"),
+    ],
+)
+def test_encode_pairs_refuses_values_that_are_not_text(rows, message):
+    dataset = datasets.Dataset.from_list(rows)
+    with pytest.raises(ValueError, match=message):
+        encode_pairs(dataset, tiny_tokenizer(), PairEncoding(), "training")
+
+
+def test_distilled_rows_carry_the_hash_of_their_source():
+    row = distilled_rows()[0]
+    check_distilled_row("train.jsonl:1", row, ["word", "example"])  # as written: accepted
+    assert row[SOURCE_HASH_COLUMN] == source_sha256([" 10  11 ", "30\t31"])  # whitespace as the student reads it
+    with pytest.raises(ValueError, match=r"train.jsonl:1: the source .* is not the one"):
+        check_distilled_row("train.jsonl:1", {**row, "example": "13"}, ["word", "example"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bang-train-tokenizer, bang-pretrain
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            '{"example": "a b", "definition": 123}\n',
+            r"wndef/train.jsonl:1: field 'definition' must be a string, got int",
+        ),
+        ('{"example": "a b", "definition": "c"}\n{"example": null, "definition": "c"}\n', r"train.jsonl:2: field 'e"),
+        ('{"example": "a b", "definition": "c"}\nnot json\n', r"wndef/train.jsonl:2 is not valid JSON"),
+        ('{"example": "a b"}\n', r"wndef/train.jsonl:1 has no field\(s\) \['definition'\]"),
+    ],
+)
+def test_bang_train_tokenizer_names_the_file_and_line(tmp_path, monkeypatch, capsys, content, message):
+    (tmp_path / "data" / "wndef").mkdir(parents=True)
+    (tmp_path / "data" / "wndef" / "train.jsonl").write_text(content)
+    argv = ["--data_dir", str(tmp_path / "data"), "--datasets", "wndef", "--output_dir", str(tmp_path / "tok")]
+    status, err = run_command(monkeypatch, capsys, "bang-train-tokenizer", [*argv, "--vocab_size", "50"])
+    assert status == 2 and re.search(message, err) and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("empty.txt", "\n\n", r"hold no text \(every line is blank\)"),
+        ("texts.jsonl", '{"text": 5}\n', r"texts.jsonl:1: column 'text' must be a string, got int 5"),
+        ("texts.jsonl", "", r"The pretraining file .*texts.jsonl has no rows"),
+    ],
+)
+def test_bang_pretrain_reads_its_text_first(tmp_path, name, content, message):
+    (tmp_path / name).write_text(content)
+    argv = ["--train_files", str(tmp_path / name), "--output_dir", str(tmp_path / "pre"), "--config_preset", "tiny"]
+    with pytest.raises(ValueError, match=message):
+        pretrain_program.main([*argv, "--max_steps", "1", "--report_to", "none"])
+
+
+def test_bang_pretrain_refuses_negative_steps(tmp_path):
+    (tmp_path / "t.txt").write_text("10 11\n")
+    argv = ["--train_files", str(tmp_path / "t.txt"), "--output_dir", str(tmp_path / "pre"), "--max_steps", "-5"]
+    with pytest.raises(ValueError, match=r"--max_steps must be a positive number of optimizer steps"):
+        pretrain_program.main(argv)

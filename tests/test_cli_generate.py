@@ -92,7 +92,7 @@ def test_jsonl_sources_are_joined_as_in_training(saved, tmp_path, capsys):
     folder, model, tokenizer = saved
     rows = [
         {"word": "10 11", "example": "12  13", "extra": "14", "definition": "5"},
-        {"word": "40", "example": None, "extra": "41 42", "definition": "6"},
+        {"word": "40", "example": "43", "extra": "41 42", "definition": "6"},
     ]
     path = tmp_path / "data.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
@@ -105,7 +105,7 @@ def test_jsonl_sources_are_joined_as_in_training(saved, tmp_path, capsys):
     assert ids == trained["input_ids"]
 
     argv = ["--model", str(folder), "--input_file", str(path), "--source_columns", columns, "--max_new_tokens", "6"]
-    texts, pairs = ["10 11", "40"], ["12 13 14", " 41 42"]
+    texts, pairs = ["10 11", "40"], ["12 13 14", "43 41 42"]
     assert program.main(argv) == expected_lines(model, tokenizer, texts, "nar", pairs=pairs, max_new_tokens=6)
 
 

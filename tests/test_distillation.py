@@ -17,10 +17,12 @@ import torch
 from bang_spmd.trainers import distillation
 from bang_spmd.trainers.distillation import (
     DISTILLED_COLUMNS,
+    SOURCE_HASH_COLUMN,
     DistillationConfig,
     distill_dataset,
     distillation_cache_key,
     labels_from_sequences,
+    source_sha256,
 )
 
 from .helpers import tiny_model, tiny_tokenizer
@@ -67,7 +69,8 @@ def test_columns_types_and_equality_with_the_teachers_own_generate(tmp_path):
     teacher, tokenizer, rows = teacher_model(), tiny_tokenizer(), tiny_rows()
     result = distill_dataset(rows, teacher, tokenizer, config(), tmp_path, show_progress=False)
 
-    assert result.column_names == [*rows.column_names, *DISTILLED_COLUMNS]
+    assert result.column_names == [*rows.column_names, *DISTILLED_COLUMNS, SOURCE_HASH_COLUMN]
+    assert result[SOURCE_HASH_COLUMN] == [source_sha256([row["word"], row["example"]]) for row in rows]
     assert result.select_columns(rows.column_names).to_list() == rows.to_list()
     assert result.features["distilled_labels"] == datasets.List(datasets.List(datasets.Value("int64")))
     for row in result:
@@ -396,7 +399,7 @@ def test_script_errors_name_the_problem(tmp_path, saved_teacher, monkeypatch, ca
     assert exit_info.value.code == 0 and "--retokenize" in capsys.readouterr().out
     with pytest.raises(ValueError, match="does not exist"):
         script.main([*args, "--data_file", str(tmp_path / "missing.jsonl")])
-    with pytest.raises(ValueError, match=r"\['usage'\] are not in the data \(columns: \['id', 'word'"):
+    with pytest.raises(ValueError, match=r"train.jsonl:1: no column\(s\) \['usage'\] \(the row has \['definition'"):
         script.main([*args, "--source_columns", "word,usage"])
     with pytest.raises(ValueError, match="--teacher .*nowhere does not exist"):
         script.main([*args, "--teacher", str(tmp_path / "nowhere")])

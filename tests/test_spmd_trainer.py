@@ -12,10 +12,12 @@ from transformers import TrainerCallback
 
 from bang_spmd.trainers import (
     DISTILLED_LABELS,
+    SOURCE_HASH_COLUMN,
     SPMDDataCollator,
     SPMDTrainer,
     SPMDTrainingArguments,
     as_nar_student,
+    source_sha256,
 )
 from bang_spmd.trainers.spmd_objectives import prediction_overlap, select_by_overlap
 
@@ -294,7 +296,8 @@ def spmd_data(tmp_path_factory):
     with open(folder / "train.jsonl", "w") as f:
         for r in rows:
             distilled = tokenizer(" ".join(r["definition"].split()[:3]))["input_ids"]
-            f.write(json.dumps({**r, DISTILLED_LABELS: [distilled]}) + "\n")
+            source_hash = source_sha256([r["word"], r["example"]])
+            f.write(json.dumps({**r, DISTILLED_LABELS: [distilled], SOURCE_HASH_COLUMN: source_hash}) + "\n")
     with open(folder / "validation.jsonl", "w") as f:
         for r in rows[:8]:
             f.write(json.dumps(r) + "\n")

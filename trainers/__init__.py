@@ -15,7 +15,14 @@ pretraining, the distillation of targets from an AR teacher and SPMD's objective
 * `spmd_trainer`: `SPMDTrainingArguments`, `SPMDDataCollator` and `SPMDTrainer`.
 """
 
-from .distillation import DISTILLED_COLUMNS, DistillationConfig, distill_dataset, distillation_cache_key
+from .distillation import (
+    DISTILLED_COLUMNS,
+    SOURCE_HASH_COLUMN,
+    DistillationConfig,
+    distill_dataset,
+    distillation_cache_key,
+    source_sha256,
+)
 from .model_setup import ModelShape, bang_config, build_bang_model, load_tokenizer, resolve_resume_checkpoint
 from .pretraining import (
     BangPretrainingTrainer,
@@ -33,6 +40,7 @@ from .spmd_trainer import (
     SPMDTrainingArguments,
     as_nar_student,
     check_distilled_labels,
+    check_distilled_row,
 )
 from .validation import decode_nar, nar_generation_metrics
 
@@ -40,6 +48,7 @@ from .validation import decode_nar, nar_generation_metrics
 __all__ = [
     "DISTILLED_COLUMNS",
     "DISTILLED_LABELS",
+    "SOURCE_HASH_COLUMN",
     "BangPretrainingTrainer",
     "BangSpanMaskingCollator",
     "DistillationConfig",
@@ -54,6 +63,7 @@ __all__ = [
     "bang_config",
     "build_bang_model",
     "check_distilled_labels",
+    "check_distilled_row",
     "chunk_token_ids",
     "clean_text",
     "decode_nar",
@@ -65,6 +75,7 @@ __all__ = [
     "nar_generation_metrics",
     "pad_sources",
     "resolve_resume_checkpoint",
+    "source_sha256",
     "source_texts",
     "tokenize_and_chunk",
 ]

@@ -8,11 +8,13 @@ beam search and its K best beams become extra targets. The BANG README's advice 
 fine-tuning is the same recipe with K = 1. How the trainer mixes these targets with the gold ones is decided there, not
 here.
 
-`distill_dataset` adds three columns to a `datasets.Dataset` (the contract the SPMD trainer relies on):
+`distill_dataset` adds four columns to a `datasets.Dataset` (the contract the SPMD trainer relies on):
 
 * `distilled_texts`: K strings, the teacher's outputs decoded with `skip_special_tokens=True`;
 * `distilled_labels`: K label sequences in the student's ids, `y1 .. yn [SEP]` (no decoder start token, no padding);
-* `distilled_scores`: K floats, the teacher's score of each output (see `distill_dataset`).
+* `distilled_scores`: K floats, the teacher's score of each output (see `distill_dataset`);
+* `distilled_source_sha256`: the sha256 of the row's source (`source_sha256`), so that a distilled row that no longer
+  sits next to its own source (rows rotated or mixed) is refused by the trainer.
 
 Results are cached under `output_dir/<key>/`, the key hashing everything that determines them, and written one
 JSON Lines part per batch, so that an interrupted run resumes where it stopped and gives exactly the rows of an
@@ -36,12 +38,15 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging
 
-from .seq2seq_data import source_texts
+from .seq2seq_data import clean_text, source_texts
 
 
 logger = logging.get_logger(__name__)
 
 DISTILLED_COLUMNS = ("distilled_texts", "distilled_labels", "distilled_scores")
+# The sha256 of the source each row's targets were distilled from (`source_sha256`): the trainer refuses a row whose
+# source does not match it (rows rotated, taken from another file, or read with other source columns).
+SOURCE_HASH_COLUMN = "distilled_source_sha256"
 # Bumped whenever the files or their meaning change, so that an older cache is never read as a newer one.
 CACHE_FORMAT_VERSION = 1
 FINAL_FILE = "distilled.jsonl"
@@ -175,6 +180,13 @@ def _tokenizer_description(tokenizer: PreTrainedTokenizerBase | None) -> dict | 
         "backend": backend,
         "sides": [getattr(tokenizer, "padding_side", None), getattr(tokenizer, "truncation_side", None)],
     }
+
+
+def source_sha256(values: Sequence) -> str:
+    """The sha256 (hex) of a source as the student reads it: the texts of its source columns in order, whitespace
+    collapsed (`clean_text`), as a JSON list. `distill_dataset` stores it in `SOURCE_HASH_COLUMN`."""
+    text = json.dumps([clean_text(value) for value in values], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def hash_parameters(model: torch.nn.Module) -> str:
@@ -390,13 +402,25 @@ def _collect_rows(records: Sequence[dict], num_rows: int, num_distilled: int, wh
     return rows
 
 
-def _with_columns(dataset: datasets.Dataset, rows: Sequence[dict], key: str) -> datasets.Dataset:
+def _source_hashes(dataset: datasets.Dataset, columns: Sequence[str]) -> list[str]:
+    hashes = []
+    for batch in dataset.select_columns(list(columns)).iter(batch_size=1000):
+        hashes.extend(source_sha256(values) for values in zip(*(batch[c] for c in columns), strict=True))
+    return hashes
+
+
+def _with_columns(
+    dataset: datasets.Dataset, rows: Sequence[dict], key: str, source_columns: Sequence[str]
+) -> datasets.Dataset:
     features = {
         "distilled_texts": datasets.List(datasets.Value("string")),
         "distilled_labels": datasets.List(datasets.List(datasets.Value("int64"))),
         "distilled_scores": datasets.List(datasets.Value("float64")),
+        SOURCE_HASH_COLUMN: datasets.Value("string"),
     }
-    for name in DISTILLED_COLUMNS:
+    hashes = _source_hashes(dataset, source_columns)
+    rows = [{**row, SOURCE_HASH_COLUMN: digest} for row, digest in zip(rows, hashes, strict=True)]
+    for name in (*DISTILLED_COLUMNS, SOURCE_HASH_COLUMN):
         # A fingerprint derived from the input's and the cache key's, so that later `map` calls can be cached.
         fingerprint = hashlib.blake2b(f"{dataset._fingerprint}|{key}|{name}".encode(), digest_size=8).hexdigest()
         dataset = dataset.add_column(
@@ -450,6 +474,7 @@ def distill_dataset(
             `length_penalty`. With `num_beams == 1`, the mean log-probability of the generated tokens, end of
             sequence included (the beam score with `length_penalty=1`); this package's choice, transformers
             returns no score there.
+        `distilled_source_sha256`: `source_sha256` of the row's source columns (not part of the cache).
     An empty target (its text is empty, typically because the teacher ended the output at once: label `[SEP]`
     alone) is kept, and the number of empty targets is logged as a warning on every call, cached or not; whether
     it is an error is the trainer's decision.
@@ -484,7 +509,7 @@ def distill_dataset(
         logger.info(f"Loading the distilled targets from {final_path}.")
         rows = _collect_rows(_read_jsonl(final_path), num_rows, k, final_path)
         _warn_empty(rows)
-        return _with_columns(dataset, rows, key)
+        return _with_columns(dataset, rows, key, config.source_columns)
 
     num_processes, process_index, is_main = _process_layout(accelerator)
     parts_dir.mkdir(parents=True, exist_ok=True)
@@ -518,7 +543,7 @@ def distill_dataset(
         _write_final_files(rows, meta, final_path, meta_path, parts_dir)
     if accelerator is not None:
         accelerator.wait_for_everyone()
-    return _with_columns(dataset, rows, key)
+    return _with_columns(dataset, rows, key, config.source_columns)
 
 
 def _check_dataset(dataset: datasets.Dataset, config: DistillationConfig) -> None:
@@ -526,7 +551,7 @@ def _check_dataset(dataset: datasets.Dataset, config: DistillationConfig) -> Non
     missing = [c for c in [*config.source_columns, config.target_column] if c not in dataset.column_names]
     if missing:
         raise ValueError(f"Column(s) {missing} are not in the data set (columns: {dataset.column_names}).")
-    present = [c for c in DISTILLED_COLUMNS if c in dataset.column_names]
+    present = [c for c in (*DISTILLED_COLUMNS, SOURCE_HASH_COLUMN) if c in dataset.column_names]
     if present:
         raise ValueError(f"The data set already has the distilled column(s) {present}; remove them first.")
     if len(dataset) == 0:
@@ -619,10 +644,12 @@ def _write_final_files(rows: Sequence[dict], meta: dict, final_path: Path, meta_
 
 __all__ = [
     "DISTILLED_COLUMNS",
+    "SOURCE_HASH_COLUMN",
     "DistillationConfig",
     "distill_dataset",
     "distillation_cache_key",
     "hash_parameters",
     "labels_from_sequences",
     "mean_token_log_probs",
+    "source_sha256",
 ]

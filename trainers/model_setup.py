@@ -190,6 +190,41 @@ def build_bang_model(
     return model
 
 
+def check_training_arguments(training_args) -> None:
+    """A ValueError naming the flag for a count or rate that transformers accepts but that trains nothing or
+    something else than asked: `--max_steps` 0 or below -1 (transformers would silently train
+    `--num_train_epochs` epochs), no epoch, batch sizes or accumulation steps below 1, negative learning rate, weight
+    decay, gradient norm, step intervals, checkpoint limit, workers or seed."""
+    args = training_args
+
+    def number(name: str):
+        value = getattr(args, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ValueError(f"--{name} must be a number, got {value!r}.")
+        return value
+
+    max_steps = number("max_steps")
+    if max_steps != -1 and max_steps < 1:
+        raise ValueError(
+            f"--max_steps must be a positive number of optimizer steps, or -1 (the default) to train "
+            f"--num_train_epochs epochs; got {max_steps}."
+        )
+    if max_steps == -1 and not number("num_train_epochs") > 0:
+        raise ValueError(f"--num_train_epochs must be positive (or pass --max_steps), got {args.num_train_epochs}.")
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        if number(name) < 1:
+            raise ValueError(f"--{name} must be a positive integer, got {getattr(args, name)}.")
+    for name in ("learning_rate", "weight_decay", "dataloader_num_workers", "seed"):
+        if number(name) < 0:
+            raise ValueError(f"--{name} must not be negative, got {getattr(args, name)}.")
+    if args.max_grad_norm is not None and number("max_grad_norm") < 0:
+        raise ValueError(f"--max_grad_norm must not be negative (0 turns clipping off), got {args.max_grad_norm}.")
+    for name in ("logging_steps", "save_steps", "eval_steps", "eval_accumulation_steps", "save_total_limit"):
+        value = getattr(args, name, None)
+        if value is not None and number(name) < (0 if name == "save_total_limit" else 1e-9):
+            raise ValueError(f"--{name} must be positive, got {value}.")
+
+
 def resolve_resume_checkpoint(training_args, overwrite_output_dir: bool) -> str | None:
     """The checkpoint a run resumes from, after checking that it may write into `output_dir`.
 
@@ -366,6 +401,7 @@ __all__ = [
     "bang_config",
     "build_bang_model",
     "check_finite_weights",
+    "check_training_arguments",
     "check_model_folder",
     "load_pretrained_model",
     "load_pretrained_tokenizer",

@@ -29,9 +29,27 @@ class PairEncoding:
     max_target_length: int = field(default=64, metadata={"help": "Target tokens with [SEP]; NAR canvas length."})
     truncate_targets: bool = field(default=False, metadata={"help": "Truncate long targets instead of failing."})
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.source_columns, str) or not self.columns():
+            raise ValueError(
+                f"--source_columns {self.source_columns!r} names no column; give comma-separated column names "
+                "(e.g. word,example)."
+            )
+        if not isinstance(self.target_column, str) or not self.target_column.strip():
+            raise ValueError(f"--target_column {self.target_column!r} names no column.")
+        for name in ("max_source_length", "max_target_length"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                raise ValueError(f"--{name} must be an integer of at least 2 (a token and [SEP]), got {value!r}.")
+
     def columns(self) -> list[str]:
         """The source column names."""
         return [c.strip() for c in self.source_columns.split(",") if c.strip()]
+
+    def text_columns(self) -> tuple[list[str], list[str]]:
+        """The columns that must hold text (sources and target) and those of them that may be empty (the columns
+        of the text pair: the first source column and the target may not)."""
+        return [*self.columns(), self.target_column], self.columns()[1:]
 
     def check_lengths(self, max_position_embeddings: int) -> None:
         """Raises a ValueError for a source or target length the model's position table cannot hold."""
@@ -41,6 +59,24 @@ class PairEncoding:
                     f"--{name} {getattr(self, name)} exceeds the model's max_position_embeddings "
                     f"({max_position_embeddings})."
                 )
+
+
+def describe_value(value) -> str:
+    """A value as an error message shows it: `null`, `int 123`, `list ['a', 'b']` (at most 60 characters)."""
+    if value is None:
+        return "null"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def check_text(value, where: str, column: str) -> str:
+    """`value` if it is a string with a non-space character; a ValueError naming `where` and `column` otherwise (a
+    number, a list or null is never turned into text silently)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: column {column!r} must be a string, got {describe_value(value)}.")
+    if not value.strip():
+        raise ValueError(f"{where}: column {column!r} is empty; every source and target needs text.")
+    return value
 
 
 def clean_text(value) -> str:
@@ -73,7 +109,15 @@ def encode_pairs(
         raise ValueError(f"Column(s) {missing} are not in the {what} data (columns: {dataset.column_names}).")
     has_id = encoding.id_column in dataset.column_names
 
+    def name_of(batch, indices, row: int) -> str:
+        return repr(batch[encoding.id_column][row]) if has_id else f"line {indices[row] + 1}"
+
     def encode(batch, indices):
+        for column in needed:
+            for row, value in enumerate(batch[column]):
+                pair_text = column in columns[1:] and isinstance(value, str)  # a text pair may be empty
+                if not pair_text and (not isinstance(value, str) or not value.strip()):
+                    check_text(value, f"The {what} example {name_of(batch, indices, row)}", column)
         first, pair = source_texts(batch, columns)
         kwargs = {} if pair is None else {"text_pair": pair}
         full = tokenizer(first, **kwargs, verbose=False)["input_ids"]
@@ -83,10 +127,9 @@ def encode_pairs(
         if not encoding.truncate_targets:
             for row, ids in enumerate(labels):
                 if len(ids) > encoding.max_target_length:
-                    name = batch[encoding.id_column][row] if has_id else f"line {indices[row] + 1}"
                     raise ValueError(
-                        f"The {what} target of example {name!r} has {len(ids)} tokens, more than "
-                        f"--max_target_length {encoding.max_target_length}; raise the limit or pass "
+                        f"The {what} target of example {name_of(batch, indices, row)} has {len(ids)} tokens, more "
+                        f"than --max_target_length {encoding.max_target_length}; raise the limit or pass "
                         "--truncate_targets."
                     )
         target_truncated = [len(ids) > encoding.max_target_length for ids in labels]
@@ -133,6 +176,14 @@ class Seq2SeqCollator:
         self.pad_token_id, self.mode = pad_token_id, mode
 
     def __call__(self, examples: list[dict]) -> dict:
+        if not examples:
+            raise ValueError("Seq2SeqCollator got an empty batch (no examples).")
+        for i, example in enumerate(examples):
+            labels = list(example["labels"])
+            if not labels or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in labels):
+                raise ValueError(
+                    f"The labels of batch example {i} must be a non-empty list of token ids (no -100): {labels[:8]}."
+                )
         input_ids, attention_mask = pad_sources([e["input_ids"] for e in examples], self.pad_token_id)
         target_len = max(len(e["labels"]) for e in examples)
         labels = torch.full((len(examples), target_len), -100, dtype=torch.long)
@@ -141,4 +192,13 @@ class Seq2SeqCollator:
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "mode": self.mode}
 
 
-__all__ = ["PairEncoding", "Seq2SeqCollator", "clean_text", "encode_pairs", "pad_sources", "source_texts"]
+__all__ = [
+    "PairEncoding",
+    "Seq2SeqCollator",
+    "check_text",
+    "clean_text",
+    "describe_value",
+    "encode_pairs",
+    "pad_sources",
+    "source_texts",
+]

@@ -26,7 +26,7 @@ micro-batch, process), and the pace is a function of the global step, so a run r
 uninterrupted run exactly.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from transformers.utils import logging
 
 from bang_spmd.model_cards import write_trainer_model_card
 
+from .distillation import SOURCE_HASH_COLUMN, source_sha256
 from .spmd_objectives import (
     MIX_SCHEDULES,
     MIXING_STRATEGIES,
@@ -157,7 +158,9 @@ class SPMDDataCollator:
     `distilled_labels` (a list of K such sequences). Gold and distilled labels are padded with -100 to one length T
     (the NAR canvas); `distilled_labels` is (batch, K, T). An empty distilled target (just `[SEP]`) is refused, since
     it would teach the NAR model to stop at once; an example with fewer than K distilled targets gets all -100 rows
-    (that reference is then unavailable for it).
+    (that reference is then unavailable for it). An empty batch, an example without `input_ids` or `labels`, ids
+    that are not non-negative integers (floats, strings, -100 inside a target) and `distilled_labels` that are not
+    a non-empty list of id lists are ValueErrors naming the example.
     """
 
     def __init__(self, pad_token_id: int, eos_token_id: int, max_target_length: int | None = None):
@@ -171,20 +174,51 @@ class SPMDDataCollator:
         if self.max_target_length is not None and len(ids) > self.max_target_length:
             raise ValueError(f"{what} has {len(ids)} tokens, more than max_target_length={self.max_target_length}.")
 
+    def _check_ids(self, ids, what: str) -> list[int]:
+        """`ids` as a list of non-negative integer token ids; a ValueError naming `what` otherwise (a string, float
+        ids, -100 padding or negative ids in a target)."""
+        if isinstance(ids, str) or not hasattr(ids, "__iter__"):
+            raise ValueError(f"{what} must be a list of token ids, got {type(ids).__name__} {ids!r:.60}.")
+        if isinstance(ids, torch.Tensor):
+            if ids.is_floating_point() or ids.dtype == torch.bool:
+                raise ValueError(f"{what} must hold integer token ids, got a {ids.dtype} tensor.")
+            ids = ids.tolist()
+        ids = list(ids)
+        bad = [x for x in ids if isinstance(x, bool) or not isinstance(x, int) or x < 0]
+        if bad:
+            raise ValueError(
+                f"{what} must hold non-negative integer token ids (no -100 padding), got {bad[0]!r} in {ids[:8]}."
+            )
+        return ids
+
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if isinstance(features, dict) or not isinstance(features, list | tuple):
+            raise ValueError(f"SPMDDataCollator takes a list of examples (dicts), got {type(features).__name__}.")
+        if not features:
+            raise ValueError("SPMDDataCollator got an empty batch (no examples).")
         for name in ("input_ids", "labels"):
-            missing = [i for i, f in enumerate(features) if name not in f]
+            missing = [i for i, f in enumerate(features) if not isinstance(f, Mapping) or name not in f]
             if missing:
                 raise ValueError(f"Examples {missing[:5]} have no `{name}` column; tokenize the data first.")
+        for i, f in enumerate(features):
+            if not self._check_ids(f["input_ids"], f"The input_ids of batch example {i}"):
+                raise ValueError(f"The input_ids of batch example {i} are empty.")
         with_distilled = DISTILLED_LABELS in features[0]
         if any((DISTILLED_LABELS in f) != with_distilled for f in features):
             raise ValueError(f"Some examples of the batch have `{DISTILLED_LABELS}` and others do not.")
         targets = []
         for i, f in enumerate(features):
-            self._check_target(list(f["labels"]), f"The gold target of batch example {i}")
-            references = [list(f["labels"])]
-            for k, distilled in enumerate(f.get(DISTILLED_LABELS) or []):
-                distilled = list(distilled)
+            gold = self._check_ids(f["labels"], f"The labels (gold target) of batch example {i}")
+            self._check_target(gold, f"The gold target of batch example {i}")
+            references = [gold]
+            distilled_targets = f.get(DISTILLED_LABELS)
+            if with_distilled and (isinstance(distilled_targets, str) or not distilled_targets):
+                raise ValueError(
+                    f"The {DISTILLED_LABELS} of batch example {i} must be a non-empty list of token-id lists, got "
+                    f"{distilled_targets!r:.60}."
+                )
+            for k, distilled in enumerate(distilled_targets or []):
+                distilled = self._check_ids(distilled, f"Distilled target {k} of batch example {i}")
                 self._check_target(distilled, f"Distilled target {k} of batch example {i}")
                 if distilled == [self.eos_token_id]:
                     raise ValueError(
@@ -211,6 +245,51 @@ class SPMDDataCollator:
         return batch
 
 
+def check_distilled_value(value, where: str) -> None:
+    """A ValueError naming `where` unless `value` is what `distilled_labels` holds: a non-empty list of non-empty
+    lists of non-negative integer ids (`[]` would silently train the gold target only; a string or numbers are no
+    targets)."""
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ValueError(
+            f"{where}: {DISTILLED_LABELS} must be a list of token-id lists (as bang-distill writes), got "
+            f"{type(value).__name__} {value!r:.60}."
+        )
+    if not value:
+        raise ValueError(
+            f"{where}: {DISTILLED_LABELS} is empty ([]), so the row has no distilled target; distil it again, or "
+            "train with --mixing_strategy gold."
+        )
+    for k, ids in enumerate(value):
+        if isinstance(ids, str) or not isinstance(ids, list | tuple) or not ids:
+            raise ValueError(f"{where}: distilled target {k} must be a non-empty list of token ids, got {ids!r:.60}.")
+        bad = [x for x in ids if isinstance(x, bool) or not isinstance(x, int) or x < 0]
+        if bad:
+            raise ValueError(
+                f"{where}: distilled target {k} must hold non-negative integer token ids, got {bad[0]!r}."
+            )
+
+
+def check_distilled_row(where: str, row: dict, source_columns: list[str]) -> None:
+    """Checks one row of an SPMD training file (`where` names it, e.g. `train.jsonl:3`): its `distilled_labels`
+    (`check_distilled_value`) and that its source is the one they were distilled from: `distilled_source_sha256`
+    (written by bang-distill) must equal `source_sha256` of the row's `source_columns`. A mismatch means the rows
+    were rotated or mixed, or read with other source columns than bang-distill's; a ValueError says so."""
+    if DISTILLED_LABELS not in row:
+        raise ValueError(f"{where}: no {DISTILLED_LABELS} column; run bang-distill (or --mixing_strategy gold).")
+    check_distilled_value(row[DISTILLED_LABELS], where)
+    recorded = row.get(SOURCE_HASH_COLUMN)
+    if not isinstance(recorded, str):
+        raise ValueError(
+            f"{where}: no {SOURCE_HASH_COLUMN} (the sha256 of the source the targets were distilled from, which "
+            "bang-distill writes); distil the file again with this version."
+        )
+    if recorded != source_sha256([row.get(c) for c in source_columns]):
+        raise ValueError(
+            f"{where}: the source (columns {source_columns}) is not the one its distilled targets were made from "
+            f"({SOURCE_HASH_COLUMN} differs): rows rotated or mixed, or other --source_columns than bang-distill's."
+        )
+
+
 def check_distilled_labels(
     dataset: datasets.Dataset, vocab_size: int, max_length: int, truncate: bool, eos_token_id: int
 ) -> datasets.Dataset:
@@ -223,6 +302,7 @@ def check_distilled_labels(
     def check(batch, indices):
         rows = []
         for row, references in zip(indices, batch[DISTILLED_LABELS], strict=True):
+            check_distilled_value(references, f"Training example {row}")
             kept = []
             for k, ids in enumerate(references):
                 if not ids or max(ids) >= vocab_size or min(ids) < 0:

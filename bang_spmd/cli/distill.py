@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> dict:
     args, config = parser.parse_args_into_dataclasses(args=with_task_defaults(argv, DECODING_FLAGS))
     # `--source_columns word,example` (as in bang-finetune) and `--source_columns word example` both work.
     columns = [c.strip() for item in config.source_columns for c in item.split(",") if c.strip()]
+    if not columns:
+        raise ValueError(f"--source_columns {' '.join(config.source_columns)!r} names no column.")
     return distill(args, dataclasses.replace(config, source_columns=columns))
 
 

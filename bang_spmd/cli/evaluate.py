@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bang_spmd.cli.task_defaults import DECODING_FLAGS, with_task_defaults
 from bang_spmd.data.tasks import TASKS
+from bang_spmd.evaluation.decoding import MODE_OPTIONS
 from bang_spmd.evaluation.split_evaluation import (
     METEOR_CHOICES,
     Decoding,
@@ -54,10 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max_new_tokens", type=int, default=Decoding.max_new_tokens, help="output length limit (NAR canvas length)"
     )
-    parser.add_argument("--num_beams", type=int, default=Decoding.num_beams, help="AR beam size")
-    parser.add_argument("--length_penalty", type=float, default=Decoding.length_penalty, help="AR beam length penalty")
+    parser.add_argument("--num_beams", type=int, default=None, help=f"AR beam size (default {Decoding.num_beams})")
     parser.add_argument(
-        "--semi_nar_block_size", type=int, default=Decoding.semi_nar_block_size, help="tokens per semi-NAR step"
+        "--length_penalty",
+        type=float,
+        default=None,
+        help=f"AR beam length penalty (default {Decoding.length_penalty})",
+    )
+    parser.add_argument(
+        "--semi_nar_block_size",
+        type=int,
+        default=None,
+        help=f"tokens per semi-NAR step (default {Decoding.semi_nar_block_size})",
     )
     parser.add_argument("--batch_size", type=int, default=SplitEvaluation.batch_size)
     parser.add_argument("--max_samples", type=int, default=None, help="first N examples only")
@@ -77,8 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> dict:
     args = vars(build_parser().parse_args(with_task_defaults(argv, DECODING_FLAGS)))
     args.pop("task")
-    decoding = Decoding(**{name: args.pop(name) for name in ("decoding_mode", "max_new_tokens", "num_beams",
-                                                             "length_penalty", "semi_nar_block_size")})  # fmt: skip
+    for name in ("max_new_tokens", "num_beams", "semi_nar_block_size", "batch_size", "max_samples"):
+        if args[name] is not None and args[name] < 1:
+            raise ValueError(f"--{name} must be a positive integer, got {args[name]}.")
+    mode = args["decoding_mode"]
+    misplaced = [f"--{name}" for name, where in MODE_OPTIONS.items() if args[name] is not None and where != mode]
+    if misplaced:  # a flag of another decoding mode would be ignored
+        raise ValueError(f"{', '.join(misplaced)} only apply to another decoding mode than --decoding_mode {mode}.")
+    names = ("decoding_mode", "max_new_tokens", "num_beams", "length_penalty", "semi_nar_block_size")
+    given = {name: args.pop(name) for name in names}
+    decoding = Decoding(**{name: value for name, value in given.items() if value is not None})
     result = evaluate_split(SplitEvaluation(decoding=decoding, **args))
     print(json.dumps(result))
     return result

@@ -33,6 +33,7 @@ import torch
 
 from bang_spmd.evaluation.decoding import (
     Source,
+    check_semi_nar_block_size,
     encode_sources,
     generate_lines,
     generation_settings,
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> list[str]:
         length_penalty=args.length_penalty,
         semi_nar_block_size=args.semi_nar_block_size,
     )
+    check_semi_nar_block_size(model, settings)
     ids = encode_sources(sources, tokenizer, model.config.max_position_embeddings, args.truncate_sources)
     lines = generate_lines(model, tokenizer, ids, settings, args.batch_size)
     text = "".join(line + "\n" for line in lines)

@@ -39,7 +39,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--output_dir", type=Path, required=True, help="where to save the tokenizer")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing non-empty output folder")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name, least in (("vocab_size", 6), ("min_frequency", 1), ("model_max_length", 2)):
+        if getattr(args, name) < least:
+            raise ValueError(f"--{name} must be at least {least}, got {getattr(args, name)}.")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:

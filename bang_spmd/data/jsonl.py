@@ -2,14 +2,17 @@
 
 `iter_json_lines` yields the objects of JSON Lines text one line at a time; `read_json` loads a whole JSON file.
 Both raise a ValueError naming the place of a bad line (invalid JSON, not an object) instead of a JSONDecodeError.
+`check_jsonl_file` checks a whole file (its text columns hold non-empty strings) before anything expensive starts.
 `write_json_lines` writes rows atomically.
 """
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from bang_spmd.trainers.seq2seq_data import check_text, describe_value
 
 
 def iter_json_lines(
@@ -53,6 +56,41 @@ def read_json(path: str | Path) -> Any:
         raise ValueError(f"{path} is not valid JSON: {error}.") from error
 
 
+def check_jsonl_file(
+    path: str | Path,
+    text_columns: Sequence[str],
+    what: str = "data file",
+    check_row: Callable[[str, dict[str, Any]], None] | None = None,
+    may_be_empty: Sequence[str] = (),
+) -> int:
+    """Reads a JSON Lines file before it is used and returns its number of rows.
+
+    A ValueError names the file and line (`path:line`), the column and what was expected for: a missing file, a line
+    that is not valid JSON or not an object, a row without one of `text_columns` or whose value there is not a
+    non-empty string (a number, a list, null, only spaces; the columns of `may_be_empty`, e.g. the text pair of a
+    source, must be strings but may be empty), and a file without any row. `check_row(where, row)` may check further
+    columns. Blank lines are skipped, as `datasets` does.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"The {what} {path} does not exist.")
+    rows = 0
+    for where, row in iter_jsonl_file(path):
+        rows += 1
+        missing = [c for c in text_columns if c not in row]
+        if missing:
+            raise ValueError(f"{where}: no column(s) {missing} (the row has {sorted(row)}).")
+        for column in text_columns:
+            if column in may_be_empty and isinstance(row[column], str):
+                continue
+            check_text(row[column], where, column)
+        if check_row is not None:
+            check_row(where, row)
+    if rows == 0:
+        raise ValueError(f"The {what} {path} has no rows: it is empty.")
+    return rows
+
+
 def write_json_lines(rows: Iterable[dict], path: str | Path) -> None:
     """Writes one JSON object a line (UTF-8, non-ASCII kept) through a temporary file in the same folder and a
     rename, so an interrupted write leaves no partial output."""
@@ -65,4 +103,12 @@ def write_json_lines(rows: Iterable[dict], path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["iter_json_lines", "iter_jsonl_file", "read_json", "write_json_lines"]
+__all__ = [
+    "check_jsonl_file",
+    "check_text",
+    "describe_value",
+    "iter_json_lines",
+    "iter_jsonl_file",
+    "read_json",
+    "write_json_lines",
+]

@@ -8,6 +8,8 @@ vocabulary or the pretraining. The data sets are the folders `<data_dir>/<name>/
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from bang_spmd.trainers.seq2seq_data import describe_value
+
 from .jsonl import iter_jsonl_file
 
 
@@ -40,11 +42,16 @@ def column_texts(path: Path, columns: Sequence[str]) -> Iterator[tuple[str, dict
 
 def corpus_texts(data_dir: Path, names: Iterable[str], split: str = "train") -> Iterator[tuple[str, str]]:
     """(data set, text) for the `TEXT_FIELDS` of every row of `split` of the data sets `names`, in order (data set,
-    row, field), with runs of whitespace (newlines included) made one space; empty texts are skipped."""
+    row, field), with runs of whitespace (newlines included) made one space; empty texts are skipped. A field that
+    is not a string (a number, a list, null) is a ValueError naming the file, line and field."""
     for name in names:
-        for _, record in column_texts(split_file(data_dir, name, split), TEXT_FIELDS[name]):
+        for where, record in column_texts(split_file(data_dir, name, split), TEXT_FIELDS[name]):
             for field in TEXT_FIELDS[name]:
-                text = " ".join(str(record[field]).split())
+                if not isinstance(record[field], str):
+                    raise ValueError(
+                        f"{where}: field {field!r} must be a string, got {describe_value(record[field])}."
+                    )
+                text = " ".join(record[field].split())
                 if text:
                     yield name, text
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from bang_spmd.data.jsonl import iter_jsonl_file
-from bang_spmd.trainers.seq2seq_data import clean_text, pad_sources
+from bang_spmd.trainers.seq2seq_data import check_text, clean_text, pad_sources
 from modeling_bang.generation_bang import collapse_repeated_words
 
 
@@ -57,6 +57,9 @@ def sources_from_jsonl(path: Path, columns: Sequence[str]) -> list[Source]:
         missing = [c for c in columns if c not in row]
         if missing:
             raise ValueError(f"{where} has no column(s) {missing} (columns: {sorted(row)}).")
+        for column in columns:
+            if not isinstance(row[column], str):  # a number, a list or null is no source text (a pair may be "")
+                check_text(row[column], where, column)
         pair = " ".join(clean_text(row[c]) for c in columns[1:]) if len(columns) > 1 else None
         sources.append(_source(where, row[columns[0]], pair))
     return sources
@@ -120,6 +123,20 @@ def generation_settings(
     return settings
 
 
+def check_semi_nar_block_size(model, settings: dict) -> None:
+    """A ValueError when semi-NAR decoding would take more tokens per step than the model has predicting streams
+    (`config.ngram`): the streams beyond those were never trained, so the output would be made up silently."""
+    if settings.get("decoding_mode") != "semi_nar":
+        return
+    block = settings.get("semi_nar_block_size", getattr(model.generation_config, "semi_nar_block_size", None))
+    streams = getattr(model.config, "ngram", None)
+    if isinstance(block, int) and isinstance(streams, int) and block > streams:
+        raise ValueError(
+            f"--semi_nar_block_size {block} is more than the model's {streams} predicting streams (config.ngram); "
+            f"pass at most {streams}."
+        )
+
+
 def generate_batches(
     model, tokenizer, id_lists: Sequence[Sequence[int]], settings: dict, batch_size: int
 ) -> Iterator[tuple[list[str], float]]:
@@ -156,6 +173,7 @@ def generate_lines(model, tokenizer, ids: Sequence[Sequence[int]], settings: dic
 __all__ = [
     "MODE_OPTIONS",
     "Source",
+    "check_semi_nar_block_size",
     "encode_sources",
     "generate_batches",
     "generate_lines",

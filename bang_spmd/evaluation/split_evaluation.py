@@ -11,19 +11,20 @@ call on the first example.
 """
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import datasets
 import torch
 
+from bang_spmd.data.jsonl import check_jsonl_file
 from bang_spmd.data.tasks import select_where
 from bang_spmd.pretrained import resolve_model_name
 from bang_spmd.trainers.model_setup import load_pretrained_model, load_pretrained_tokenizer
 from bang_spmd.trainers.seq2seq_data import PairEncoding, encode_pairs
-from modeling_bang.generation_bang import collapse_repeated_words
+from modeling_bang.generation_bang import DECODING_MODES, collapse_repeated_words
 
-from .decoding import MODE_OPTIONS, generate_batches
+from .decoding import MODE_OPTIONS, check_semi_nar_block_size, generate_batches
 from .metrics import compute_generation_metrics
 from .wordnet import find_nltk_wordnet
 
@@ -45,6 +46,22 @@ class Decoding:
     num_beams: int = 1  # `ar`
     length_penalty: float = 1.0  # `ar`
     semi_nar_block_size: int = 2  # `semi_nar`
+
+    def __post_init__(self) -> None:
+        if self.decoding_mode not in DECODING_MODES:
+            raise ValueError(f"--decoding_mode must be one of {DECODING_MODES}, got {self.decoding_mode!r}.")
+        for name in ("max_new_tokens", "num_beams", "semi_nar_block_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name} must be a positive integer, got {value!r}.")
+        defaults = {f.name: f.default for f in fields(Decoding)}
+        misplaced = [
+            f"--{name} {getattr(self, name)}"
+            for name, mode in MODE_OPTIONS.items()
+            if mode != self.decoding_mode and getattr(self, name) != defaults[name]
+        ]
+        if misplaced:  # it would be ignored
+            raise ValueError(f"{', '.join(misplaced)} does not apply to decoding_mode {self.decoding_mode!r}.")
 
     def generate_kwargs(self) -> dict:
         """The `generate` keyword arguments: mode and length, and the options of this mode (`MODE_OPTIONS`)."""
@@ -77,11 +94,23 @@ class SplitEvaluation:
 def evaluate_split(evaluation: SplitEvaluation) -> dict:
     """Decodes and scores the split; returns the result dict that `bang-evaluate` prints (settings, metrics,
     `ms_per_sample`, `distinct_outputs`, `device`) and writes the predictions to `output_file` when given."""
+    encoding = PairEncoding(
+        source_columns=evaluation.source_columns,
+        target_column=evaluation.target_column,
+        max_source_length=evaluation.max_source_length,
+        truncate_targets=True,
+    )
+    if evaluation.batch_size < 1 or (evaluation.max_samples is not None and evaluation.max_samples < 1):
+        raise ValueError(f"--batch_size and --max_samples must be positive integers, got {evaluation.batch_size} "
+                         f"and {evaluation.max_samples}.")  # fmt: skip
+    text, optional = encoding.text_columns()
+    check_jsonl_file(evaluation.data_file, text, "data file (--data_file)", may_be_empty=optional)
     model_path = resolve_model_name(evaluation.model)
     if not Path(model_path).is_dir():
         raise ValueError(f"--model {evaluation.model} is not a folder.")
     model = load_pretrained_model(model_path, "--model", evaluation.trust_remote_code)
     tokenizer = load_pretrained_tokenizer(model_path, "--model", evaluation.trust_remote_code)
+    check_semi_nar_block_size(model, evaluation.decoding.generate_kwargs())
     model = model.to(evaluation.device).eval()
     data = select_where(
         datasets.load_dataset("json", data_files=evaluation.data_file, split="train"),
@@ -90,12 +119,6 @@ def evaluate_split(evaluation: SplitEvaluation) -> dict:
     )
     if evaluation.max_samples is not None:
         data = data.select(range(min(evaluation.max_samples, len(data))))
-    encoding = PairEncoding(
-        source_columns=evaluation.source_columns,
-        target_column=evaluation.target_column,
-        max_source_length=evaluation.max_source_length,
-        truncate_targets=True,
-    )
     encoded, _ = encode_pairs(data, tokenizer, encoding, "evaluation")
     settings = evaluation.decoding.generate_kwargs()
 

@@ -14,6 +14,7 @@ import datasets
 import transformers
 from transformers import set_seed
 
+from bang_spmd.data.jsonl import check_jsonl_file
 from bang_spmd.data.tasks import select_where
 from bang_spmd.evaluation.metrics import VALIDATION_METRICS
 from bang_spmd.pretrained import DEFAULT_MODEL, resolve_model_name
@@ -21,6 +22,7 @@ from bang_spmd.trainers.model_setup import (
     ModelShape,
     build_bang_model,
     check_model_folder,
+    check_training_arguments,
     load_tokenizer,
     resolve_resume_checkpoint,
 )
@@ -77,6 +79,28 @@ class DataArguments(PairEncoding):
     )
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow writing into a non-empty output_dir."})
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("max_train_samples", "max_eval_samples"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"--{name} must be a positive integer (leave it out for every row), got {value!r}.")
+        if self.validation_metric not in VALIDATION_METRICS:
+            raise ValueError(
+                f"--validation_metric must be one of {sorted(VALIDATION_METRICS)}, got {self.validation_metric!r}."
+            )
+
+    def check_files(self, check_row=None) -> None:
+        """Reads the training and validation files before anything expensive starts: a ValueError names a missing
+        or empty file and the line and column of a bad row (`bang_spmd.data.jsonl.check_jsonl_file`; `check_row`
+        checks the training rows' other columns)."""
+        if self.train_file is None:
+            raise ValueError("--train_file is required.")
+        text, optional = self.text_columns()
+        check_jsonl_file(self.train_file, text, "training file (--train_file)", check_row, optional)
+        if self.validation_file is not None:
+            check_jsonl_file(self.validation_file, text, "validation file (--validation_file)", None, optional)
+
     def check(self, max_position_embeddings: int) -> None:
         """Raises a ValueError for a missing data file or a length the model's position table cannot hold."""
         if self.train_file is None:
@@ -93,6 +117,7 @@ class DataArguments(PairEncoding):
 
 def start_run(training_args, overwrite_output_dir: bool) -> str | None:
     """Sets the log levels and the seed of a run; returns the checkpoint it resumes from (or None)."""
+    check_training_arguments(training_args)
     log_level = training_args.get_process_log_level()
     transformers.utils.logging.set_verbosity(log_level)
     datasets.utils.logging.set_verbosity(log_level)

@@ -18,11 +18,12 @@ import datasets
 import transformers
 from accelerate import Accelerator
 
-from bang_spmd.data.jsonl import write_json_lines
+from bang_spmd.data.jsonl import check_jsonl_file, write_json_lines
 from bang_spmd.data.tasks import select_where
 from bang_spmd.pretrained import resolve_model_name
 from bang_spmd.trainers.distillation import DISTILLED_COLUMNS, DistillationConfig, distill_dataset
 from bang_spmd.trainers.model_setup import TOKENIZER_FILES, load_pretrained_model, load_pretrained_tokenizer
+from bang_spmd.trainers.seq2seq_data import source_texts
 
 
 logger = transformers.utils.logging.get_logger(__name__)
@@ -71,13 +72,25 @@ class DistillArguments:
             raise ValueError(f"{self.output_file} already exists; pass --overwrite to replace it.")
         if self.data_file is not None and not Path(self.data_file).is_file():
             raise ValueError(f"Data file {self.data_file} does not exist.")
-        if self.max_samples is not None and self.max_samples < 1:
-            raise ValueError(f"--max_samples must be a positive integer, got {self.max_samples}.")
+        if self.max_samples is not None and (isinstance(self.max_samples, bool) or self.max_samples < 1):
+            raise ValueError(
+                f"--max_samples must be a positive integer (leave it out for every row), got {self.max_samples}."
+            )
 
 
-def load_rows(args: DistillArguments, accelerator: Accelerator) -> datasets.Dataset:
+def load_rows(
+    args: DistillArguments,
+    accelerator: Accelerator,
+    text_columns: list[str] | None = None,
+    may_be_empty: list[str] | None = None,
+) -> datasets.Dataset:
+    """The rows to distil; a `--data_file` is read first (`check_jsonl_file`: a bad line or a `text_columns` value
+    that is not a non-empty string (a string, for `may_be_empty`) is a ValueError naming the file, line and
+    column)."""
     if (args.data_file is None) == (args.dataset_name is None):
         raise ValueError("Give exactly one of --data_file (JSON Lines) and --dataset_name.")
+    if args.data_file is not None:
+        check_jsonl_file(args.data_file, text_columns or [], "data file (--data_file)", None, may_be_empty or [])
     with accelerator.main_process_first():
         if args.data_file is not None:
             dataset = datasets.load_dataset("json", data_files=args.data_file, split="train")
@@ -103,23 +116,51 @@ def load_teacher(args: DistillArguments):
     return teacher, tokenizer
 
 
+def check_teacher_lengths(dataset: datasets.Dataset, teacher, tokenizer, config: DistillationConfig) -> None:
+    """A ValueError, before anything is decoded, for a source that the teacher's position table
+    (`max_position_embeddings`) cannot hold even after truncation to `--max_source_length` (it names the row), and
+    for a `--max_new_tokens` beyond the table; otherwise such a source fails only when its batch is decoded."""
+    positions = getattr(teacher.config, "max_position_embeddings", None)
+    if not isinstance(positions, int):
+        return
+    if config.max_new_tokens > positions:
+        raise ValueError(
+            f"--max_new_tokens {config.max_new_tokens} exceeds the teacher's max_position_embeddings ({positions})."
+        )
+    if config.max_source_length <= positions:
+        return  # every source is truncated to fit
+    start = 0
+    for batch in dataset.select_columns(config.source_columns).iter(batch_size=1000):
+        text, text_pair = source_texts(batch, config.source_columns)
+        lengths = [len(ids) for ids in tokenizer(text, text_pair, verbose=False)["input_ids"]]
+        for offset, length in enumerate(lengths):
+            if length > positions:
+                raise ValueError(
+                    f"The source of row {start + offset + 1} has {length} tokens, more than the teacher's "
+                    f"max_position_embeddings ({positions}), and --max_source_length {config.max_source_length} "
+                    f"does not truncate it enough; pass --max_source_length {positions} (or less)."
+                )
+        start += len(lengths)
+
+
 def distill(args: DistillArguments, config: DistillationConfig) -> dict:
     """Distils the rows of `args` with `config`, writes `args.output_file`; returns a summary (rows, K, empty
     targets, mean best score, seconds, output file)."""
     args.check()
     output_file = Path(args.output_file)
     accelerator = Accelerator()
-    dataset = load_rows(args, accelerator)
+    dataset = load_rows(args, accelerator, [*config.source_columns, config.target_column], config.source_columns[1:])
     missing = [c for c in [*config.source_columns, config.target_column] if c not in dataset.column_names]
     if missing:
         raise ValueError(f"Column(s) {missing} are not in the data (columns: {dataset.column_names}).")
     teacher, teacher_tokenizer = load_teacher(args)
-    teacher.to(accelerator.device)
     student_tokenizer = (
         load_pretrained_tokenizer(args.student_tokenizer, "--student_tokenizer", args.trust_remote_code)
         if args.student_tokenizer
         else None
     )
+    check_teacher_lengths(dataset, teacher, teacher_tokenizer, config)
+    teacher.to(accelerator.device)
 
     started = time.perf_counter()
     distilled = distill_dataset(
@@ -154,4 +195,4 @@ def _rows(dataset: datasets.Dataset):
             yield dict(zip(batch, row, strict=True))
 
 
-__all__ = ["DistillArguments", "distill", "load_rows", "load_teacher"]
+__all__ = ["DistillArguments", "check_teacher_lengths", "distill", "load_rows", "load_teacher"]

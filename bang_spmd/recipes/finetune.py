@@ -51,6 +51,7 @@ def finetune(model_args: FinetuneModelArguments, data_args: DataArguments, train
     if model_args.mode not in DECODER_MODES:
         raise ValueError(f"--mode must be one of {DECODER_MODES}, got {model_args.mode!r}.")
     resume = common.start_run(training_args, data_args.overwrite_output_dir)
+    data_args.check_files()
     tokenizer, model = common.load_model(model_args, data_args)
     start_path = common.starting_model(model_args, common.DEFAULT_MODEL)
     start = f"from {start_path}" if start_path else "from random initialisation"

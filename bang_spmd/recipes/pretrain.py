@@ -32,6 +32,7 @@ import torch
 import transformers
 from transformers import TrainingArguments
 
+from bang_spmd.data.jsonl import check_jsonl_file
 from bang_spmd.model_cards import write_model_card
 from bang_spmd.pretrained import resolve_model_name
 from bang_spmd.trainers.model_setup import build_bang_model, check_model_folder, load_tokenizer
@@ -78,6 +79,37 @@ class PretrainingDataArguments:
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow writing into a non-empty output_dir."})
 
+    def __post_init__(self) -> None:
+        for name in ("max_train_samples", "max_eval_samples", "preprocessing_num_workers"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"--{name} must be a positive integer (or left out), got {value!r}.")
+        if self.max_source_length < 2:
+            raise ValueError(
+                f"--max_source_length must be at least 2 (a token and [SEP]), got {self.max_source_length}."
+            )
+        if self.block_size < 1:
+            raise ValueError(f"--block_size must be a positive integer, got {self.block_size}.")
+        for name in ("mask_ratio", "mask_prob", "random_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"--{name} must be in [0, 1], got {getattr(self, name)}.")
+
+
+def _check_text_files(files: list[str], column: str) -> None:
+    """Reads the files of a split first: a ValueError names a bad JSON line (file, line, column) or a split with
+    no text at all."""
+    documents = 0
+    for path in files:
+        if Path(path).suffix == ".json":  # a JSON document, read by `datasets` as it is
+            documents += 1
+        elif Path(path).suffix == ".jsonl":
+            documents += check_jsonl_file(path, [column], "pretraining file")
+        else:
+            with open(path, encoding="utf-8") as lines:
+                documents += sum(1 for line in lines if line.strip())
+    if documents == 0:
+        raise ValueError(f"The pretraining file(s) {files} hold no text (every line is blank).")
+
 
 def load_texts(data_args: PretrainingDataArguments, files: list[str] | None, split: str) -> datasets.Dataset | None:
     """Loads one split as a data set with a single `text` column."""
@@ -92,10 +124,11 @@ def load_texts(data_args: PretrainingDataArguments, files: list[str] | None, spl
         if missing:
             raise ValueError(f"Data file(s) {missing} do not exist.")
         suffixes = {Path(f).suffix for f in files}
+        if suffixes & {".jsonl", ".json"} and not suffixes <= {".jsonl", ".json"}:
+            raise ValueError(f"Do not mix JSON and text files in one split: {files}.")
+        _check_text_files(files, column)
         if suffixes <= {".jsonl", ".json"}:
             dataset = datasets.load_dataset("json", data_files=files, split="train")
-        elif ".jsonl" in suffixes or ".json" in suffixes:
-            raise ValueError(f"Do not mix JSON and text files in one split: {files}.")
         else:
             dataset = datasets.load_dataset("text", data_files=files, split="train")
             column = "text"

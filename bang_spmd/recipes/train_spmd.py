@@ -40,6 +40,11 @@ class SPMDModelArguments(BangModelArguments):
 def train_spmd(model_args: SPMDModelArguments, data_args: DataArguments, training_args: SPMDTrainingArguments) -> dict:
     """Trains the NAR student, evaluates it, saves it; returns the results (module docstring)."""
     resume = common.start_run(training_args, data_args.overwrite_output_dir)
+    uses_distilled = training_args.mixing_strategy != "gold"
+    columns = data_args.columns()
+    data_args.check_files(
+        (lambda where, row: spmd_trainer.check_distilled_row(where, row, columns)) if uses_distilled else None
+    )
     tokenizer, model = common.load_model(model_args, data_args)
     teacher = None
     if model_args.teacher_name_or_path is not None:
@@ -49,7 +54,6 @@ def train_spmd(model_args: SPMDModelArguments, data_args: DataArguments, trainin
     spmd_trainer.as_nar_student(model)
     common.set_output_length(model, data_args.max_target_length, "nar")
 
-    uses_distilled = training_args.mixing_strategy != "gold"
     with training_args.main_process_first(desc="preprocessing"):
         train = common.load_json_split(data_args.train_file, None, data_args.where)
         if uses_distilled and DISTILLED_LABELS not in train.column_names:
