@@ -2,8 +2,8 @@
 names the file, line, column, tensor or flag and what was expected, before any expensive work starts.
 
 Also: a folder whose config names its own code runs nothing unless `--trust_remote_code` is given (a marker file
-written on import shows it), the programs turn user errors into one line and exit code 2, and concurrent runs on
-one output refuse instead of overwriting each other. Everything uses the tiny config and runs in-process.
+written on import shows it), and the programs turn user errors into one line and exit code 2 (`--debug` shows the
+traceback). Everything uses the tiny config and runs in-process. Concurrent runs: `test_concurrent_runs.py`.
 """
 
 import json

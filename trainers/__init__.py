@@ -12,7 +12,8 @@ pretraining, the distillation of targets from an AR teacher and SPMD's objective
 * `pretraining`: BANG's n-stream pretraining (chunking, span-masking collator and `BangPretrainingTrainer`);
 * `distillation`: distilled targets from an AR teacher (`distill_dataset`), cached and resumable;
 * `spmd_objectives`: SPMD's pure functions (pace, self-paced weights, reference mixing, token KL, loss);
-* `spmd_trainer`: `SPMDTrainingArguments`, `SPMDDataCollator` and `SPMDTrainer`.
+* `spmd_trainer`: `SPMDTrainingArguments`, `SPMDDataCollator` and `SPMDTrainer`;
+* `run_files`: an advisory lock per output (a second run refuses), atomic fsync'ed writes, stale temporary files.
 """
 
 from .distillation import (

@@ -21,6 +21,7 @@ JSON Lines part per batch, so that an interrupted run resumes where it stopped a
 uninterrupted one. Under `accelerate launch` the batches are shared among the processes.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -38,6 +39,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging
 
+from .run_files import exclusive_lock, remove_stale_temporary_files, write_atomically
 from .seq2seq_data import clean_text, source_texts
 
 
@@ -347,16 +349,6 @@ def _distill_batch(
     return records, truncated
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Writes to a temporary file in the same folder, then renames it: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _jsonl(records: Sequence[dict]) -> str:
     return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
 
@@ -483,7 +475,10 @@ def distill_dataset(
     `parts/rows-<start>-<end>.jsonl` through a temporary file and a rename, so an interrupted run leaves only whole
     parts; a later call with the same key skips them. Once every row is there (each row index checked to appear
     exactly once, otherwise a RuntimeError), the rows are written in order to `distilled.jsonl` with `meta.json`, the
-    parts are removed, and later calls read `distilled.jsonl` without decoding anything.
+    parts are removed, and later calls read `distilled.jsonl` without decoding anything. While a run decodes into a
+    cache folder it holds that folder's advisory lock (`bang_spmd.trainers.run_files.exclusive_lock`): a second run
+    with the same key refuses with a `LockedError` naming the first (a complete cache is read without the lock), and
+    the temporary files that interrupted writes left are removed.
 
     Distributed: with an `accelerate.Accelerator`, process p decodes the batches whose index i has
     `i % num_processes == p` and writes their parts; after `wait_for_everyone()` every process assembles the same
@@ -496,23 +491,64 @@ def distill_dataset(
         ValueError: a source or target column is missing, the data set is empty or already has distilled columns,
             the vocabularies differ without `config.retokenize`, or the processes of a distributed run are not
             all known to `accelerator`.
+        LockedError: another run is decoding into the same cache folder.
     """
     _check_dataset(dataset, config)
     retokenize = _check_vocabularies(teacher_tokenizer, student_tokenizer, config.retokenize)
 
     key = distillation_cache_key(dataset, teacher, teacher_tokenizer, config, student_tokenizer)
     cache_dir = Path(output_dir) / key
-    final_path, meta_path, parts_dir = cache_dir / FINAL_FILE, cache_dir / META_FILE, cache_dir / PARTS_DIR
+    final_path, meta_path = cache_dir / FINAL_FILE, cache_dir / META_FILE
     num_rows, k = len(dataset), config.num_distilled
 
-    if meta_path.is_file() and final_path.is_file():
+    def read_complete_cache() -> datasets.Dataset | None:
+        if not (meta_path.is_file() and final_path.is_file()):
+            return None
         logger.info(f"Loading the distilled targets from {final_path}.")
         rows = _collect_rows(_read_jsonl(final_path), num_rows, k, final_path)
         _warn_empty(rows)
         return _with_columns(dataset, rows, key, config.source_columns)
 
+    complete = read_complete_cache()  # a complete cache is never rewritten: it is read without the lock
+    if complete is not None:
+        return complete
     num_processes, process_index, is_main = _process_layout(accelerator)
+    with contextlib.ExitStack() as claim:
+        if is_main:  # one run decodes into a cache folder at a time; a second one refuses (LockedError)
+            claim.enter_context(exclusive_lock(cache_dir, "The distillation cache"))
+        if accelerator is not None:
+            accelerator.wait_for_everyone()
+        complete = read_complete_cache()  # completed by another run meanwhile
+        if complete is not None:
+            return complete
+        return _distill_into_cache(
+            dataset, teacher, teacher_tokenizer, config, student_tokenizer, accelerator, show_progress, retokenize,
+            key, cache_dir, (num_processes, process_index, is_main),
+        )  # fmt: skip
+
+
+def _distill_into_cache(
+    dataset: datasets.Dataset,
+    teacher: PreTrainedModel,
+    teacher_tokenizer: PreTrainedTokenizerBase,
+    config: DistillationConfig,
+    student_tokenizer: PreTrainedTokenizerBase | None,
+    accelerator,
+    show_progress: bool,
+    retokenize: bool,
+    key: str,
+    cache_dir: Path,
+    layout: tuple[int, int, bool],
+) -> datasets.Dataset:
+    """Decodes the missing batches into `cache_dir` (this run holds its lock), assembles the rows and writes the
+    final files (`distill_dataset`); the temporary files of interrupted writes are removed first."""
+    num_processes, process_index, is_main = layout
+    final_path, meta_path, parts_dir = cache_dir / FINAL_FILE, cache_dir / META_FILE, cache_dir / PARTS_DIR
+    num_rows, k = len(dataset), config.num_distilled
     parts_dir.mkdir(parents=True, exist_ok=True)
+    if is_main:
+        remove_stale_temporary_files(cache_dir)
+        remove_stale_temporary_files(parts_dir)
     pending = _pending_batches(num_rows, config.batch_size, parts_dir, num_processes, process_index)
     quiet = not show_progress or (accelerator is not None and not accelerator.is_local_main_process)
     truncated = _decode_batches(
@@ -619,7 +655,7 @@ def _decode_batches(
                 truncated += batch_truncated
                 for offset, record in enumerate(records):
                     record["row"] = start + offset
-                _write_atomically(_part_path(parts_dir, start, end), _jsonl(records))
+                write_atomically(_part_path(parts_dir, start, end), _jsonl(records))
     finally:
         teacher.train(was_training)
     return truncated
@@ -637,8 +673,8 @@ def _read_parts(parts_dir: Path) -> list[dict]:
 def _write_final_files(rows: Sequence[dict], meta: dict, final_path: Path, meta_path: Path, parts_dir: Path) -> None:
     """Writes the rows in order and the metadata (atomically), then removes the parts."""
     ordered = [{"row": i, **{name: row[name] for name in DISTILLED_COLUMNS}} for i, row in enumerate(rows)]
-    _write_atomically(final_path, _jsonl(ordered))
-    _write_atomically(meta_path, json.dumps(meta, indent=2) + "\n")
+    write_atomically(final_path, _jsonl(ordered))
+    write_atomically(meta_path, json.dumps(meta, indent=2) + "\n")
     shutil.rmtree(parts_dir, ignore_errors=True)
 
 

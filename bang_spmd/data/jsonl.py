@@ -7,11 +7,11 @@ Both raise a ValueError naming the place of a bad line (invalid JSON, not an obj
 """
 
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from bang_spmd.trainers.run_files import write_atomically
 from bang_spmd.trainers.seq2seq_data import check_text, describe_value
 
 
@@ -92,15 +92,10 @@ def check_jsonl_file(
 
 
 def write_json_lines(rows: Iterable[dict], path: str | Path) -> None:
-    """Writes one JSON object a line (UTF-8, non-ASCII kept) through a temporary file in the same folder and a
-    rename, so an interrupted write leaves no partial output."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    """Writes one JSON object a line (UTF-8, non-ASCII kept) through a temporary file in the same folder, fsync'ed,
+    and a rename (`bang_spmd.trainers.run_files.write_atomically`), so an interrupted write leaves no partial
+    output."""
+    write_atomically(path, (json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 __all__ = [

@@ -5,8 +5,10 @@ come from; `DataArguments` is a `PairEncoding` (columns and lengths) plus the da
 their flags into these dataclasses, and the experiment pipeline builds them directly.
 """
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from bang_spmd.trainers.model_setup import (
     load_tokenizer,
     resolve_resume_checkpoint,
 )
+from bang_spmd.trainers.run_files import exclusive_lock
 from bang_spmd.trainers.seq2seq_data import PairEncoding, encode_pairs
 
 
@@ -113,6 +116,18 @@ class DataArguments(PairEncoding):
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"Data file {path} does not exist.")
         self.check_lengths(max_position_embeddings)
+
+
+@contextlib.contextmanager
+def claim_output_dir(training_args) -> Iterator[None]:
+    """Holds the advisory lock of `output_dir` (the lock file `.NAME.lock` next to it, so the folder itself stays
+    empty) for the run, on the main process: a second run into the same folder refuses at once with a `LockedError`
+    naming the first, instead of both writing checkpoints there. The other processes wait until it is held."""
+    with contextlib.ExitStack() as claim:
+        with training_args.main_process_first(local=False, desc="claiming the output directory"):
+            if training_args.process_index == 0:
+                claim.enter_context(exclusive_lock(training_args.output_dir, "The output directory (--output_dir)"))
+        yield
 
 
 def start_run(training_args, overwrite_output_dir: bool) -> str | None:
@@ -203,6 +218,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "BangModelArguments",
     "DataArguments",
+    "claim_output_dir",
     "count_parameters",
     "load_json_split",
     "load_model",

@@ -6,9 +6,13 @@ beam search; its K best outputs are added to each row as `distilled_texts`, `dis
 Lines, one row per input row in the input order, with every input column kept. Decoded batches are cached under
 `cache_dir` (one folder per teacher, data and settings), so running again after an interruption only decodes what is
 missing, and running it after completion decodes nothing. The output file is not overwritten unless `overwrite`.
-Under `accelerate launch` the processes share the batches.
+Under `accelerate launch` the processes share the batches. A run holds an advisory lock on its output file and on
+the cache folder it decodes into (`bang_spmd.trainers.run_files`): a second run on either refuses at once, naming
+the first; the temporary files of interrupted writes are removed. Each row carries `distilled_source_sha256`, the
+hash of its source, so that training refuses rows moved away from their source.
 """
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -23,6 +27,7 @@ from bang_spmd.data.tasks import select_where
 from bang_spmd.pretrained import resolve_model_name
 from bang_spmd.trainers.distillation import DISTILLED_COLUMNS, DistillationConfig, distill_dataset
 from bang_spmd.trainers.model_setup import TOKENIZER_FILES, load_pretrained_model, load_pretrained_tokenizer
+from bang_spmd.trainers.run_files import exclusive_lock, remove_stale_temporary_files
 from bang_spmd.trainers.seq2seq_data import source_texts
 
 
@@ -149,6 +154,16 @@ def distill(args: DistillArguments, config: DistillationConfig) -> dict:
     args.check()
     output_file = Path(args.output_file)
     accelerator = Accelerator()
+    with contextlib.ExitStack() as claim:
+        if accelerator.is_main_process:  # one run writes an output file at a time; a second one refuses
+            claim.enter_context(exclusive_lock(output_file, "The output file (--output_file)"))
+            remove_stale_temporary_files(output_file.parent)
+        accelerator.wait_for_everyone()
+        args.check()  # again, under the lock: a run that finished meanwhile is not overwritten
+        return _distill(args, config, accelerator, output_file)
+
+
+def _distill(args: DistillArguments, config: DistillationConfig, accelerator: Accelerator, output_file: Path) -> dict:
     dataset = load_rows(args, accelerator, [*config.source_columns, config.target_column], config.source_columns[1:])
     missing = [c for c in [*config.source_columns, config.target_column] if c not in dataset.column_names]
     if missing:

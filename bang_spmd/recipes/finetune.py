@@ -48,6 +48,11 @@ class FinetuneModelArguments(BangModelArguments):
 
 def finetune(model_args: FinetuneModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> dict:
     """Trains, saves the model and tokenizer to `output_dir`, evaluates; returns the results (module docstring)."""
+    with common.claim_output_dir(training_args):
+        return _finetune(model_args, data_args, training_args)
+
+
+def _finetune(model_args: FinetuneModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> dict:
     if model_args.mode not in DECODER_MODES:
         raise ValueError(f"--mode must be one of {DECODER_MODES}, got {model_args.mode!r}.")
     resume = common.start_run(training_args, data_args.overwrite_output_dir)

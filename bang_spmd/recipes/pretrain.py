@@ -43,7 +43,7 @@ from bang_spmd.trainers.pretraining import (
     tokenize_and_chunk,
 )
 
-from .common import BangModelArguments, count_parameters, start_run
+from .common import BangModelArguments, claim_output_dir, count_parameters, start_run
 
 
 logger = transformers.utils.logging.get_logger(__name__)
@@ -160,6 +160,16 @@ def pretrain(
     """Pretrains, saves the model and tokenizer, evaluates, records the sitting and writes the model card (with
     `command`, the command line that ran it, when given); returns the evaluation metrics (empty without validation
     data)."""
+    with claim_output_dir(training_args):
+        return _pretrain(model_args, data_args, training_args, command)
+
+
+def _pretrain(
+    model_args: BangModelArguments,
+    data_args: PretrainingDataArguments,
+    training_args: TrainingArguments,
+    command: str | None,
+) -> dict:
     if data_args.dataset_name is None and not data_args.train_files:
         raise ValueError("Give --train_files or --dataset_name.")
     resume = start_run(training_args, data_args.overwrite_output_dir)

@@ -39,6 +39,13 @@ class SPMDModelArguments(BangModelArguments):
 
 def train_spmd(model_args: SPMDModelArguments, data_args: DataArguments, training_args: SPMDTrainingArguments) -> dict:
     """Trains the NAR student, evaluates it, saves it; returns the results (module docstring)."""
+    with common.claim_output_dir(training_args):
+        return _train_spmd(model_args, data_args, training_args)
+
+
+def _train_spmd(
+    model_args: SPMDModelArguments, data_args: DataArguments, training_args: SPMDTrainingArguments
+) -> dict:
     resume = common.start_run(training_args, data_args.overwrite_output_dir)
     uses_distilled = training_args.mixing_strategy != "gold"
     columns = data_args.columns()
