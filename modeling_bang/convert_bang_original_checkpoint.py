@@ -235,10 +235,12 @@ def build_model(config: BangConfig, target: TargetStateDict) -> BangForCondition
 
 
 def official_generation_config(config: BangConfig) -> GenerationConfig:
-    """AR decoding settings of the official README (beam 4, length penalty 1.2) with the model's special tokens."""
+    """AR decoding settings of the official README (beam 4, length penalty 1.2; fairseq's beam search stops once
+    `num_beams` hypotheses are finished: `early_stopping=True`) with the model's special tokens."""
     return GenerationConfig(
         num_beams=OFFICIAL_NUM_BEAMS,
         length_penalty=OFFICIAL_LENGTH_PENALTY,
+        early_stopping=True,
         pad_token_id=config.pad_token_id,
         eos_token_id=config.eos_token_id,
         decoder_start_token_id=config.decoder_start_token_id,

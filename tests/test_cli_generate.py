@@ -11,7 +11,7 @@ import torch
 
 from bang_spmd.cli import console
 from bang_spmd.cli import generate as program
-from bang_spmd.evaluation.decoding import encode_sources
+from bang_spmd.evaluation.decoding import decode_outputs, encode_sources
 from bang_spmd.trainers.seq2seq_data import PairEncoding, encode_pairs
 from modeling_bang.generation_bang import collapse_repeated_words
 
@@ -35,13 +35,13 @@ def saved(tmp_path_factory):
 
 
 def expected_lines(model, tokenizer, sources, mode: str, pairs=None, **settings) -> list[str]:
-    """`model.generate` on each source alone (no padding), decoded with skip_special_tokens; in NAR mode with the
-    official word-level collapse."""
+    """`model.generate` on each source alone (no padding), decoded with skip_special_tokens; in NAR mode keeping
+    [UNK] and with the official word-level collapse."""
     lines = []
     for i, text in enumerate(sources):
         ids = tokenizer(text, text_pair=None if pairs is None else pairs[i], return_tensors="pt").input_ids
         output = model.generate(ids, decoding_mode=mode, **settings)
-        line = tokenizer.batch_decode(output, skip_special_tokens=True)[0]
+        line = decode_outputs(tokenizer, output, keep_unk=mode == "nar")[0]  # NAR keeps [UNK], as officially
         lines.append(collapse_repeated_words(line) if mode == "nar" else line)
     return lines
 
@@ -137,7 +137,7 @@ def test_over_long_source_is_an_error_unless_truncated(saved, tmp_path):
     truncated = tokenizer(long_text, truncation=True, max_length=64).input_ids
     assert len(truncated) == 64 and truncated[-1] == tokenizer.sep_token_id
     output = model.generate(torch.tensor([truncated]), decoding_mode="nar", max_new_tokens=4)
-    assert lines[1] == collapse_repeated_words(tokenizer.batch_decode(output, skip_special_tokens=True)[0])
+    assert lines[1] == collapse_repeated_words(decode_outputs(tokenizer, output, keep_unk=True)[0])
 
 
 @pytest.mark.parametrize(

@@ -274,7 +274,7 @@ def test_official_checkpoint_converts_to_a_hub_folder_with_every_tensor_in_place
     }
     assert {k: config[k] for k in expected_config} == expected_config
     generation = json.loads((out / "generation_config.json").read_text())
-    assert (generation["num_beams"], generation["length_penalty"]) == (4, 1.2)
+    assert (generation["num_beams"], generation["length_penalty"], generation["early_stopping"]) == (4, 1.2, True)
     assert (generation["pad_token_id"], generation["eos_token_id"], generation["decoder_start_token_id"]) == (
         0,
         102,

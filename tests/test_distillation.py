@@ -95,6 +95,7 @@ def test_columns_types_and_equality_with_the_teachers_own_generate(tmp_path):
                 num_return_sequences=2,
                 max_new_tokens=6,
                 length_penalty=1.0,
+                early_stopping=True,
                 return_dict_in_generate=True,
                 output_scores=True,
             )

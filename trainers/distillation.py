@@ -49,8 +49,9 @@ DISTILLED_COLUMNS = ("distilled_texts", "distilled_labels", "distilled_scores")
 # The sha256 of the source each row's targets were distilled from (`source_sha256`): the trainer refuses a row whose
 # source does not match it (rows rotated, taken from another file, or read with other source columns).
 SOURCE_HASH_COLUMN = "distilled_source_sha256"
-# Bumped whenever the files or their meaning change, so that an older cache is never read as a newer one.
-CACHE_FORMAT_VERSION = 1
+# Bumped whenever the files or their meaning change, so that an older cache is never read as a newer one
+# (2: beam search with early_stopping=True, as fairseq).
+CACHE_FORMAT_VERSION = 2
 FINAL_FILE = "distilled.jsonl"
 META_FILE = "meta.json"
 PARTS_DIR = "parts"
@@ -319,6 +320,7 @@ def _distill_batch(
     }
     if config.num_beams > 1:
         settings["length_penalty"] = config.length_penalty  # transformers warns about it without beams
+        settings["early_stopping"] = True  # fairseq's beam search: stop once num_beams hypotheses are finished
     if getattr(teacher.config, "model_type", None) == "bang":
         settings["decoding_mode"] = "ar"
     output = teacher.generate(inputs["input_ids"], **settings)
@@ -449,7 +451,8 @@ def distill_dataset(
     restored afterwards) under `torch.inference_mode()`. Each batch of `config.batch_size` rows is tokenized with
     `teacher_tokenizer` (sources longer than `max_source_length` are truncated, with a warning that counts them) and
     decoded with `teacher.generate(input_ids, attention_mask=..., num_beams=..., num_return_sequences=K,
-    max_new_tokens=..., length_penalty=..., do_sample=False, return_dict_in_generate=True, output_scores=True)`,
+    max_new_tokens=..., length_penalty=..., early_stopping=True, do_sample=False, return_dict_in_generate=True,
+    output_scores=True)` (`length_penalty` and `early_stopping`, fairseq's beam stopping rule, with beams only),
     plus `decoding_mode="ar"` for a BANG teacher; the teacher's other generation settings (e.g.
     `no_repeat_ngram_size`) apply and are part of the cache key.
 

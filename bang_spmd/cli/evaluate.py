@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--meteor", choices=METEOR_CHOICES, default="auto", help="METEOR: where WordNet is found / always / no"
     )
     parser.add_argument(
+        "--drop_unk", action="store_true", help="drop [UNK] from NAR outputs (the official post-processing keeps it)"
+    )
+    parser.add_argument(
         "--trust_remote_code",
         action="store_true",
         help="allow running the Python files of a model folder whose config names its own code (auto_map)",

@@ -17,12 +17,14 @@ see `bang_spmd.trainers.encode_pairs`), or standard input when neither is given.
 
 This program's choices: `--decoding_mode` and the other generation flags default to the model's generation config
 (`generation_config.json`); a flag that does not apply to the decoding mode (`--num_beams` / `--length_penalty`
-outside AR, `--semi_nar_block_size` outside semi-NAR) is an error; `--max_new_tokens` is required when the generation
-config sets neither `max_new_tokens` nor `max_length` (no silent default length); in NAR mode the official
-post-processing's second stage (`collapse_repeated_words`) runs on the decoded text whenever its first stage
-(`nar_collapse_repeats`) is on; an empty input, an empty source and a source longer than the model's
-`max_position_embeddings` are errors naming the source (`--truncate_sources` truncates instead); line breaks inside
-a decoded output become spaces, so that output line i always belongs to source i.
+outside AR, `--semi_nar_block_size` outside semi-NAR) is an error; `--max_new_tokens` is required when the
+generation config sets neither `max_new_tokens` nor `max_length` (no silent default length); in NAR mode the
+official post-processing's second stage (`collapse_repeated_words`) runs on the decoded text whenever its first
+stage (`nar_collapse_repeats`) is on, and NAR outputs keep their `[UNK]` pieces as officially (`--drop_unk` drops
+them); AR beam search stops once `num_beams` hypotheses are finished (`early_stopping=True`, as fairseq); an empty
+input, an empty source and a source longer than the model's `max_position_embeddings` are errors naming the source
+(`--truncate_sources` truncates instead); line breaks inside a decoded output become spaces, so that output line i
+always belongs to source i.
 """
 
 import argparse
@@ -70,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="truncate sources longer than the model's max_position_embeddings instead of failing",
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--drop_unk", action="store_true", help="drop [UNK] from NAR outputs (the official post-processing keeps it)"
+    )
     parser.add_argument(
         "--trust_remote_code",
         action="store_true",
@@ -132,7 +137,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     )
     check_semi_nar_block_size(model, settings)
     ids = encode_sources(sources, tokenizer, model.config.max_position_embeddings, args.truncate_sources)
-    lines = generate_lines(model, tokenizer, ids, settings, args.batch_size)
+    lines = generate_lines(model, tokenizer, ids, settings, args.batch_size, args.drop_unk)
     text = "".join(line + "\n" for line in lines)
     if args.output_file is not None:
         args.output_file.parent.mkdir(parents=True, exist_ok=True)

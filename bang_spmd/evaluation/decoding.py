@@ -4,7 +4,8 @@
 source column is the text, the others joined by a space are the text pair, giving `a [SEP] b [SEP]`, as in
 training); each is named (`--text 2`, `line 3 of in.jsonl`) so that errors say which one is wrong. `generate_batches`
 right-pads the token ids into batches, calls `model.generate` under `torch.inference_mode()` and returns the texts
-decoded with `skip_special_tokens=True`, with the time of each call.
+decoded with `skip_special_tokens=True` (NAR outputs keep `[UNK]`, as the official post-processing does, unless
+`drop_unk`), with the time of each call.
 """
 
 import time
@@ -92,7 +93,8 @@ def generation_settings(
     **options: int | float | None,
 ) -> dict:
     """The `generate` keyword arguments: the decoding mode (given, else the generation config's, else `ar`), and
-    `max_new_tokens` and the `MODE_OPTIONS` that are given (not None).
+    `max_new_tokens` and the `MODE_OPTIONS` that are given (not None); AR beam search gets `early_stopping=True`,
+    the official (fairseq) rule: it ends once `num_beams` hypotheses are finished.
 
     An option given for another decoding mode is a ValueError, and so is a missing `max_new_tokens` when the
     generation config sets neither `max_new_tokens` nor `max_length` (no silent default length).
@@ -120,6 +122,9 @@ def generation_settings(
     for name in MODE_OPTIONS:
         if options.get(name) is not None:
             settings[name] = options[name]
+    beams = settings.get("num_beams", getattr(generation_config, "num_beams", 1)) or 1
+    if mode == "ar" and beams > 1:
+        settings["early_stopping"] = True  # fairseq's beam search: stop once num_beams hypotheses are finished
     return settings
 
 
@@ -137,11 +142,24 @@ def check_semi_nar_block_size(model, settings: dict) -> None:
         )
 
 
+def decode_outputs(tokenizer, sequences, keep_unk: bool = False) -> list[str]:
+    """`tokenizer.batch_decode(sequences, skip_special_tokens=True)`, except that with `keep_unk` the `[UNK]` pieces
+    stay in the text (as the official NAR post-processing keeps them) while the other special tokens go."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if not keep_unk or unk is None:
+        return tokenizer.batch_decode(sequences, skip_special_tokens=True)
+    dropped = set(tokenizer.all_special_ids) - {unk}
+    rows = sequences.tolist() if isinstance(sequences, torch.Tensor) else [list(row) for row in sequences]
+    return tokenizer.batch_decode([[t for t in row if t not in dropped] for row in rows], skip_special_tokens=False)
+
+
 def generate_batches(
-    model, tokenizer, id_lists: Sequence[Sequence[int]], settings: dict, batch_size: int
+    model, tokenizer, id_lists: Sequence[Sequence[int]], settings: dict, batch_size: int, drop_unk: bool = False
 ) -> Iterator[tuple[list[str], float]]:
     """Yields, per batch of `batch_size` sources (right-padded with `config.pad_token_id`), the outputs decoded with
-    `skip_special_tokens=True` and the wall time of the `generate` call (synchronised on CUDA)."""
+    `skip_special_tokens=True` and the wall time of the `generate` call (synchronised on CUDA). NAR outputs keep
+    their `[UNK]` pieces, as the official post-processing does, unless `drop_unk` (`decode_outputs`)."""
+    keep_unk = settings["decoding_mode"] == "nar" and not drop_unk
     device, pad = model.device, model.config.pad_token_id
     for start in range(0, len(id_lists), batch_size):
         input_ids, attention_mask = pad_sources(id_lists[start : start + batch_size], pad)
@@ -152,18 +170,24 @@ def generate_batches(
         if input_ids.is_cuda:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - began
-        yield tokenizer.batch_decode(output, skip_special_tokens=True), seconds
+        yield decode_outputs(tokenizer, output, keep_unk), seconds
 
 
-def generate_lines(model, tokenizer, ids: Sequence[Sequence[int]], settings: dict, batch_size: int) -> list[str]:
+def collapses_words(model, settings: dict) -> bool:
+    """Whether the official post-processing's second stage (`collapse_repeated_words`) applies: NAR decoding with its
+    first stage (`nar_collapse_repeats`) on. AR and semi-NAR outputs are never deduplicated (as officially)."""
+    return settings["decoding_mode"] == "nar" and getattr(model.generation_config, "nar_collapse_repeats", True)
+
+
+def generate_lines(
+    model, tokenizer, ids: Sequence[Sequence[int]], settings: dict, batch_size: int, drop_unk: bool = False
+) -> list[str]:
     """One output line per source (`bang-generate`'s output): line breaks inside an output become spaces, and in NAR
-    mode the official post-processing's second stage (`collapse_repeated_words`) runs whenever its first
-    (`nar_collapse_repeats`) is on."""
-    word_collapse = settings["decoding_mode"] == "nar" and getattr(
-        model.generation_config, "nar_collapse_repeats", True
-    )
+    mode the official post-processing's second stage runs (`collapses_words`); NAR outputs keep `[UNK]` unless
+    `drop_unk`."""
+    word_collapse = collapses_words(model, settings)
     lines = []
-    for texts, _ in generate_batches(model, tokenizer, ids, settings, batch_size):
+    for texts, _ in generate_batches(model, tokenizer, ids, settings, batch_size, drop_unk):
         for text in texts:
             text = " ".join(text.splitlines())
             lines.append(collapse_repeated_words(text) if word_collapse else text)
@@ -174,6 +198,8 @@ __all__ = [
     "MODE_OPTIONS",
     "Source",
     "check_semi_nar_block_size",
+    "collapses_words",
+    "decode_outputs",
     "encode_sources",
     "generate_batches",
     "generate_lines",

@@ -1,8 +1,10 @@
 """Decode a JSON Lines split with a saved BANG model in a chosen mode; score ROUGE, BLEU, METEOR and time per sample.
 
 Every model is scored the same way (`evaluate_split`): sources are tokenized with the model's tokenizer as in
-training (`bang_spmd.trainers.encode_pairs`), outputs are decoded with `skip_special_tokens=True` and their repeated
-words collapsed (the official NAR post-processing; harmless for AR output), and scored against the raw target text
+training (`bang_spmd.trainers.encode_pairs`), outputs are decoded with `skip_special_tokens=True`, NAR outputs keeping
+their `[UNK]` pieces (unless `drop_unk`) and getting their repeated words collapsed (the official NAR
+post-processing; AR and semi-NAR outputs are never deduplicated, as officially; AR beam search stops at `num_beams`
+finished hypotheses, `early_stopping=True` as in fairseq), and scored against the raw target text
 with `compute_generation_metrics`: ROUGE-1/2/L F1 (rouge-score with stemming), BLEU-4 (sacrebleu) and METEOR (nltk;
 with `meteor="auto"` only where WordNet is installed), all x 100. The training programs' `eval_rougeL_f1` is
 unstemmed ROUGE-L, so it reads slightly lower than `rougeL_f1` here. The time per sample is the wall time of the
@@ -24,7 +26,7 @@ from bang_spmd.trainers.model_setup import load_pretrained_model, load_pretraine
 from bang_spmd.trainers.seq2seq_data import PairEncoding, encode_pairs
 from modeling_bang.generation_bang import DECODING_MODES, collapse_repeated_words
 
-from .decoding import MODE_OPTIONS, check_semi_nar_block_size, generate_batches
+from .decoding import MODE_OPTIONS, check_semi_nar_block_size, collapses_words, generate_batches
 from .metrics import compute_generation_metrics
 from .wordnet import find_nltk_wordnet
 
@@ -69,6 +71,8 @@ class Decoding:
         settings.update(
             {name: getattr(self, name) for name, mode in MODE_OPTIONS.items() if mode == self.decoding_mode}
         )
+        if self.decoding_mode == "ar" and self.num_beams > 1:
+            settings["early_stopping"] = True  # fairseq's beam search: stop once num_beams hypotheses are finished
         return settings
 
 
@@ -89,6 +93,7 @@ class SplitEvaluation:
     output_file: Path | None = None  # predictions as JSON Lines
     meteor: str = "auto"  # where WordNet is found / always / never
     trust_remote_code: bool = False  # allow running a model folder's own code (auto_map); BANG folders need none
+    drop_unk: bool = False  # drop [UNK] from NAR outputs (the official post-processing keeps it)
 
 
 def evaluate_split(evaluation: SplitEvaluation) -> dict:
@@ -126,10 +131,11 @@ def evaluate_split(evaluation: SplitEvaluation) -> dict:
         ids = torch.tensor([encoded[0]["input_ids"]], device=evaluation.device)
         model.generate(ids, attention_mask=torch.ones_like(ids), **settings)
     predictions, seconds = [], 0.0
+    word_collapse = collapses_words(model, settings)
     for texts, batch_seconds in generate_batches(
-        model, tokenizer, encoded["input_ids"], settings, evaluation.batch_size
+        model, tokenizer, encoded["input_ids"], settings, evaluation.batch_size, evaluation.drop_unk
     ):
-        predictions += [collapse_repeated_words(t) for t in texts]
+        predictions += [collapse_repeated_words(t) if word_collapse else t for t in texts]
         seconds += batch_seconds
     references = list(encoded["reference"])
     meteor = evaluation.meteor == "yes" or (evaluation.meteor == "auto" and find_nltk_wordnet() is not None)
