@@ -1,6 +1,7 @@
 """The data builders and loaders of `bang_spmd.data` and the `bang-prepare-data` CLI, on tiny fixtures."""
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -556,3 +557,17 @@ def test_prepare_data_cli_needs_a_source(tmp_path):
         prepare_data.main(["debsum", "--fetch", "--output_dir", str(tmp_path)])
     with pytest.raises(ValueError, match="--translation_file"):
         prepare_data.main(["debtrans", "--english_file", str(TRANSLATION), "--output_dir", str(tmp_path)])
+
+
+def test_no_debian_mirror_host_is_written_into_the_code():
+    """The builders take the archive from the machine's apt sources (`ddtp.fetch_translations`); no code, script or
+    test names a Debian mirror host (the data READMEs' credit to https://ddtp.debian.org/ is no mirror)."""
+    root = Path(__file__).resolve().parent.parent
+    host = re.compile(r"(deb|ftp|security|httpredir|cdn-fastly|snapshot)(\.[a-z]{2})?\.debian\.(org|net)", re.I)
+    files = [p for d in ("bang_spmd", "trainers", "modeling_bang", "examples", "tests") for p in (root / d).rglob("*")]
+    named = [
+        str(p.relative_to(root))
+        for p in files
+        if p.suffix in (".py", ".sh", ".toml", ".cfg") and host.search(p.read_text(encoding="utf-8"))
+    ]
+    assert named == []
