@@ -37,7 +37,7 @@ from bang_spmd.trainers import (
     encode_pairs,
     source_sha256,
 )
-from bang_spmd.trainers.model_setup import check_training_arguments
+from bang_spmd.trainers.model_setup import check_training_arguments, record_weight_digests
 from bang_spmd.trainers.spmd_trainer import check_distilled_value
 from modeling_bang import BangConfig
 
@@ -607,3 +607,25 @@ def test_bang_pretrain_refuses_negative_steps(tmp_path):
     argv = ["--train_files", str(tmp_path / "t.txt"), "--output_dir", str(tmp_path / "pre"), "--max_steps", "-5"]
     with pytest.raises(ValueError, match=r"--max_steps must be a positive number of optimizer steps"):
         pretrain_program.main(argv)
+
+
+def test_a_weight_file_changed_after_it_was_saved_is_refused(saved, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(saved[0], folder)
+    record_weight_digests(folder)
+    generate_program.main(["--model", str(folder), "--text", "10 11"])  # as saved: it loads
+    weights = folder / "model.safetensors"
+    payload = bytearray(weights.read_bytes())
+    payload[-8:] = b"\x00\x00\x80\x3f" * 2  # two weights overwritten with 1.0: finite, and the header still fits
+    weights.write_bytes(bytes(payload))
+    with pytest.raises(ValueError, match=r"model.safetensors differs from the file that was saved \(its sha256"):
+        generate_program.main(["--model", str(folder), "--text", "10 11"])
+
+
+def test_the_training_programs_record_the_sha256_of_their_weights(saved, tmp_path):
+    argv = data_program_argv("finetune", saved[0], saved[1], tmp_path)
+    argv += ["--config_preset", "tiny", "--tokenizer_name_or_path", str(saved[0]), "--report_to", "none"]
+    finetune_program.main([*argv, "--use_cpu", "--per_device_train_batch_size", "2", "--save_strategy", "no"])
+    record = json.loads((tmp_path / "run" / ".weights.sha256").read_text())
+    assert sorted(record) == ["model.safetensors"]
+    generate_program.main(["--model", str(tmp_path / "run"), "--text", "10 11", "--max_new_tokens", "4"])

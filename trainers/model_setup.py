@@ -6,7 +6,9 @@ the vocabulary size and the special ids from the tokenizer. `build_bang_model` e
 the training settings and `ngram` of a saved model may change) or builds a randomly initialised model of the shape.
 """
 
+import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -311,6 +313,46 @@ def _check_safetensors(path: Path, what: str) -> None:
         )
 
 
+WEIGHT_DIGESTS = ".weights.sha256"  # hidden: a local record, neither uploaded nor exported (bang_spmd.hub)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def record_weight_digests(folder: str | Path) -> Path:
+    """Writes `folder/.weights.sha256`: the sha256 of each of its safetensors files, so that a later load
+    (`check_model_folder`) notices a weight file changed or damaged after it was saved (overwritten bytes load
+    silently otherwise). The training programs call it after saving their model."""
+    folder = Path(folder)
+    digests = {path.name: _sha256(path) for path in sorted(folder.glob("*.safetensors"))}
+    path = folder / WEIGHT_DIGESTS
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(digests, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _check_weight_digests(folder: Path, what: str) -> None:
+    record = folder / WEIGHT_DIGESTS
+    if not record.is_file():
+        return
+    digests = _read_config_json(record, what)
+    for name, expected in sorted(digests.items()):
+        path = folder / name
+        if not path.is_file():
+            raise ValueError(f"{what}: {path} is missing (it is recorded in {record}).")
+        if _sha256(path) != expected:
+            raise ValueError(
+                f"{what}: {path} differs from the file that was saved (its sha256 does not match {record}): it was "
+                "changed or damaged since; copy or save it again."
+            )
+
+
 def check_model_folder(
     name_or_path: str, what: str = "--model", trust_remote_code: bool = False, bang_only: bool = False
 ) -> str:
@@ -319,7 +361,8 @@ def check_model_folder(
     A ValueError says what is wrong: a path that does not exist, a file instead of a folder, a folder without
     `config.json` (or whose `config.json` is not JSON), a model whose code is the folder's own Python files while
     `trust_remote_code` is off (nothing of it is imported), a non-BANG model where `bang_only`, and a truncated or
-    damaged safetensors file. A name that is no local path but has the form of a Hub id (`owner/name`) is returned
+    damaged safetensors file, or one whose sha256 differs from the one recorded when it was saved
+    (`record_weight_digests`). A name that is no local path but has the form of a Hub id (`owner/name`) is returned
     unchecked: `from_pretrained` resolves it (and transformers refuses its remote code without `trust_remote_code`).
     """
     resolved = str(name_or_path)
@@ -348,6 +391,7 @@ def check_model_folder(
     _refuse_foreign_code(folder, "config.json", what, trust_remote_code)
     for weights in sorted(folder.glob("*.safetensors")):
         _check_safetensors(weights, what)
+    _check_weight_digests(folder, what)
     return str(resolved)
 
 
@@ -406,5 +450,6 @@ __all__ = [
     "load_pretrained_model",
     "load_pretrained_tokenizer",
     "load_tokenizer",
+    "record_weight_digests",
     "resolve_resume_checkpoint",
 ]

@@ -30,6 +30,7 @@ import transformers
 from transformers import Trainer, TrainingArguments
 
 from bang_spmd.evaluation.metrics import validation_metric
+from bang_spmd.trainers.model_setup import record_weight_digests
 from bang_spmd.trainers.seq2seq_data import Seq2SeqCollator, encode_pairs
 from bang_spmd.trainers.validation import decode_nar
 from modeling_bang import DECODER_MODES
@@ -84,6 +85,8 @@ def _finetune(model_args: FinetuneModelArguments, data_args: DataArguments, trai
     train_result = trainer.train(resume_from_checkpoint=resume)
     common.set_output_length(model, data_args.max_target_length, "nar" if model_args.mode == "nar" else "ar")
     trainer.save_model()
+    if trainer.is_world_process_zero():  # the weights' sha256, so that a later load notices a damaged file
+        record_weight_digests(training_args.output_dir)
     tokenizer.save_pretrained(training_args.output_dir)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()

@@ -35,7 +35,7 @@ from transformers import TrainingArguments
 from bang_spmd.data.jsonl import check_jsonl_file
 from bang_spmd.model_cards import write_model_card
 from bang_spmd.pretrained import resolve_model_name
-from bang_spmd.trainers.model_setup import build_bang_model, check_model_folder, load_tokenizer
+from bang_spmd.trainers.model_setup import build_bang_model, check_model_folder, load_tokenizer, record_weight_digests
 from bang_spmd.trainers.pretraining import (
     BangPretrainingTrainer,
     BangSpanMaskingCollator,
@@ -237,6 +237,8 @@ def _pretrain(
     started, first_step = time.time(), _checkpoint_step(resume)
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
+    if trainer.is_world_process_zero():  # the weights' sha256, so that a later load notices a damaged file
+        record_weight_digests(training_args.output_dir)
     tokenizer.save_pretrained(training_args.output_dir)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
