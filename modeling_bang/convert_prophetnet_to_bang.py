@@ -217,6 +217,12 @@ def convert_prophetnet_to_bang(
     settings (beam 4, length penalty 1.2) with the model's special token ids.
     """
     if isinstance(model_or_path, (str, os.PathLike)):
+        path = Path(model_or_path)
+        looks_local = isinstance(model_or_path, os.PathLike) or str(model_or_path).startswith((".", "/", "~"))
+        if not path.exists() and (looks_local or str(model_or_path).count("/") > 1):
+            raise ValueError(f"The ProphetNet model {model_or_path} does not exist (neither a folder nor a Hub id).")
+        if path.exists() and not (path / "config.json").is_file():
+            raise ValueError(f"{model_or_path} has no config.json, so it is not a saved ProphetNet model folder.")
         prophet = ProphetNetForConditionalGeneration.from_pretrained(model_or_path)
     elif isinstance(model_or_path, ProphetNetForConditionalGeneration):
         prophet = model_or_path

@@ -629,3 +629,57 @@ def test_the_training_programs_record_the_sha256_of_their_weights(saved, tmp_pat
     record = json.loads((tmp_path / "run" / ".weights.sha256").read_text())
     assert sorted(record) == ["model.safetensors"]
     generate_program.main(["--model", str(tmp_path / "run"), "--text", "10 11", "--max_new_tokens", "4"])
+
+
+def latin1_file(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(json.dumps(GOOD).encode() + b'\n{"word": "caf\xe9", "example": "x", "definition": "y"}\n')
+    return path
+
+
+def long_file(tmp_path) -> str:
+    return write_jsonl(tmp_path / "long.jsonl", [ROWS[0], {**ROWS[1], "word": " ".join(["10"] * 70)}])
+
+
+MORE_PROGRAM_CASES = [  # (program, argv builder, message)
+    (
+        "generate",
+        lambda s, t: ["--model", s, "--text", "10", "--device", "cuda:7"],
+        r"--device cuda:7: (CUDA is not|this machine has)",
+    ),
+    ("generate", lambda s, t: ["--model", s, "--text", "10", "--device", "gpu0"], r"--device 'gpu0' is not a device"),
+    (
+        "evaluate",
+        lambda s, t: [*data_program_argv("evaluate", s, str(latin1_file(t)), t)],
+        r"latin1.jsonl:2 is not UTF",
+    ),
+    (
+        "finetune",
+        lambda s, t: data_program_argv("finetune", s, str(latin1_file(t)), t),
+        r"latin1.jsonl:2 is not UTF-8",
+    ),
+    (
+        "evaluate",
+        lambda s, t: [*data_program_argv("evaluate", s, long_file(t), t), "--max_source_length", "100"],
+        r"example 2 has 7\d tokens after truncation to --max_source_length 100, more than the model's max_position",
+    ),  # fmt: skip
+    (
+        "distill",
+        lambda s, t: [*data_program_argv("distill", s, str(t / "ok.jsonl"), t), "--teacher_tokenizer", str(t / "no")],
+        r"--teacher_tokenizer .*no does not exist",
+    ),  # fmt: skip
+    ("generate", lambda s, t: ["--model", str(t / "ok.jsonl"), "--text", "10"], r"--model .*ok.jsonl is a file; give"),
+]
+MORE_PROGRAMS = {**PROGRAMS, "generate": generate_program}
+
+
+@pytest.mark.parametrize("program, build, message", MORE_PROGRAM_CASES, ids=range(len(MORE_PROGRAM_CASES)))
+def test_more_bad_program_input(saved, tmp_path, program, build, message):
+    write_jsonl(tmp_path / "ok.jsonl", ROWS)
+    with pytest.raises(ValueError, match=message):
+        MORE_PROGRAMS[program].main(build(str(saved[0]), tmp_path))
+
+
+def test_bang_convert_prophetnet_names_a_missing_folder(monkeypatch, capsys, tmp_path):
+    status, err = run_command(monkeypatch, capsys, "bang-convert-prophetnet", [str(tmp_path / "nowhere"), "out"])
+    assert status == 2 and "nowhere does not exist (neither a folder nor a Hub id)" in err and "Repo id" not in err

@@ -431,8 +431,12 @@ def load_pretrained_tokenizer(name_or_path: str, what: str = "--model", trust_re
             raise ValueError(f"{what} {name_or_path} has no tokenizer files (one of {list(TOKENIZER_FILES)}).")
         _refuse_foreign_code(folder, "tokenizer_config.json", what, trust_remote_code)
         _refuse_foreign_code(folder, "config.json", what, trust_remote_code)
-    elif folder.exists() or not _HUB_ID.fullmatch(str(resolved)):
-        raise ValueError(f"{what} {name_or_path} is not a tokenizer folder.")
+    elif folder.exists():
+        raise ValueError(f"{what} {name_or_path} is a file; give the tokenizer's folder.")
+    elif not _HUB_ID.fullmatch(str(resolved)) or ".." in str(resolved) or str(resolved).startswith("."):
+        raise ValueError(
+            f"{what} {name_or_path} does not exist (neither a folder nor a Hub id of the form owner/name)."
+        )
     try:
         return AutoTokenizer.from_pretrained(resolved, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as error:

@@ -35,6 +35,7 @@ import torch
 
 from bang_spmd.evaluation.decoding import (
     Source,
+    check_device,
     check_semi_nar_block_size,
     encode_sources,
     generate_lines,
@@ -123,6 +124,7 @@ def read_sources(args: argparse.Namespace) -> list[Source]:
 
 def main(argv: list[str] | None = None) -> list[str]:
     args = parse_args(argv)
+    check_device(args.device)
     sources = read_sources(args)
     model_path = resolve_model_name(args.model)
     model = load_pretrained_model(model_path, "--model", args.trust_remote_code).to(args.device).eval()

@@ -41,10 +41,18 @@ def iter_json_lines(
         yield where(number), record
 
 
+def _utf8_lines(raw_lines: Iterable[bytes], path: str | Path) -> Iterator[str]:
+    for number, raw in enumerate(raw_lines, 1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}:{number} is not UTF-8 text ({error.reason} at byte {error.start}).") from None
+
+
 def iter_jsonl_file(path: str | Path, **kwargs: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    """`iter_json_lines` over a UTF-8 file, read line by line."""
-    with open(path, encoding="utf-8") as lines:
-        yield from iter_json_lines(lines, str(path), **kwargs)
+    """`iter_json_lines` over a UTF-8 file, read line by line (a line that is not UTF-8 is a ValueError naming it)."""
+    with open(path, "rb") as raw_lines:
+        yield from iter_json_lines(_utf8_lines(raw_lines, path), str(path), **kwargs)
 
 
 def read_json(path: str | Path) -> Any:

@@ -128,6 +128,23 @@ def generation_settings(
     return settings
 
 
+def check_device(device: str) -> str:
+    """`device` if this machine has it; a ValueError naming `--device` otherwise (a malformed name, CUDA or MPS
+    where there is none, a CUDA index beyond the devices)."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"--device {device!r} is not a device name (cpu, cuda, cuda:N, mps): {error}") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu.")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {device}: MPS is not available on this machine; use --device cpu.")
+    return device
+
+
 def check_semi_nar_block_size(model, settings: dict) -> None:
     """A ValueError when semi-NAR decoding would take more tokens per step than the model has predicting streams
     (`config.ngram`): the streams beyond those were never trained, so the output would be made up silently."""
@@ -197,6 +214,7 @@ def generate_lines(
 __all__ = [
     "MODE_OPTIONS",
     "Source",
+    "check_device",
     "check_semi_nar_block_size",
     "collapses_words",
     "decode_outputs",

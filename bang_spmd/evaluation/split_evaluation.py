@@ -26,7 +26,7 @@ from bang_spmd.trainers.model_setup import load_pretrained_model, load_pretraine
 from bang_spmd.trainers.seq2seq_data import PairEncoding, encode_pairs
 from modeling_bang.generation_bang import DECODING_MODES, collapse_repeated_words
 
-from .decoding import MODE_OPTIONS, check_semi_nar_block_size, collapses_words, generate_batches
+from .decoding import MODE_OPTIONS, check_device, check_semi_nar_block_size, collapses_words, generate_batches
 from .metrics import compute_generation_metrics
 from .wordnet import find_nltk_wordnet
 
@@ -108,6 +108,7 @@ def evaluate_split(evaluation: SplitEvaluation) -> dict:
     if evaluation.batch_size < 1 or (evaluation.max_samples is not None and evaluation.max_samples < 1):
         raise ValueError(f"--batch_size and --max_samples must be positive integers, got {evaluation.batch_size} "
                          f"and {evaluation.max_samples}.")  # fmt: skip
+    check_device(str(evaluation.device))
     text, optional = encoding.text_columns()
     check_jsonl_file(evaluation.data_file, text, "data file (--data_file)", may_be_empty=optional)
     model_path = resolve_model_name(evaluation.model)
@@ -125,6 +126,14 @@ def evaluate_split(evaluation: SplitEvaluation) -> dict:
     if evaluation.max_samples is not None:
         data = data.select(range(min(evaluation.max_samples, len(data))))
     encoded, _ = encode_pairs(data, tokenizer, encoding, "evaluation")
+    positions = model.config.max_position_embeddings
+    too_long = [row for row, ids in enumerate(encoded["input_ids"]) if len(ids) > positions]
+    if too_long:  # before anything is decoded
+        raise ValueError(
+            f"The source of evaluation example {too_long[0] + 1} has {len(encoded[too_long[0]]['input_ids'])} tokens "
+            f"after truncation to --max_source_length {encoding.max_source_length}, more than the model's "
+            f"max_position_embeddings ({positions}); pass --max_source_length {positions} (or less)."
+        )
     settings = evaluation.decoding.generate_kwargs()
 
     with torch.inference_mode():  # one untimed call first: lazy initialisation is not latency
