@@ -501,3 +501,22 @@ def test_pack_chunks_concatenates_in_order_without_losing_or_splitting_a_chunk()
     assert [t for p in packed for t in p] == [t for c in chunks for t in c]
     assert all(len(p) <= 6 for p in packed)
     assert pack_chunks([], 6) == []
+
+
+def test_a_sitting_is_recorded_at_every_checkpoint(tmp_path):
+    """A sitting stopped by a signal keeps its record up to its last checkpoint; the same sitting is updated, not
+    appended again, at its next checkpoint and at its end."""
+    from types import SimpleNamespace
+
+    from transformers import TrainingArguments
+
+    from bang_spmd.recipes.pretrain import SittingRecorder, record_sitting
+
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    recorder = SittingRecorder(args, started=1_000_000.0, first_step=0)
+    for step in (250, 500):
+        recorder.on_save(args, SimpleNamespace(is_world_process_zero=True, global_step=step), None)
+    sittings = json.loads((tmp_path / "sittings.json").read_text())
+    assert [s["steps"] for s in sittings] == [[0, 500]]  # what a killed sitting leaves
+    record_sitting(args, 2_000_000.0, 500, 600)  # the next sitting, resumed from checkpoint-500
+    assert [s["steps"] for s in json.loads((tmp_path / "sittings.json").read_text())] == [[0, 500], [500, 600]]

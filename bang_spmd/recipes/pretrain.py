@@ -30,7 +30,7 @@ from pathlib import Path
 import datasets
 import torch
 import transformers
-from transformers import TrainingArguments
+from transformers import TrainerCallback, TrainingArguments
 
 from bang_spmd.data.jsonl import check_jsonl_file
 from bang_spmd.model_cards import write_model_card
@@ -235,6 +235,7 @@ def _pretrain(
     if resume is not None:
         print(f"Resuming from {resume}")
     started, first_step = time.time(), _checkpoint_step(resume)
+    trainer.add_callback(SittingRecorder(training_args, started, first_step))
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
     if trainer.is_world_process_zero():  # the weights' sha256, so that a later load notices a damaged file
@@ -263,11 +264,25 @@ def _checkpoint_step(checkpoint: str | None) -> int:
     return int(Path(checkpoint).name.rsplit("-", 1)[1]) if checkpoint else 0
 
 
+class SittingRecorder(TrainerCallback):
+    """Records the sitting at every checkpoint (`record_sitting`), so that a sitting stopped by a signal or a crash
+    keeps its record up to the checkpoint the next sitting resumes from."""
+
+    def __init__(self, training_args: TrainingArguments, started: float, first_step: int):
+        self.training_args, self.started, self.first_step = training_args, started, first_step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            record_sitting(self.training_args, self.started, self.first_step, state.global_step)
+
+
 def record_sitting(training_args: TrainingArguments, started: float, first_step: int, last_step: int) -> list[dict]:
-    """Appends this sitting (start and end time, steps, seconds, machine) to `output_dir/sittings.json`, the record
-    of a run trained over several sittings; returns every sitting recorded."""
+    """Records this sitting (start and end time, steps, seconds, machine) in `output_dir/sittings.json`, the record
+    of a run trained over several sittings: appended, or updated when this sitting (same start) is already there;
+    returns every sitting recorded."""
     path = Path(training_args.output_dir) / SITTINGS_FILE
-    sittings = json.loads(path.read_text()) if path.is_file() else []
+    start = datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(timespec="seconds")
+    sittings = [s for s in (json.loads(path.read_text()) if path.is_file() else []) if s["started"] != start]
     device = (
         "cuda: " + torch.cuda.get_device_name()
         if torch.cuda.is_available() and not training_args.use_cpu
@@ -275,7 +290,7 @@ def record_sitting(training_args: TrainingArguments, started: float, first_step:
     )
     sittings.append(
         {
-            "started": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(timespec="seconds"),
+            "started": start,
             "ended": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "seconds": round(time.time() - started, 1),
             "steps": [first_step, last_step],
@@ -330,7 +345,7 @@ def write_pretraining_card(
         results=[],
         missing_results_reason="A pretrained model is not scored on a task; its validation loss per predicting stream "
         "is in the table above. Fine-tune it (`bang-finetune`, `bang-train`) for a task.",
-        repo_id=f"your-name/{Path(output_dir).name}",
+        repo_id=training_args.hub_model_id or f"your-name/{Path(output_dir).name}",
         dataset={"name": "the training text of the pretraining table", "split": "validation"},
         training={k: v for k, v in training.items() if v is not None},
         language=["en", "fr"],

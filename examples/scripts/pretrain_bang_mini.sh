@@ -6,7 +6,7 @@
 #   SHARED_DATA=../shared/data bash examples/scripts/pretrain_bang_mini.sh [OUT_DIR]     (default outputs/bang-mini)
 # MAX_STEPS=N (default 12000) sets where the schedule ends. Every step is resumable: run the same command again after
 # an interruption and pretraining continues from its last checkpoint (saved every 250 steps); each sitting is
-# recorded in OUT_DIR/model/sittings.json and the card states the total time.
+# recorded in OUT_DIR/bang-mini/sittings.json and the card states the total time.
 # EXPORT=1 also copies the finished model into bang_spmd/pretrained/bang-mini (what the package ships).
 set -euo pipefail
 OUT=${1:-outputs/bang-mini}
@@ -31,8 +31,8 @@ bang-pretrain --config_preset bang-base --hidden_size 128 --encoder_layers 3 --d
     --weight_decay 0.01 --max_steps "$MAX_STEPS" --seed 0 \
     --logging_steps 50 --eval_strategy steps --eval_steps 500 --save_strategy steps --save_steps 250 \
     --save_total_limit 2 --report_to none --dataloader_num_workers 0 --disable_tqdm true \
-    --output_dir "$OUT/model" --resume_from_checkpoint auto
+    --output_dir "$OUT/bang-mini" --resume_from_checkpoint auto
 
 if [ "${EXPORT:-0}" = 1 ]; then
-  bang-push --model_dir "$OUT/model" --export_dir bang_spmd/pretrained/bang-mini
+  bang-push --model_dir "$OUT/bang-mini" --export_dir bang_spmd/pretrained/bang-mini
 fi
