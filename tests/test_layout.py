@@ -1,9 +1,9 @@
 """The package layout: two installed import names, and an import graph in layers without cycles.
 
 Layers, lowest first: `modeling_bang` <- `bang_spmd.model_cards` <- `bang_spmd.trainers` <- `bang_spmd.data`,
-`bang_spmd.evaluation`, `bang_spmd.hub` <- `bang_spmd.recipes`, `bang_spmd.benchmarks` <- `bang_spmd.experiments` <-
-`bang_spmd.cli`. A module imports only from its own layer or lower ones; `modeling_bang` (remote code) imports its
-own files relatively and nothing else of this repository.
+`bang_spmd.evaluation`, `bang_spmd.hub` <- `bang_spmd.recipes`, `bang_spmd.benchmarks`, `bang_spmd.demo` <-
+`bang_spmd.experiments` <- `bang_spmd.cli`. A module imports only from its own layer or lower ones; `modeling_bang`
+(remote code) imports its own files relatively and nothing else of this repository.
 """
 
 import ast
@@ -33,6 +33,7 @@ LAYERS = {
     "bang_spmd.pretrained": 3,
     "bang_spmd.recipes": 4,
     "bang_spmd.benchmarks": 4,
+    "bang_spmd.demo": 4,
     "bang_spmd.experiments": 5,
     "bang_spmd.cli": 6,
     "bang_spmd": 6,  # its __init__ (a docstring)

@@ -138,6 +138,10 @@ def benchmark_deploy() -> None:
     _run("benchmark_deploy")
 
 
+def demo() -> None:
+    _run("demo")
+
+
 def export() -> None:
     _run("export")
 
