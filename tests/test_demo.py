@@ -227,6 +227,13 @@ def test_the_space_app_builds_the_page_of_the_model_in_bang_model(model_dir, mon
     assert isinstance(space["demo"], gradio.Blocks)
 
 
+def test_a_space_without_an_output_length_uses_its_default_and_the_program_asks_for_one(model_dir):
+    assert load_demo(str(model_dir), fallback_max_new_tokens=7).max_new_tokens == 7  # the tiny config sets none
+    assert load_demo(str(model_dir), max_new_tokens=5, fallback_max_new_tokens=7).max_new_tokens == 5
+    with pytest.raises(ValueError, match="Pass --max_new_tokens"):
+        load_demo(str(model_dir))
+
+
 @needs_gradio
 def test_the_page_answer_escapes_outputs_and_shows_messages(demo):
     from bang_spmd.demo.app import build_app, decode_for_page, results_html

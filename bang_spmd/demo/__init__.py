@@ -16,9 +16,10 @@ from .loading import DemoModel, load_demo
 from .modes import DemoMode, DemoRun, ModeResult, decode_all_modes, demo_modes, encode_input
 
 
-def app_from_env(environ: dict | None = None, default_model: str = "bang-mini"):
+def app_from_env(environ: dict | None = None, default_model: str = "bang-mini", default_max_new_tokens: int = 32):
     """The page of the model named by `BANG_MODEL` (else `default_model`, by default the shipped `bang-mini`), as a
-    Space builds it: `BANG_MAX_NEW_TOKENS`, `BANG_DEVICE` (default cpu) and `BANG_EXAMPLES_FILE` are optional."""
+    Space builds it: `BANG_MAX_NEW_TOKENS` (else the generation config's, else `default_max_new_tokens`),
+    `BANG_DEVICE` (default cpu) and `BANG_EXAMPLES_FILE` are optional."""
     from .app import build_app, require_gradio
 
     environ = os.environ if environ is None else environ
@@ -29,6 +30,7 @@ def app_from_env(environ: dict | None = None, default_model: str = "bang-mini"):
         device=environ.get("BANG_DEVICE", "cpu"),
         max_new_tokens=int(length) if length else None,
         examples_file=environ.get("BANG_EXAMPLES_FILE") or None,
+        fallback_max_new_tokens=default_max_new_tokens,
     )
     return build_app(demo)
 

@@ -57,10 +57,13 @@ def load_demo(
     examples_file: str | Path | None = None,
     examples_column: str = "text",
     repeats: int = 1,
+    fallback_max_new_tokens: int | None = None,
 ) -> DemoModel:
     """The model `name_or_path` (a folder, a shipped model's name or a Hub id) ready for the page; every problem
     (a missing folder, no config.json, remote code without `trust_remote_code`, damaged weights, no output length,
-    a bad examples file, a device this machine lacks) is a ValueError naming it, raised before the page starts."""
+    a bad examples file, a device this machine lacks) is a ValueError naming it, raised before the page starts.
+    `fallback_max_new_tokens` is the output length when neither `max_new_tokens` nor the generation config sets one
+    (a Space's default; the program has none, as `bang-generate`)."""
     began = time.perf_counter()
     check_device(device)
     if repeats < 1:
@@ -70,6 +73,9 @@ def load_demo(
     examples = example_inputs(card, examples_file, examples_column)
     model = load_pretrained_model(path, "--model", trust_remote_code).to(device).eval()
     tokenizer = load_pretrained_tokenizer(path, "--model", trust_remote_code)
+    config = model.generation_config
+    if max_new_tokens is None and config.max_new_tokens is None and config.max_length is None:
+        max_new_tokens = fallback_max_new_tokens
     modes = demo_modes(model, max_new_tokens)
     length = max_new_tokens or default_max_new_tokens(model) or model.generation_config.max_length
     warm_up(model, tokenizer, modes, examples[0])
