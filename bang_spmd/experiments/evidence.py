@@ -76,7 +76,7 @@ class EvidenceRun:
     teacher_steps: int = 1500
     student_steps: int = 1000
     batch_size: int = 64
-    learning_rate: float = 5e-4
+    learning_rate: float = 2e-3
     source_columns: str | None = None  # default: the task's
     target_column: str | None = None
     max_source_length: int | None = None

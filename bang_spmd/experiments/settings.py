@@ -63,7 +63,7 @@ class ExperimentSettings:
     teacher_mode: str = "ar"  # `ngram` trains the model's streams, so the teacher also decodes semi-NAR
     ngram: int | None = None  # predicting streams of the teacher (default: the model's)
     batch_size: int = 64
-    learning_rate: float = 5e-4
+    learning_rate: float = 2e-3
     warmup_fraction: float = 0.1
     num_beams: int = 4
     seed: int = 1
