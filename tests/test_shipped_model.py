@@ -100,3 +100,16 @@ def test_the_shipped_remote_code_is_the_packages_code():
     package = Path(modeling_bang.__file__).parent
     for name in ("configuration_bang.py", "modeling_bang.py", "generation_bang.py"):
         assert (Path(BANG_MINI) / name).read_bytes() == (package / name).read_bytes(), name
+
+
+def test_a_new_model_takes_the_shipped_tokenizer_by_name(shipped, tmp_path):
+    """`--config_preset tiny --tokenizer_name_or_path bang-mini` (a random-init model with BANG-mini's vocabulary, the
+    baseline of the pretraining comparison) resolves the shipped name like --model_name_or_path does."""
+    from bang_spmd.recipes.common import BangModelArguments, DataArguments, load_model
+
+    model_args = BangModelArguments(config_preset="tiny", tokenizer_name_or_path="bang-mini")
+    (tmp_path / "train.jsonl").write_text('{"source": "a library", "target": "une bibliothèque"}\n')
+    data_args = DataArguments(train_file=str(tmp_path / "train.jsonl"), max_source_length=32, max_target_length=32)
+    tokenizer, model = load_model(model_args, data_args)
+    assert tokenizer.get_vocab() == shipped[1].get_vocab()
+    assert model.config.vocab_size == len(tokenizer) and model.config.hidden_size != shipped[0].config.hidden_size

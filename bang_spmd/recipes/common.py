@@ -43,7 +43,11 @@ class BangModelArguments(ModelShape):
                           "flag (--hidden_size, ...) asks for a new model."},
     )  # fmt: skip
     tokenizer_name_or_path: str | None = field(
-        default=None, metadata={"help": "Tokenizer folder; default: the model folder's, else the BANG tokenizer."}
+        default=None,
+        metadata={
+            "help": "Tokenizer folder, Hub id or shipped model name (bang-mini); default: the model folder's, "
+            "else the BANG tokenizer."
+        },
     )
     trust_remote_code: bool = field(
         default=False,
@@ -165,7 +169,9 @@ def load_model(model_args: BangModelArguments, data_args: DataArguments, default
     start = starting_model(model_args, default)
     if start is not None:  # before its tokenizer is read: a folder that is no BANG model is refused first
         check_model_folder(start, "--model_name_or_path", bang_only=True)
-    tokenizer = load_tokenizer(model_args.tokenizer_name_or_path, start, model_args.trust_remote_code)
+    tokenizer = load_tokenizer(
+        resolve_model_name(model_args.tokenizer_name_or_path), start, model_args.trust_remote_code
+    )
     model = build_bang_model(
         model_args,
         tokenizer,

@@ -176,7 +176,9 @@ def _pretrain(
     start = resolve_model_name(model_args.model_name_or_path)  # continued pretraining, e.g. of bang-mini
     if start is not None:  # before its tokenizer is read: a folder that is no BANG model is refused first
         check_model_folder(start, "--model_name_or_path", bang_only=True)
-    tokenizer = load_tokenizer(model_args.tokenizer_name_or_path, start, model_args.trust_remote_code)
+    tokenizer = load_tokenizer(
+        resolve_model_name(model_args.tokenizer_name_or_path), start, model_args.trust_remote_code
+    )
     model = build_bang_model(
         model_args,
         tokenizer,
