@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from bang_spmd.cli.benchmark_flags import positive_int
+from bang_spmd.cli.model_flags import add_trust_remote_code_flag
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,11 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--examples_file", type=Path, default=None, help="JSON Lines file of example inputs")
     parser.add_argument("--examples_column", default="text", help="the column of --examples_file to show")
     parser.add_argument("--repeats", type=positive_int, default=1, help="timed calls per mode (the median is shown)")
-    parser.add_argument(
-        "--trust_remote_code",
-        action="store_true",
-        help="allow running the Python files of a model folder whose config names its own code (auto_map)",
-    )
+    add_trust_remote_code_flag(parser)
     parser.add_argument("--screenshot", type=Path, default=None, help="save a PNG of the page with an answer, exit")
     parser.add_argument("--screenshot_text", default=None, help="the input of --screenshot (default: first example)")
     parser.add_argument("--browser", default=None, help="Chromium executable for --screenshot (default: PATH's)")

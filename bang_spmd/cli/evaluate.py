@@ -18,6 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
+from bang_spmd.cli.model_flags import add_drop_unk_flag, add_trust_remote_code_flag
 from bang_spmd.cli.task_defaults import DECODING_FLAGS, with_task_defaults
 from bang_spmd.data.tasks import TASKS
 from bang_spmd.evaluation.decoding import MODE_OPTIONS
@@ -75,14 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--meteor", choices=METEOR_CHOICES, default="auto", help="METEOR: where WordNet is found / always / no"
     )
-    parser.add_argument(
-        "--drop_unk", action="store_true", help="drop [UNK] from NAR outputs (the official post-processing keeps it)"
-    )
-    parser.add_argument(
-        "--trust_remote_code",
-        action="store_true",
-        help="allow running the Python files of a model folder whose config names its own code (auto_map)",
-    )
+    add_drop_unk_flag(parser)
+    add_trust_remote_code_flag(parser)
     return parser
 
 

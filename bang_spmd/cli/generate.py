@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from bang_spmd.cli.model_flags import add_drop_unk_flag, add_trust_remote_code_flag
 from bang_spmd.evaluation.decoding import (
     Source,
     check_device,
@@ -73,14 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="truncate sources longer than the model's max_position_embeddings instead of failing",
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument(
-        "--drop_unk", action="store_true", help="drop [UNK] from NAR outputs (the official post-processing keeps it)"
-    )
-    parser.add_argument(
-        "--trust_remote_code",
-        action="store_true",
-        help="allow running the Python files of a model folder whose config names its own code (auto_map)",
-    )
+    add_drop_unk_flag(parser)
+    add_trust_remote_code_flag(parser)
     return parser
 
 
