@@ -13,6 +13,7 @@ from transformers import AutoModelForSeq2SeqLM
 
 from bang_spmd.cli import quickstart
 from bang_spmd.experiments import pipeline
+from bang_spmd.experiments.quickstart import QuickstartOptions
 
 from .helpers import save_tiny_pretrained, translation_rows
 
@@ -74,10 +75,24 @@ def test_quickstart_prints_the_table_with_baselines_and_examples_and_saves_every
     assert [c.split()[0] for c in commands][:4] == ["bang-finetune", "bang-distill", "bang-train", "bang-train"]
 
 
-def test_every_model_starts_from_the_pretrained_model(run, start):
+def test_the_teacher_starts_from_the_pretrained_model_and_the_students_from_the_teacher(run, start):
     output_dir, _ = run
+    commands = (output_dir / "commands.txt").read_text().splitlines()
+    assert f"--model_name_or_path {start[2]} " in commands[0]  # bang-finetune: the teacher
+    for student in commands[2:4]:  # bang-train: the two students
+        assert f"--model_name_or_path {output_dir / 'teacher'} " in student
+
+
+def test_students_can_start_from_the_pretrained_model_instead(start, tmp_path):
+    root, data, model = start
+    output_dir = tmp_path / "from-init"
+    quickstart.main(["--output_dir", str(output_dir), "--student_start", "init_model", *miniature(data, model)])
     commands = (output_dir / "commands.txt").read_text()
-    assert commands.count(f"--model_name_or_path {start[2]}") == 3  # teacher and both students
+    assert commands.count(f"--model_name_or_path {model} ") == 3  # teacher and both students
+    assert f"--model_name_or_path {output_dir / 'teacher'} " not in commands
+    options = QuickstartOptions(output_dir=tmp_path / "bad", data_dir=data, init_model=str(model), student_start="x")
+    with pytest.raises(SystemExit, match="--student_start must be one of"):
+        options.check()
 
 
 def test_the_same_command_gives_the_same_quality_numbers(run, start, tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bang_spmd.data.tasks import TASKS
 from bang_spmd.experiments import evidence
-from bang_spmd.experiments.settings import STUDENT_OPTIONS
+from bang_spmd.experiments.settings import STUDENT_OPTIONS, STUDENT_STARTS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                      + " ".join(evidence.DEFAULT_STUDENTS) + ")")  # fmt: skip
     run.add_argument("--init_model", help="the saved BANG every model starts from (default: bang-mini)")
     run.add_argument("--from_scratch", action="store_true", help="random weights of --init_model's shape instead")
+    run.add_argument("--student_start", choices=STUDENT_STARTS,
+                     help="the students start from init_model (default) or from the trained teacher")  # fmt: skip
     run.add_argument("--teacher_steps", type=int)
     run.add_argument("--student_steps", type=int)
     run.add_argument("--batch_size", type=int)

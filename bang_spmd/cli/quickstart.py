@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bang_spmd.data.tasks import TASKS
 from bang_spmd.experiments import quickstart
-from bang_spmd.experiments.settings import STUDENT_OPTIONS
+from bang_spmd.experiments.settings import STUDENT_OPTIONS, STUDENT_STARTS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,8 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--max_train_samples", type=int, help="first N training rows (default: all)")
     group.add_argument("--distill_samples", type=int, help="training rows distilled; the students train on them")
     group.add_argument("--eval_samples", type=int, help="test rows scored and timed")
-    group = parser.add_argument_group("models (teacher and students start from one pretrained BANG)")
+    group = parser.add_argument_group("models (the teacher starts from a pretrained BANG, the students from it)")
     group.add_argument("--init_model", help="a saved BANG folder or a shipped name (default: bang-mini)")
+    group.add_argument("--student_start", choices=STUDENT_STARTS,
+                       help="the students start from the trained teacher (default) or from --init_model")  # fmt: skip
     group.add_argument("--student_variant", choices=sorted(STUDENT_OPTIONS), help="the SPMD student's options")
     group = parser.add_argument_group("training")
     group.add_argument("--teacher_steps", type=int, help="AR teacher optimisation steps")

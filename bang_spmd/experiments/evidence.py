@@ -73,6 +73,7 @@ class EvidenceRun:
     students: list[str] = field(default_factory=lambda: list(DEFAULT_STUDENTS))
     init_model: str = "bang-mini"  # teacher and students start from it (its shape and tokenizer)
     from_scratch: bool = False  # random weights of init_model's shape instead (the pretraining baseline)
+    student_start: str = "init_model"  # or "teacher": the students start from the trained teacher
     teacher_steps: int = 1500
     student_steps: int = 1000
     batch_size: int = 64
@@ -96,6 +97,7 @@ class EvidenceRun:
             max_target_length=self.max_target_length,
             init_model=self.init_model,
             from_scratch=self.from_scratch,
+            student_start=self.student_start,
             teacher_mode="ngram",
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
@@ -158,7 +160,7 @@ def run_replicate(options: EvidenceRun, seed: int, splits: dict[str, Path]) -> d
     distilled = run_dir / "distilled" / "train.jsonl"
     distill(settings, teacher, train, distilled, log)
     for variant in options.students:
-        train_student(settings, variant, distilled, validation, run_dir / variant, log)
+        train_student(settings, variant, distilled, validation, run_dir / variant, teacher, log)
     methods = [(m, teacher, d) for m, d in TEACHER_METHODS]
     methods += [(v, run_dir / v, NAR_DECODING) for v in options.students]
     rows = []

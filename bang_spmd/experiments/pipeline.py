@@ -130,15 +130,22 @@ def train_student(
     train_file: Path,
     validation_file: Path,
     folder: Path,
+    teacher: Path | None = None,
     log=None,
 ) -> None:
-    """One NAR variant of `STUDENT_OPTIONS` from `init_model`, trained on the distilled file (which holds the gold
-    targets too), evaluated on validation by NAR decoding."""
+    """One NAR variant of `STUDENT_OPTIONS`, trained on the distilled file (which holds the gold targets too),
+    evaluated on validation by NAR decoding. It starts from `init_model`, or with `student_start="teacher"` from the
+    saved `teacher` folder."""
     if variant not in STUDENT_OPTIONS:
         raise ValueError(f"Unknown student variant {variant!r}; choose from {sorted(STUDENT_OPTIONS)}.")
     if (folder / "eval_results.json").is_file():
         return
-    model = start_model(settings, SPMDModelArguments)
+    if settings.student_start == "teacher":
+        if teacher is None or not (teacher / "config.json").is_file():
+            raise ValueError(f"student_start='teacher' needs the trained teacher's folder, got {teacher}.")
+        model = SPMDModelArguments(model_name_or_path=str(teacher))
+    else:
+        model = start_model(settings, SPMDModelArguments)
     data = pair_data(settings, train_file, validation_file)
     data = DataArguments(**{**vars(data), "where": None})  # the distilled file holds only the task's rows
     training = {

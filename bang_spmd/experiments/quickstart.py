@@ -10,9 +10,12 @@ after an interruption continues where it stopped; `overwrite` starts again):
 2. teacher: the start model (`init_model`, the shipped pretrained BANG-mini) fine-tuned in AR mode
    (`bang-finetune --mode ar`).
 3. distillation: the teacher's beam-4 output for the first `distill_samples` training sources (`bang-distill`).
-4. students: two NAR models from the same start model, with the same data, steps and seed (`bang-train`):
-   `nar-gold`, BANG's NAR fine-tuning on the gold targets, and `nar-spmd`, Self-Paced Mixed Distillation with the
-   student variant `student_variant` (`bang_spmd.experiments.settings.STUDENT_OPTIONS`).
+4. students: two NAR models with the same start, data, steps and seed (`bang-train`): `nar-gold`, BANG's NAR
+   fine-tuning on the gold targets, and `nar-spmd`, Self-Paced Mixed Distillation with the student variant
+   `student_variant` (`bang_spmd.experiments.settings.STUDENT_OPTIONS`). Both start from the trained teacher's weights
+   (`student_start="teacher"`, this package's choice, `bang_spmd.experiments.settings.STUDENT_STARTS`: from BANG-mini
+   a NAR student needs about twice the steps for the same validation BLEU, examples/results/quickstart/README.md);
+   `student_start="init_model"` starts them from `init_model` as in the papers.
 5. evaluation on the test split at batch size 1 (`bang-evaluate`): the task's metrics against the references, the
    number of distinct outputs, and the milliseconds per sample, for the teacher (AR greedy, AR beam 4) and the two
    students (one NAR pass), next to two trivial baselines (the source copied; the most frequent training target for
@@ -40,7 +43,7 @@ from bang_spmd.hub.publish import push_model_folder_to_hub
 from bang_spmd.model_cards import write_model_card
 
 from .pipeline import distill, evaluate, train_student, train_teacher
-from .settings import STUDENT_OPTIONS, ExperimentSettings
+from .settings import STUDENT_OPTIONS, STUDENT_STARTS, ExperimentSettings
 
 
 EMBEDDED_DATA = Path(__file__).resolve().parents[1] / "quickstart_data"
@@ -70,10 +73,11 @@ class QuickstartOptions:
     init_model: str = "bang-mini"  # the pretrained BANG teacher and students start from
     student_variant: str = "nar-spmd"  # the SPMD student (a key of STUDENT_OPTIONS)
     max_train_samples: int | None = None  # the first N training rows (default: all)
-    distill_samples: int = 4000  # training rows distilled; the students train on them
+    student_start: str = "teacher"  # the students' start: the trained "teacher" or "init_model"
+    distill_samples: int = 8000  # training rows distilled; the students train on them
     eval_samples: int = 400  # test rows scored and timed
     teacher_steps: int = 1000
-    student_steps: int = 400
+    student_steps: int = 800
     batch_size: int = 64
     learning_rate: float = 2e-3  # the best of 5e-4, 1e-3, 2e-3, 4e-3 (examples/results/quickstart/README.md)
     seed: int = 42
@@ -92,6 +96,8 @@ class QuickstartOptions:
         if self.student_variant not in STUDENT_OPTIONS or self.student_variant == "nar-gold":
             choices = sorted(set(STUDENT_OPTIONS) - {"nar-gold"})
             raise SystemExit(f"--student_variant must be one of {choices}, got {self.student_variant!r}.")
+        if self.student_start not in STUDENT_STARTS:
+            raise SystemExit(f"--student_start must be one of {list(STUDENT_STARTS)}, got {self.student_start!r}.")
         if self.push_to_hub and not self.hub_model_id:
             raise SystemExit("--push_to_hub needs --hub_model_id (e.g. your-name/bang-debtrans-spmd).")
         folder = self.data_folder()
@@ -111,6 +117,7 @@ class QuickstartOptions:
             teacher_steps=self.teacher_steps,
             student_steps=self.student_steps,
             init_model=self.init_model,
+            student_start=self.student_start,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             seed=self.seed,
@@ -250,7 +257,8 @@ def card_arguments(options: QuickstartOptions, settings: ExperimentSettings, row
         "base_model": None,
         "training": {
             "data": f"{data_name}: {settings.source_columns} -> {settings.target_column}",
-            "initialisation": f"{options.init_model} (the pretrained BANG shipped with bang-spmd)",
+            "initialisation": f"{options.init_model} (the pretrained BANG shipped with bang-spmd)"
+            + (", the student from the fine-tuned AR teacher" if options.student_start == "teacher" else ""),
             "steps": f"teacher {settings.teacher_steps} (AR), student {settings.student_steps} (NAR)",
             "batch size": settings.batch_size,
             "distilled targets": f"teacher beam {settings.num_beams}, first {options.distill_samples} training rows",
@@ -283,7 +291,7 @@ def run_quickstart(options: QuickstartOptions) -> dict:
         subset.write_text("".join(lines[: options.distill_samples]), encoding="utf-8")
     distill(settings, teacher, subset, distilled, log)
     for folder, variant in (("nar-gold", "nar-gold"), ("nar-spmd", options.student_variant)):
-        train_student(settings, variant, distilled, data / "validation.jsonl", models[folder], log)
+        train_student(settings, variant, distilled, data / "validation.jsonl", models[folder], teacher, log)
     rows = []
     for name, model, evaluation, decoding in EVALUATIONS:  # one example at a time: the latency a user sees
         print(f"evaluation: {name}", flush=True)

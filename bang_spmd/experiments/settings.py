@@ -47,6 +47,12 @@ STUDENT_OPTIONS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+# Where the NAR students start: from `init_model`, as the teacher does (the papers fine-tune teacher and students from
+# pretrained BANG), or from the fine-tuned AR teacher's weights, which already map the task's sources to targets
+# (AR-to-NAR transfer as in FCL-NAT, Guo et al. 2020; this package's option for small pretraining budgets).
+STUDENT_STARTS = ("init_model", "teacher")
+
+
 @dataclass(frozen=True)
 class ExperimentSettings:
     """What the teacher and the students of one replicate share: the task, the start, the budget and the seed."""
@@ -62,6 +68,7 @@ class ExperimentSettings:
     from_scratch: bool = False  # random weights of init_model's shape, with its tokenizer
     teacher_mode: str = "ar"  # `ngram` trains the model's streams, so the teacher also decodes semi-NAR
     ngram: int | None = None  # predicting streams of the teacher (default: the model's)
+    student_start: str = "init_model"  # the students' start: init_model (as the teacher) or the trained "teacher"
     batch_size: int = 64
     learning_rate: float = 2e-3
     warmup_fraction: float = 0.1
@@ -84,6 +91,8 @@ class ExperimentSettings:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
         if self.teacher_mode not in ("ar", "ngram"):
             raise ValueError(f"teacher_mode must be 'ar' or 'ngram', got {self.teacher_mode!r}.")
+        if self.student_start not in STUDENT_STARTS:
+            raise ValueError(f"student_start must be one of {STUDENT_STARTS}, got {self.student_start!r}.")
         if self.ngram is not None and self.ngram < 1:
             raise ValueError(f"ngram must be at least 1, got {self.ngram}.")
         if not 0.0 <= self.warmup_fraction < 1.0:
@@ -156,4 +165,4 @@ def announce(command: str, *parts: Any, log: Path | None = None) -> str:
     return line
 
 
-__all__ = ["STUDENT_OPTIONS", "ExperimentSettings", "announce", "command_line"]
+__all__ = ["STUDENT_OPTIONS", "STUDENT_STARTS", "ExperimentSettings", "announce", "command_line"]
