@@ -23,8 +23,11 @@ saved in `generation_config.json` and can be overridden per `generate` call:
   m tokens first (this package's static-shape option: padding does not change the result, and a compiled or
   CUDA-graph NAR decoder then sees few distinct shapes and recompiles less).
 * `semi_nar_block_size`: k, the number of predicting streams proposing tokens at each semi-NAR step.
-* `semi_nar_acceptance`: which proposals extend the main stream; `"all"` (the k proposals, cut after `[SEP]`) or
-  `"verify"` (lossless: the proposals that greedy AR decoding would have produced, see below; k <= `config.ngram`).
+* `semi_nar_acceptance`: which proposals extend the main stream; `"all"` (the k proposals, cut after `[SEP]`),
+  `"verify"` (lossless: the proposals that greedy AR decoding would have produced, see below; k <= `config.ngram`) or
+  `"confidence"` (the proposals greedy AR would have produced or whose probability is above
+  `semi_nar_confidence`, see below).
+* `semi_nar_confidence`: the probability threshold of `"confidence"` (0 to 1, default 0.9).
 
 Semi-NAR decoding is this package's design (no semi-NAR code was released, BANG_NOTES section 2): the main stream
 holds the accepted prefix y_0..y_n (y_0 = `[SEP]`, cached like AR decoding); streams 0..k-1 of the cross-stream
@@ -41,6 +44,14 @@ next token: 1 to k tokens per pass, and exactly greedy AR decoding's output. `ge
 passes and the tokens per pass (`BangGenerateOutput`); `BangForConditionalGeneration._generate_semi_nar_verify`
 documents the pass, the acceptance and the key/value cache handling, with the helpers `verified_token_counts` and
 `kept_cache_slots` below.
+
+`semi_nar_acceptance="confidence"` is this package's quality/speed dial on the same pass: a pending proposal is also
+accepted, without being verified, when the predicting stream that proposed it gave it a probability above
+`semi_nar_confidence`; the accepted prefix then ends with the AR stream's token after it, as in `"verify"`. Threshold
+1 accepts only verified proposals (exactly `"verify"`, i.e. greedy AR output); threshold 0 accepts every proposal,
+which gives the output of `semi_nar_acceptance="all"` with the same k (the same streams propose the same tokens),
+except in the last block that `max_new_tokens` cuts, whose last token is the AR stream's; thresholds in between trade
+the exactness of greedy AR for fewer decoder passes.
 """
 
 from dataclasses import dataclass, fields
@@ -50,7 +61,7 @@ import torch
 
 DECODING_MODES = ("ar", "nar", "semi_nar")
 NAR_CANVAS_CHOICES = ("max_new_tokens", "source_length")
-SEMI_NAR_ACCEPTANCE_RULES = ("all", "verify")
+SEMI_NAR_ACCEPTANCE_RULES = ("all", "verify", "confidence")
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,7 @@ class BangGenerationOptions:
     nar_source_padding: int | None = None
     semi_nar_block_size: int = 2
     semi_nar_acceptance: str = "all"
+    semi_nar_confidence: float = 0.9
 
     def __post_init__(self):
         if self.decoding_mode not in DECODING_MODES:
@@ -81,6 +93,9 @@ class BangGenerationOptions:
             raise ValueError(
                 f"`semi_nar_acceptance` must be one of {SEMI_NAR_ACCEPTANCE_RULES}, got {self.semi_nar_acceptance!r}."
             )
+        c = self.semi_nar_confidence
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0.0 <= c <= 1.0:
+            raise ValueError(f"`semi_nar_confidence` must be a probability between 0 and 1, got {c!r}.")
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -179,28 +194,36 @@ def _scan_nar_tokens(
 
 
 def verified_token_counts(
-    proposals: torch.Tensor, greedy: torch.Tensor, budget: torch.Tensor, eos_token_ids: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The acceptance rule of `semi_nar_acceptance="verify"` for one decoder pass.
+    proposals: torch.Tensor,
+    greedy: torch.Tensor,
+    budget: torch.Tensor,
+    eos_token_ids: torch.Tensor,
+    confident: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The acceptance rule of `semi_nar_acceptance="verify"` (and `"confidence"`) for one decoder pass.
 
     Args:
         proposals: (A, m) the pending proposals q_1..q_m of each row.
         greedy: (A, m + 1) the AR stream's argmax g_0..g_m after the row's accepted prefix followed by q_1..q_i.
         budget: (A,) tokens each row may still add (`max_new_tokens` minus its new tokens), at least 1.
         eos_token_ids: (E,) the end-of-sequence ids.
+        confident: (A, m) bool or None; `"confidence"`: the proposals accepted without verification.
     Returns:
-        agreed (A,): the leading proposals equal to the greedy tokens (q_j == g_{j-1}), at most `budget - 1`;
-        counts (A,): the tokens the row accepts, g_0..g_{count-1}: `agreed + 1`, cut after its first
-        end-of-sequence token; ended (A,): the accepted tokens end the row (an end-of-sequence token, or the budget
-        is used up).
+        agreed (A,): the leading accepted proposals (q_j == g_{j-1}, or confident), at most `budget - 1`;
+        accepted (A, m + 1): the accepted tokens in their first `counts` columns: q_1..q_agreed, then g_agreed (with
+        `"verify"` these equal g_0..g_agreed); counts (A,): `agreed + 1`, cut after the first end-of-sequence token;
+        ended (A,): the accepted tokens end the row (an end-of-sequence token, or the budget is used up).
     """
-    matches = proposals.eq(greedy[:, : proposals.shape[1]]).long()
-    agreed = torch.minimum(matches.cumprod(-1).sum(-1), budget - 1)
+    matches = proposals.eq(greedy[:, : proposals.shape[1]])
+    if confident is not None:
+        matches = matches | confident
+    agreed = torch.minimum(matches.long().cumprod(-1).sum(-1), budget - 1)
     steps = torch.arange(greedy.shape[1], device=greedy.device)
-    is_eos = torch.isin(greedy, eos_token_ids) & (steps[None, :] <= agreed[:, None])
+    accepted = torch.where(steps[None, :] < agreed[:, None], torch.cat([proposals, greedy[:, -1:]], dim=1), greedy)
+    is_eos = torch.isin(accepted, eos_token_ids) & (steps[None, :] <= agreed[:, None])
     has_eos = is_eos.any(-1)
     counts = torch.where(has_eos, is_eos.long().argmax(-1) + 1, agreed + 1)
-    return agreed, counts, has_eos | counts.ge(budget)
+    return agreed, accepted, counts, has_eos | counts.ge(budget)
 
 
 def kept_cache_slots(cached: torch.Tensor, agreed: torch.Tensor, slots: int) -> torch.Tensor:

@@ -1691,7 +1691,7 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             encoder_inputs["attention_mask"] = encoder_inputs["input_ids"].ne(self.config.pad_token_id).long()
         if options.decoding_mode == "nar":
             return self._generate_nar(encoder_inputs, generation_config, options)
-        if options.semi_nar_acceptance == "verify":
+        if options.semi_nar_acceptance in ("verify", "confidence"):
             return self._generate_semi_nar_verify(encoder_inputs, generation_config, options)
         return self._generate_semi_nar(encoder_inputs, generation_config, options)
 
@@ -1889,6 +1889,12 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         at batch size 1) the rejected tail is simply cropped. Rows that finish (end-of-sequence token or
         `max_new_tokens`) leave the batch: their encoder states and cache rows are dropped.
 
+        `semi_nar_acceptance="confidence"` (this package's quality/speed dial, module docstring of
+        `generation_bang`) runs the same passes, and also accepts a pending proposal q_j that differs from g_{j-1}
+        when the stream that proposed it gave it a probability above `semi_nar_confidence`: the row accepts
+        q_1..q_a and g_a, which the main stream was fed (so the cache is kept exactly as above); g_a is the AR token
+        after that prefix. The output is then no longer greedy AR decoding's, except at threshold 1.
+
         Pending proposals and streams are cut where they would run past `max_new_tokens` or the position table.
         The dict output (`return_dict_in_generate=True`) is a `BangGenerateOutput` whose `decoder_passes` and
         `tokens_per_pass` give the acceptance statistics; `scores` / `logits` hold, per new token, the greedy
@@ -1898,9 +1904,11 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         k = options.semi_nar_block_size
         if k > self.config.ngram:
             raise ValueError(
-                f"semi_nar_acceptance='verify' proposes with the model's predicting streams: semi_nar_block_size={k} "
-                f"is more than the config.ngram={self.config.ngram} streams the model was trained with."
+                f"semi_nar_acceptance={options.semi_nar_acceptance!r} proposes with the model's predicting streams: "
+                f"semi_nar_block_size={k} is more than the config.ngram={self.config.ngram} streams the model was "
+                "trained with."
             )
+        threshold = options.semi_nar_confidence if options.semi_nar_acceptance == "confidence" else None
         states = self._encoder_states(encoder_inputs)
         source_mask = encoder_inputs["attention_mask"]
         batch, device = states.shape[0], states.device
@@ -1923,13 +1931,14 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         n = torch.zeros(batch, dtype=torch.long, device=device)  # accepted new tokens = valid cache slots
         last = torch.full((batch,), generation_config.decoder_start_token_id, dtype=torch.long, device=device)
         proposals = torch.zeros(batch, 0, dtype=torch.long, device=device)
+        confident = torch.zeros(batch, 0, dtype=torch.bool, device=device)  # "confidence": above the threshold
         cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
         slots = 0  # cache length: the longest active row's accepted tokens
         while True:
             active = rows.shape[0]
             n_min, n_max = int(n.min()), int(n.max())
             pending = min(proposals.shape[1], max_new - n_min - 1, limit - n_max - 1)
-            proposals = proposals[:, :pending]
+            proposals, confident = proposals[:, :pending], confident[:, :pending]
             streams = min(k, limit - n_max - pending, max_new - n_min)
             length = 1 + pending
             steps = torch.arange(length, device=device)
@@ -1960,11 +1969,13 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
                 logits[..., eos] = logits[..., eos].masked_fill(too_short, torch.finfo(logits.dtype).min)
             predicted = logits.argmax(-1)  # (A, streams, T)
             greedy = predicted[:, 0]  # greedy[:, i]: the AR token after main position i
-            agreed, counts, ended = verified_token_counts(proposals, greedy, max_new - n, eos)
+            agreed, accepted, counts, ended = verified_token_counts(
+                proposals, greedy, max_new - n, eos, confident if threshold is not None else None
+            )
 
-            take = steps[None, :] < counts[:, None]  # (A, T): the accepted g_0..g_{count-1}
+            take = steps[None, :] < counts[:, None]  # (A, T): the accepted tokens (g_0..g_{count-1} with "verify")
             cells = (rows[:, None].expand(-1, length)[take], (n[:, None] + steps)[take])
-            tokens.index_put_(cells, greedy[take])
+            tokens.index_put_(cells, accepted[take])
             if want_scores:
                 if scores is None:
                     scores = logits.new_zeros(batch, max_new, logits.shape[-1])
@@ -1976,13 +1987,18 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
                 break
             block = agreed[:, None, None].expand(-1, streams - 1, 1)
             next_proposals = predicted[:, 1:].gather(2, block).squeeze(2)  # (A, streams - 1)
+            if threshold is not None:  # the probability each proposing stream gave its proposal
+                probability = logits[:, 1:].gather(2, block[..., None].expand(-1, -1, -1, logits.shape[-1]))
+                next_confident = probability.squeeze(2).softmax(-1).amax(-1) > threshold
+            else:
+                next_confident = next_proposals.new_zeros(next_proposals.shape, dtype=torch.bool)
             next_last = greedy.gather(1, agreed[:, None]).squeeze(1)
             slots = self._keep_verified_cache_slots(cache, keep, n, slots, agreed)
             if keep.numel() < active:
                 states = states.index_select(0, keep)
                 source_mask = source_mask.index_select(0, keep) if source_mask is not None else None
             rows, n = rows[keep], (n + counts)[keep]
-            last, proposals = next_last[keep], next_proposals[keep]
+            last, proposals, confident = next_last[keep], next_proposals[keep], next_confident[keep]
 
         width = int(lengths.max())
         start = torch.full((batch, 1), generation_config.decoder_start_token_id, dtype=torch.long, device=device)

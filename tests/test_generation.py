@@ -335,3 +335,31 @@ def test_evaluate_generation_script_scores_every_mode_against_the_raw_targets(tm
     )
     text = decode_outputs(tokenizer, expected, keep_unk=mode == "nar")[0]  # NAR keeps [UNK], as officially
     assert written[0]["prediction"] == (collapse_repeated_words(text) if mode == "nar" else text)  # AR: as decoded
+
+
+@pytest.mark.parametrize(("acceptance", "threshold"), [("verify", None), ("confidence", 1.0), ("confidence", 0.0)])
+def test_evaluate_script_decodes_lossless_and_confidence_semi_nar(tmp_path, acceptance, threshold):
+    """`bang-evaluate --semi_nar_acceptance verify` (and `confidence` at threshold 1) write greedy AR's output;
+    `--semi_nar_confidence` outside semi-NAR is refused."""
+    model = lively_model(ngram=2)
+    tokenizer = tiny_tokenizer()
+    model.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    rows = [
+        {"word": "5 6", "example": "7 8 9", "definition": "10 11"},
+        {"word": "12", "example": "", "definition": "13"},
+    ]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    script = load_example("cli.evaluate")
+    base = ["--model", str(tmp_path / "model"), "--data_file", str(tmp_path / "data.jsonl"), "--device", "cpu"]
+    base += ["--max_new_tokens", "6", "--batch_size", "1"]
+    script.main([*base, "--decoding_mode", "ar", "--output_file", str(tmp_path / "ar.jsonl")])
+    argv = [*base, "--decoding_mode", "semi_nar", "--semi_nar_acceptance", acceptance]
+    argv += ["--output_file", str(tmp_path / "semi.jsonl")]
+    script.main(argv + (["--semi_nar_confidence", str(threshold)] if threshold is not None else []))
+    semi = [json.loads(line)["prediction"] for line in (tmp_path / "semi.jsonl").read_text().splitlines()]
+    ar = [json.loads(line)["prediction"] for line in (tmp_path / "ar.jsonl").read_text().splitlines()]
+    if threshold != 0.0:
+        assert semi == ar
+    with pytest.raises(ValueError, match="--semi_nar_confidence"):
+        script.main([*base, "--decoding_mode", "ar", "--semi_nar_confidence", "0.5"])

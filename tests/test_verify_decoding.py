@@ -233,10 +233,16 @@ def test_verified_token_counts():
     proposals = torch.tensor([[5, 6, 7], [5, 6, 7], [5, 2, 7], [5, 6, 7], [9, 6, 7]])
     greedy = torch.tensor([[5, 6, 7, 8], [5, 9, 7, 8], [5, 2, 7, 8], [5, 6, 7, 8], [2, 6, 7, 8]])
     budget = torch.tensor([10, 10, 10, 2, 10])
-    agreed, counts, ended = verified_token_counts(proposals, greedy, budget, eos)
+    agreed, accepted, counts, ended = verified_token_counts(proposals, greedy, budget, eos)
     assert agreed.tolist() == [3, 1, 3, 1, 0]
     assert counts.tolist() == [4, 2, 2, 2, 1]  # [SEP] accepted ends the row after it; the budget cuts row 3
     assert ended.tolist() == [False, False, True, True, True]
+    assert all(accepted[r, : counts[r]].tolist() == greedy[r, : counts[r]].tolist() for r in range(5))
+    # "confidence": row 1's unverified q_2 = 6 is accepted when confident, then row 1 continues with g_2 = 7
+    confident = torch.zeros(5, 3, dtype=torch.bool)
+    confident[1, 1] = True
+    agreed, accepted, counts, ended = verified_token_counts(proposals, greedy, budget, eos, confident)
+    assert agreed.tolist() == [3, 3, 3, 1, 0] and counts[1] == 4 and accepted[1].tolist() == [5, 6, 7, 8]
 
 
 def test_kept_cache_slots_are_left_aligned_per_row():
@@ -290,3 +296,71 @@ def test_verify_on_cuda_equals_cpu():
     out = verify(model, ids.cuda(), mask.cuda(), 3, max_new_tokens=12, min_new_tokens=4)
     assert torch.equal(out.sequences.cpu(), expected)
     assert torch.equal(out.sequences, greedy(model, ids.cuda(), mask.cuda(), max_new_tokens=12, min_new_tokens=4))
+
+
+def confidence(model, ids, mask, block_size: int, threshold: float, **settings):
+    return model.generate(
+        ids,
+        attention_mask=mask,
+        decoding_mode="semi_nar",
+        semi_nar_acceptance="confidence",
+        semi_nar_confidence=threshold,
+        semi_nar_block_size=block_size,
+        return_dict_in_generate=True,
+        **settings,
+    )
+
+
+def generated_rows(sequences: torch.Tensor, eos: int) -> list[list[int]]:
+    """Each row's new tokens up to and including its first [SEP] (the padding after it dropped)."""
+    rows = []
+    for row in sequences[:, 1:].tolist():
+        rows.append(row[: row.index(eos) + 1] if eos in row else row)
+    return rows
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("min_new_tokens", [None, 5])
+def test_confidence_at_threshold_one_is_greedy_ar(seed, min_new_tokens):
+    model, ids, mask = sep_prone_model(seed, 3)
+    settings = {"max_new_tokens": 12, "min_new_tokens": min_new_tokens}
+    out = confidence(model, ids, mask, 3, 1.0, **settings)
+    assert torch.equal(out.sequences, greedy(model, ids, mask, **settings))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(("ngram", "block_size"), [(2, 2), (3, 3), (3, 2)])
+def test_confidence_at_threshold_zero_is_semi_nar_accepting_all(seed, ngram, block_size):
+    """Threshold 0 accepts every proposal: the same streams propose the same tokens as semi_nar_acceptance="all",
+    up to the last block that `max_new_tokens` cuts (there the last token is the AR stream's, a stream s > 0's in
+    "all")."""
+    model, ids, mask = sep_prone_model(seed, ngram)
+    eos = model.config.eos_token_id
+    out = confidence(model, ids, mask, block_size, 0.0, max_new_tokens=12)
+    accept_all = model.generate(
+        ids, attention_mask=mask, decoding_mode="semi_nar", semi_nar_block_size=block_size, max_new_tokens=12
+    )
+    same = 12 - block_size + 1
+    dial, reference = generated_rows(out.sequences, eos), generated_rows(accept_all, eos)
+    assert [row[:same] for row in dial] == [row[:same] for row in reference]
+    assert [len(row) for row in dial] == [len(row) for row in reference]
+    lengths = torch.tensor([len(r) for r in generated_rows(out.sequences, eos)], dtype=torch.float)
+    # the first pass accepts 1 token (nothing is pending yet), every later pass up to k
+    assert bool((out.decoder_passes <= 1 + torch.ceil((lengths - 1) / block_size)).all())
+
+
+def test_accepting_unverified_proposals_takes_fewer_passes_than_verify():
+    """Where proposals are wrong (a random model), verification rejects them; a threshold below their probability
+    accepts them, so fewer passes decode the same number of tokens."""
+    model, ids, mask = sep_prone_model(0, 3)
+    lossless = verify(model, ids, mask, 3, max_new_tokens=12, min_new_tokens=12)
+    dial = confidence(model, ids, mask, 3, 0.0, max_new_tokens=12, min_new_tokens=12)
+    assert int(dial.decoder_passes.sum()) < int(lossless.decoder_passes.sum())
+    assert float(dial.tokens_per_pass.mean()) > float(lossless.tokens_per_pass.mean())
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, "high", True])
+def test_a_confidence_threshold_outside_zero_one_is_refused(threshold):
+    model, ids, mask = sep_prone_model(0, 2)
+    with pytest.raises(ValueError, match="semi_nar_confidence"):
+        confidence(model, ids, mask, 2, threshold, max_new_tokens=6)

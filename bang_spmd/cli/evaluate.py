@@ -9,9 +9,9 @@ and the time per sample.
 `--task` sets the columns, lengths and rows of a task (`bang_spmd.data.tasks`); explicit flags win.
 
 How every model is scored is described in `bang_spmd.evaluation.split_evaluation`. `--decoding_mode ar` uses
-`--num_beams` and `--length_penalty`; `semi_nar` uses `--semi_nar_block_size`. METEOR with `--meteor auto` (the
-default) only where WordNet is installed (`bang-prepare-wordnet`). Prints one JSON line and writes the predictions
-with `--output_file`.
+`--num_beams` and `--length_penalty`; `semi_nar` uses `--semi_nar_block_size`, `--semi_nar_acceptance` and
+`--semi_nar_confidence`. METEOR with `--meteor auto` (the default) only where WordNet is installed
+(`bang-prepare-wordnet`). Prints one JSON line and writes the predictions with `--output_file`.
 """
 
 import argparse
@@ -29,7 +29,7 @@ from bang_spmd.evaluation.split_evaluation import (
     default_device,
     evaluate_split,
 )
-from modeling_bang.generation_bang import DECODING_MODES
+from modeling_bang.generation_bang import DECODING_MODES, SEMI_NAR_ACCEPTANCE_RULES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"tokens per semi-NAR step (default {Decoding.semi_nar_block_size})",
     )
+    parser.add_argument(
+        "--semi_nar_acceptance",
+        choices=SEMI_NAR_ACCEPTANCE_RULES,
+        default=None,
+        help="semi-NAR proposals kept: all, verify (greedy AR's output) or confidence (above --semi_nar_confidence)",
+    )
+    parser.add_argument(
+        "--semi_nar_confidence",
+        type=float,
+        default=None,
+        help=f"a proposal's probability needed by --semi_nar_acceptance confidence ({Decoding.semi_nar_confidence})",
+    )
     parser.add_argument("--batch_size", type=int, default=SplitEvaluation.batch_size)
     parser.add_argument("--max_samples", type=int, default=None, help="first N examples only")
     parser.add_argument("--device", default=default_device())
@@ -91,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     misplaced = [f"--{name}" for name, where in MODE_OPTIONS.items() if args[name] is not None and where != mode]
     if misplaced:  # a flag of another decoding mode would be ignored
         raise ValueError(f"{', '.join(misplaced)} only apply to another decoding mode than --decoding_mode {mode}.")
-    names = ("decoding_mode", "max_new_tokens", "num_beams", "length_penalty", "semi_nar_block_size")
+    names = ("decoding_mode", "max_new_tokens", *MODE_OPTIONS)
     given = {name: args.pop(name) for name in names}
     decoding = Decoding(**{name: value for name, value in given.items() if value is not None})
     result = evaluate_split(SplitEvaluation(decoding=decoding, **args))

@@ -48,6 +48,8 @@ class Decoding:
     num_beams: int = 1  # `ar`
     length_penalty: float = 1.0  # `ar`
     semi_nar_block_size: int = 2  # `semi_nar`
+    semi_nar_acceptance: str = "all"  # `semi_nar`: "all", "verify" (lossless) or "confidence"
+    semi_nar_confidence: float = 0.9  # `semi_nar` with "confidence": the probability a proposal needs
 
     def __post_init__(self) -> None:
         if self.decoding_mode not in DECODING_MODES:
