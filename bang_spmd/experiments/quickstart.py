@@ -64,7 +64,8 @@ EXAMPLES = 5  # test inputs printed with every model's output
 
 @dataclass(kw_only=True)
 class QuickstartOptions:
-    """The quickstart's options: `bang-quickstart`'s flags, with their defaults (sized for 2 CPU cores)."""
+    """The quickstart's options: `bang-quickstart`'s flags, with their defaults (about 24 minutes on 2 CPU cores, the
+    smallest budget measured at which the NAR students translate: examples/results/quickstart/README.md)."""
 
     output_dir: Path = Path("outputs/quickstart")  # the folder of every stage
     overwrite: bool = False  # delete output_dir and start again
