@@ -312,17 +312,24 @@ def test_empty_input_is_refused(mode):
         model.generate(torch.zeros(1, 0, dtype=torch.long), decoding_mode=mode, max_new_tokens=4)
 
 
-@pytest.mark.parametrize("mode", ["ar", "nar", "semi_nar"])
-def test_evaluate_generation_script_scores_every_mode_against_the_raw_targets(tmp_path, mode):
-    model = lively_model()
+def save_for_evaluation(model, folder):
+    """Saves `model` with the tiny tokenizer as `folder/model` and two wndef-style rows as `folder/data.jsonl`;
+    returns the tokenizer."""
     tokenizer = tiny_tokenizer()
-    model.save_pretrained(tmp_path / "model")
-    tokenizer.save_pretrained(tmp_path / "model")
+    model.save_pretrained(folder / "model")
+    tokenizer.save_pretrained(folder / "model")
     rows = [
         {"word": "5 6", "example": "7 8 9", "definition": "10 11"},
         {"word": "12", "example": "", "definition": "13"},
     ]
-    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return tokenizer
+
+
+@pytest.mark.parametrize("mode", ["ar", "nar", "semi_nar"])
+def test_evaluate_generation_script_scores_every_mode_against_the_raw_targets(tmp_path, mode):
+    model = lively_model()
+    tokenizer = save_for_evaluation(model, tmp_path)
     script = load_example("cli.evaluate")
     argv = ["--model", str(tmp_path / "model"), "--data_file", str(tmp_path / "data.jsonl"), "--device", "cpu"]
     argv += ["--decoding_mode", mode, "--max_new_tokens", "5", "--output_file", str(tmp_path / "out.jsonl")]
@@ -342,14 +349,7 @@ def test_evaluate_script_decodes_lossless_and_confidence_semi_nar(tmp_path, acce
     """`bang-evaluate --semi_nar_acceptance verify` (and `confidence` at threshold 1) write greedy AR's output;
     `--semi_nar_confidence` outside semi-NAR is refused."""
     model = lively_model(ngram=2)
-    tokenizer = tiny_tokenizer()
-    model.save_pretrained(tmp_path / "model")
-    tokenizer.save_pretrained(tmp_path / "model")
-    rows = [
-        {"word": "5 6", "example": "7 8 9", "definition": "10 11"},
-        {"word": "12", "example": "", "definition": "13"},
-    ]
-    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    save_for_evaluation(model, tmp_path)
     script = load_example("cli.evaluate")
     base = ["--model", str(tmp_path / "model"), "--data_file", str(tmp_path / "data.jsonl"), "--device", "cpu"]
     base += ["--max_new_tokens", "6", "--batch_size", "1"]
