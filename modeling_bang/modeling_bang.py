@@ -1931,7 +1931,7 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         n = torch.zeros(batch, dtype=torch.long, device=device)  # accepted new tokens = valid cache slots
         last = torch.full((batch,), generation_config.decoder_start_token_id, dtype=torch.long, device=device)
         proposals = torch.zeros(batch, 0, dtype=torch.long, device=device)
-        confident = torch.zeros(batch, 0, dtype=torch.bool, device=device)  # "confidence": above the threshold
+        confident = torch.zeros(batch, 0, dtype=torch.bool, device=device)  # above the threshold (never with verify)
         cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
         slots = 0  # cache length: the longest active row's accepted tokens
         while True:
@@ -1969,9 +1969,7 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
                 logits[..., eos] = logits[..., eos].masked_fill(too_short, torch.finfo(logits.dtype).min)
             predicted = logits.argmax(-1)  # (A, streams, T)
             greedy = predicted[:, 0]  # greedy[:, i]: the AR token after main position i
-            agreed, accepted, counts, ended = verified_token_counts(
-                proposals, greedy, max_new - n, eos, confident if threshold is not None else None
-            )
+            agreed, accepted, counts, ended = verified_token_counts(proposals, greedy, max_new - n, eos, confident)
 
             take = steps[None, :] < counts[:, None]  # (A, T): the accepted tokens (g_0..g_{count-1} with "verify")
             cells = (rows[:, None].expand(-1, length)[take], (n[:, None] + steps)[take])
