@@ -237,7 +237,7 @@ def test_resuming_from_a_checkpoint_reproduces_the_uninterrupted_run(tmp_path):
         ({"distilled_ratio": 1.5}, "distilled_ratio"),
         ({"mix_schedule": "linear"}, "distilled_ratio_end"),
         ({"kd_temperature": 0.0}, "kd_temperature"),
-        ({"label_smoothing_factor": 0.1}, "label_smoothing_factor"),
+        ({"length_buckets_window": 0}, "length_buckets_window"),
     ],
 )
 def test_invalid_options_name_the_field(tmp_path, overrides, message):

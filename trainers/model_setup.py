@@ -21,14 +21,10 @@ from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 
 from modeling_bang import BangConfig, BangForConditionalGeneration, build_default_tokenizer
-from modeling_bang.configuration_bang import ARCHITECTURE_FIELDS, TRAINING_FIELDS
+from modeling_bang.configuration_bang import ARCHITECTURE_FIELDS, DROPOUT_FIELDS
 
 
 logger = logging.get_logger(__name__)
-
-# The label smoothing of the models the training programs build: the official fine-tuning recipe (microsoft/BANG,
-# `--label-smoothing 0.1`). `BangConfig` itself defaults to 0, transformers' convention for `labels`.
-TRAINING_LABEL_SMOOTHING = 0.1
 
 _OVERRIDE = "Override of the preset."
 
@@ -38,8 +34,9 @@ class ModelShape:
     """A BANG model shape: a `BangConfig` preset and its overrides (None keeps the preset's value).
 
     The architecture fields are `modeling_bang.configuration_bang.ARCHITECTURE_FIELDS`; the training fields
-    (`TRAINING_FIELDS`: dropouts and label smoothing) and `ngram` may also be set on a saved model. The field names
-    are the command-line flags of the training programs (`--config_preset tiny --hidden_size 128 ...`).
+    (`DROPOUT_FIELDS`) and `ngram` may also be set on a saved model; label smoothing is a training argument
+    (`label_smoothing_factor`, `bang_spmd.trainers.recipe`). The field names are the command-line flags of the
+    training programs (`--config_preset tiny --hidden_size 128 ...`).
     """
 
     config_preset: str | None = field(
@@ -60,10 +57,6 @@ class ModelShape:
     dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
     attention_dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
     activation_dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
-    label_smoothing: float | None = field(
-        default=None,
-        metadata={"help": "Override of the config; a model built from a preset gets 0.1 (the official recipe)."},
-    )
 
     @classmethod
     def symmetric(
@@ -96,7 +89,7 @@ class ModelShape:
         ]
         if not presets:
             raise ValueError(f"No preset has the relative buckets (num_buckets, max distance) {buckets} of the model.")
-        values = {name: getattr(config, name) for name in (*ARCHITECTURE_FIELDS, *TRAINING_FIELDS)}
+        values = {name: getattr(config, name) for name in (*ARCHITECTURE_FIELDS, *DROPOUT_FIELDS)}
         return cls(config_preset=presets[0], ngram=config.ngram, **values)
 
     def shape_fields(self) -> dict:
@@ -105,7 +98,7 @@ class ModelShape:
 
     def overrides(self) -> dict:
         """The architecture and training fields that are set (not None)."""
-        names = (*ARCHITECTURE_FIELDS, *TRAINING_FIELDS)
+        names = (*ARCHITECTURE_FIELDS, *DROPOUT_FIELDS)
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
     @property
@@ -122,8 +115,8 @@ class ModelShape:
 def bang_config(
     shape: ModelShape, tokenizer: PreTrainedTokenizerBase, min_positions: int = 0, default_ngram: int | None = None
 ) -> BangConfig:
-    """The `BangConfig` of `shape`: its preset with its overrides, the tokenizer's vocabulary size and special ids,
-    and label smoothing `TRAINING_LABEL_SMOOTHING` unless the shape sets it.
+    """The `BangConfig` of `shape`: its preset with its overrides, and the tokenizer's vocabulary size and special
+    ids.
 
     Args:
         min_positions: the longest source or target the model will be fed; the model gets at least this many
@@ -139,7 +132,6 @@ def bang_config(
         "decoder_start_token_id": tokenizer.sep_token_id,
         "cls_token_id": tokenizer.cls_token_id,
     }
-    settings.setdefault("label_smoothing", TRAINING_LABEL_SMOOTHING)
     ngram = shape.ngram if shape.ngram is not None else default_ngram
     if ngram is not None:
         settings["ngram"] = ngram
@@ -176,7 +168,7 @@ def build_bang_model(
     if model_name_or_path is None:
         return BangForConditionalGeneration(bang_config(shape, tokenizer, min_positions, default_ngram))
     overrides = shape.overrides()
-    structural = sorted(set(overrides) - set(TRAINING_FIELDS))
+    structural = sorted(set(overrides) - set(DROPOUT_FIELDS))
     if structural:
         raise ValueError(f"{structural} cannot be changed when starting from --model_name_or_path.")
     model = load_pretrained_model(model_name_or_path, "--model_name_or_path", bang_only=True)
@@ -444,7 +436,6 @@ def load_pretrained_tokenizer(name_or_path: str, what: str = "--model", trust_re
 
 
 __all__ = [
-    "TRAINING_LABEL_SMOOTHING",
     "ModelShape",
     "bang_config",
     "build_bang_model",

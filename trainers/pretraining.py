@@ -38,6 +38,8 @@ from transformers.utils import logging
 
 from modeling_bang.modeling_bang import build_stream_labels
 
+from .recipe import BangTrainerMixin
+
 
 logger = logging.get_logger(__name__)
 
@@ -317,7 +319,7 @@ class MaskingEpochCallback(TrainerCallback):
         self.collator.epoch = math.floor((state.epoch or 0.0) + 1e-6)
 
 
-class BangPretrainingTrainer(Trainer):
+class BangPretrainingTrainer(BangTrainerMixin, Trainer):
     """`transformers.Trainer` for BANG's cross-stream visible n-stream pretraining objective.
 
     `compute_loss` runs the model in `mode="ngram"` on the collator's columns (`BangSpanMaskingCollator`), keeps each
@@ -325,17 +327,12 @@ class BangPretrainingTrainer(Trainer):
     (`eval_pretrain/stream_{s}_loss` for evaluation; the buffering follows TRL's trainers). The token count used to
     normalise the loss over gradient-accumulation steps (`num_items_in_batch`) counts every stream's trained tokens
     (stream s counts a target when its `target_span_index >= s`), so the loss equals the model's own loss of the
-    accumulated batch. The label smoothing is the model's (`config.label_smoothing`), so `label_smoothing_factor` of
-    the `TrainingArguments` must be 0. The data set may keep an `idx` column for the collator's seeding.
+    accumulated batch. `BangTrainerMixin` gives the recipe's batch order and label smoothing. The data set may keep an
+    `idx` column for the collator's seeding.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.args.label_smoothing_factor != 0:
-            raise ValueError(
-                f"`label_smoothing_factor` must be 0 (got {self.args.label_smoothing_factor}); BANG applies "
-                "`config.label_smoothing` itself."
-            )
         if self.compute_loss_func is not None:
             raise ValueError("`compute_loss_func` is not supported: the loss is the model's n-stream loss.")
         self._stream_losses: dict[str, list[torch.Tensor]] = {"train": [], "eval": []}

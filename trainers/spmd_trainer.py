@@ -38,6 +38,7 @@ from transformers.utils import logging
 from bang_spmd.model_cards import write_trainer_model_card
 
 from .distillation import SOURCE_HASH_COLUMN, source_sha256
+from .recipe import BangRecipeDefaults, BangTrainerMixin
 from .spmd_objectives import (
     MIX_SCHEDULES,
     MIXING_STRATEGIES,
@@ -63,8 +64,9 @@ SPMD_COLUMNS = ("input_ids", "attention_mask", "labels", DISTILLED_LABELS)
 
 
 @dataclass
-class SPMDTrainingArguments(Seq2SeqTrainingArguments):
-    """`Seq2SeqTrainingArguments` plus SPMD's options (module docstring); every value is validated."""
+class SPMDTrainingArguments(BangRecipeDefaults, Seq2SeqTrainingArguments):
+    """`Seq2SeqTrainingArguments` with BANG's recipe as defaults (`bang_spmd.trainers.recipe`) plus SPMD's options
+    (module docstring); every value is validated."""
 
     mixing_strategy: str = field(
         default="select",
@@ -144,11 +146,6 @@ class SPMDTrainingArguments(Seq2SeqTrainingArguments):
             raise ValueError(f"`kd_temperature` must be > 0, got {self.kd_temperature!r}.")
         if self.mix_schedule == "linear" and self.distilled_ratio_end is None:
             raise ValueError("`mix_schedule=linear` needs `distilled_ratio_end`.")
-        if self.label_smoothing_factor != 0:
-            raise ValueError(
-                f"`label_smoothing_factor` must be 0 (got {self.label_smoothing_factor}); BANG applies "
-                "`config.label_smoothing` itself."
-            )
 
 
 class SPMDDataCollator:
@@ -333,7 +330,7 @@ def as_nar_student(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-class SPMDTrainer(Seq2SeqTrainer):
+class SPMDTrainer(BangTrainerMixin, Seq2SeqTrainer):
     """`Seq2SeqTrainer` that trains BANG's NAR flow with self-paced mixed distillation (module docstring).
 
     Use it like any `Seq2SeqTrainer`, with `SPMDTrainingArguments`, `SPMDDataCollator` and a data set holding

@@ -52,7 +52,7 @@ from typing import Any
 import torch
 from transformers import ProphetNetForConditionalGeneration
 
-from bang_spmd.trainers.model_setup import TRAINING_LABEL_SMOOTHING
+from bang_spmd.trainers.recipe import BangRecipeDefaults
 from bang_spmd.trainers.spmd_trainer import (
     DISTILLED_LABELS,
     SPMDDataCollator,
@@ -71,10 +71,12 @@ from .common import Ratio, prophetnet_config
 SHAPES: dict[str, Callable[[], BangConfig]] = {
     # vocab 8000: the vocabulary of this project's small CPU models
     "small": lambda: BangConfig.from_preset(
-        "bang-base", **common.SMALL_SHAPE, vocab_size=8000, label_smoothing=TRAINING_LABEL_SMOOTHING
+        "bang-base", **common.SMALL_SHAPE, vocab_size=8000, label_smoothing=BangRecipeDefaults.label_smoothing_factor
     ),
-    "bang-base": lambda: BangConfig.from_preset("bang-base", label_smoothing=TRAINING_LABEL_SMOOTHING),
-    "tiny": lambda: BangConfig.from_preset("tiny", label_smoothing=TRAINING_LABEL_SMOOTHING),
+    "bang-base": lambda: BangConfig.from_preset(
+        "bang-base", label_smoothing=BangRecipeDefaults.label_smoothing_factor
+    ),
+    "tiny": lambda: BangConfig.from_preset("tiny", label_smoothing=BangRecipeDefaults.label_smoothing_factor),
 }
 
 LEARNING_RATE = 1e-4

@@ -9,14 +9,15 @@ The flags are the fields of `FinetuneModelArguments`, `DataArguments` and `Train
 and the outputs are described in `bang_spmd.recipes.finetune`.
 """
 
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import HfArgumentParser
 
 from bang_spmd.cli.task_defaults import TRAINING_FLAGS, with_task_defaults
 from bang_spmd.recipes import DataArguments, FinetuneModelArguments, finetune
+from bang_spmd.trainers.recipe import BangTrainingArguments
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser((FinetuneModelArguments, DataArguments, TrainingArguments), prog="bang-finetune")
+    parser = HfArgumentParser((FinetuneModelArguments, DataArguments, BangTrainingArguments), prog="bang-finetune")
     return finetune(*parser.parse_args_into_dataclasses(args=with_task_defaults(argv, TRAINING_FLAGS)))
 
 

@@ -13,14 +13,17 @@ the validation loss of every stream, and the command line that produced it.
 import shlex
 import sys
 
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import HfArgumentParser
 
 from bang_spmd.recipes import BangModelArguments, PretrainingDataArguments, pretrain
+from bang_spmd.trainers.recipe import BangTrainingArguments
 
 
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = HfArgumentParser((BangModelArguments, PretrainingDataArguments, TrainingArguments), prog="bang-pretrain")
+    parser = HfArgumentParser(
+        (BangModelArguments, PretrainingDataArguments, BangTrainingArguments), prog="bang-pretrain"
+    )
     return pretrain(*parser.parse_args_into_dataclasses(args=argv), command="bang-pretrain " + shlex.join(argv))
 
 

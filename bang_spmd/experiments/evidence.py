@@ -77,7 +77,7 @@ class EvidenceRun:
     teacher_steps: int = 1500
     student_steps: int = 1000
     batch_size: int = 64
-    learning_rate: float = 2e-3
+    learning_rate: float | None = None  # None: the training recipe's (bang_spmd.trainers.recipe)
     source_columns: str | None = None  # default: the task's
     target_column: str | None = None
     max_source_length: int | None = None

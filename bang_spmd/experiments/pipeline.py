@@ -17,13 +17,14 @@ import json
 import shutil
 from pathlib import Path
 
-from transformers import AutoConfig, TrainingArguments
+from transformers import AutoConfig
 
 from bang_spmd import evaluation, recipes
 from bang_spmd.evaluation import Decoding, SplitEvaluation
 from bang_spmd.recipes import DataArguments, DistillArguments, FinetuneModelArguments, SPMDModelArguments
 from bang_spmd.trainers.distillation import DistillationConfig
 from bang_spmd.trainers.model_setup import ModelShape
+from bang_spmd.trainers.recipe import BangTrainingArguments
 from bang_spmd.trainers.spmd_trainer import SPMDTrainingArguments
 
 from .settings import STUDENT_OPTIONS, ExperimentSettings, announce
@@ -47,16 +48,17 @@ def pair_data(settings: ExperimentSettings, train_file: Path, validation_file: P
 
 
 def trainer_settings(settings: ExperimentSettings, folder: Path, steps: int) -> dict:
-    """The Trainer settings every training step shares: batches of similar lengths, a checkpoint every quarter of
-    the run (to resume), one seed for data order and dropout, and no pinned memory or worker processes on a CPU."""
+    """The Trainer settings every training step shares: the recipe of the training programs
+    (`bang_spmd.trainers.recipe.BangRecipeDefaults`, with the settings' learning rate when given), a checkpoint every
+    quarter of the run (to resume), one seed for data order and dropout, and no pinned memory or worker processes on
+    a CPU."""
+    recipe = {} if settings.learning_rate is None else {"learning_rate": settings.learning_rate}
     return {
         "output_dir": str(folder),
         "max_steps": steps,
         "per_device_train_batch_size": settings.batch_size,
         "per_device_eval_batch_size": settings.eval_batch_size,
-        "learning_rate": settings.learning_rate,
-        "warmup_steps": max(1, round(steps * settings.warmup_fraction)),
-        "train_sampling_strategy": "group_by_length",
+        **recipe,
         "seed": settings.seed,
         "report_to": "none",
         "logging_steps": max(1, steps // 10),
@@ -95,7 +97,7 @@ def train_teacher(settings: ExperimentSettings, train_file: Path, validation_fil
     data = pair_data(settings, train_file, validation_file)
     training = trainer_settings(settings, folder, settings.teacher_steps)
     announce("bang-finetune", model, data, training, log=log)
-    recipes.finetune(model, data, TrainingArguments(**training))
+    recipes.finetune(model, data, BangTrainingArguments(**training))
     remove_checkpoints(folder)
 
 

@@ -70,8 +70,7 @@ class ExperimentSettings:
     ngram: int | None = None  # predicting streams of the teacher (default: the model's)
     student_start: str = "init_model"  # the students' start: init_model (as the teacher) or the trained "teacher"
     batch_size: int = 64
-    learning_rate: float = 2e-3
-    warmup_fraction: float = 0.1
+    learning_rate: float | None = None  # None: the recipe's (bang_spmd.trainers.recipe.BangRecipeDefaults)
     num_beams: int = 4
     seed: int = 1
     eval_batch_size: int = 64
@@ -95,8 +94,8 @@ class ExperimentSettings:
             raise ValueError(f"student_start must be one of {STUDENT_STARTS}, got {self.student_start!r}.")
         if self.ngram is not None and self.ngram < 1:
             raise ValueError(f"ngram must be at least 1, got {self.ngram}.")
-        if not 0.0 <= self.warmup_fraction < 1.0:
-            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}.")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}.")
 
     @property
     def where(self) -> str | None:

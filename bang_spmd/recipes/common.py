@@ -20,6 +20,7 @@ from bang_spmd.data.jsonl import check_jsonl_file
 from bang_spmd.data.tasks import select_where
 from bang_spmd.evaluation.metrics import VALIDATION_METRICS
 from bang_spmd.pretrained import DEFAULT_MODEL, resolve_model_name
+from bang_spmd.trainers.allocator import reuse_freed_memory
 from bang_spmd.trainers.model_setup import (
     ModelShape,
     build_bang_model,
@@ -135,8 +136,11 @@ def claim_output_dir(training_args) -> Iterator[None]:
 
 
 def start_run(training_args, overwrite_output_dir: bool) -> str | None:
-    """Sets the log levels and the seed of a run; returns the checkpoint it resumes from (or None)."""
+    """Sets the log levels and the seed of a run, and on a CPU lets the process reuse freed memory
+    (`bang_spmd.trainers.allocator`); returns the checkpoint it resumes from (or None)."""
     check_training_arguments(training_args)
+    if training_args.device.type == "cpu":
+        reuse_freed_memory()
     log_level = training_args.get_process_log_level()
     transformers.utils.logging.set_verbosity(log_level)
     datasets.utils.logging.set_verbosity(log_level)

@@ -27,10 +27,11 @@ import os
 from dataclasses import dataclass, field
 
 import transformers
-from transformers import Trainer, TrainingArguments
+from transformers import TrainingArguments
 
 from bang_spmd.evaluation.metrics import validation_metric
 from bang_spmd.trainers.model_setup import record_weight_digests
+from bang_spmd.trainers.recipe import BangTrainer
 from bang_spmd.trainers.seq2seq_data import Seq2SeqCollator, encode_pairs
 from bang_spmd.trainers.validation import decode_nar
 from modeling_bang import DECODER_MODES
@@ -71,7 +72,7 @@ def _finetune(model_args: FinetuneModelArguments, data_args: DataArguments, trai
         train, _ = encode_pairs(train, tokenizer, data_args, "training")
         validation = common.load_validation(data_args, tokenizer)
 
-    trainer = Trainer(
+    trainer = BangTrainer(
         model=model,
         args=training_args,
         train_dataset=train.remove_columns("reference"),
