@@ -24,13 +24,13 @@ def test_fairseq_interval_rates_reads_every_interval_and_refuses_a_log_without_t
         peer.fairseq_interval_rates("| INFO | fairseq_cli.train | no rates here")
 
 
-def test_length_grouped_batches_cover_every_example_once_in_batches_of_similar_length():
-    lengths = [i % 37 for i in range(500)]
-    batches = peer.length_grouped_batches(lengths, batch_size=16, seed=0)
+def test_bang_batches_are_the_recipes_and_cover_every_example_once():
+    pairs_ids = [([5] * (i % 37 + 1), [6] * (i % 11 + 1)) for i in range(500)]
+    batches = peer.recipe_batches(pairs_ids, batch_size=16, seed=0)
     assert sorted(i for b in batches for i in b) == list(range(500))
-    assert all(len(b) <= 16 for b in batches) and batches == peer.length_grouped_batches(lengths, 16, 0)
-    spread = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches if len(b) == 16]
-    assert sum(spread) / len(spread) < 8  # sorted inside mega-batches: far below the 36 of random batches
+    assert all(len(b) <= 16 for b in batches) and batches == peer.recipe_batches(pairs_ids, 16, 0)
+    spread = [max(len(pairs_ids[i][0]) for i in b) - min(len(pairs_ids[i][0]) for i in b) for b in batches]
+    assert sum(spread) / len(spread) < 8  # sorted by length: far below the 36 of random batches
 
 
 def test_the_benchmark_records_fairseq_and_every_bang_flow_with_their_ratios(tmp_path):

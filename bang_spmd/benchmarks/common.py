@@ -200,17 +200,22 @@ def add_ratios(row: dict[str, Any], medians: Mapping[str, float], ratios: Sequen
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else `platform.processor()`, else "cpu"."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
 def machine_info(device: torch.device, dtype: str) -> dict[str, Any]:
     """Python, platform, torch and transformers versions, the device and CPU names, CPU count, torch threads and
     the dtype, for results.json."""
-    cpu_name = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu_name = next(
-                (line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu_name
-            )
-    except OSError:
-        pass
+    cpu_name = cpu_model()
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),

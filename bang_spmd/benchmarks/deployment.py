@@ -45,6 +45,7 @@ from typing import Any
 import torch
 import transformers
 
+from bang_spmd.benchmarks.common import cpu_model
 from bang_spmd.deploy import onnx_export
 from modeling_bang import BangConfig, BangForConditionalGeneration
 
@@ -178,16 +179,6 @@ def run_batch(model, methods: dict[str, Callable], args, batch: int) -> dict[str
     return {"batch_size": batch, "methods": summary, "ratios": ratios}
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
-
-
 def machine_info(args) -> dict[str, Any]:
     info = {
         "torch": torch.__version__,
@@ -197,7 +188,7 @@ def machine_info(args) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": args.device,
-        "device_name": torch.cuda.get_device_name() if args.device == "cuda" else cpu_name(),
+        "device_name": torch.cuda.get_device_name() if args.device == "cuda" else cpu_model(),
     }
     try:
         import onnxruntime

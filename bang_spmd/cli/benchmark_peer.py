@@ -1,7 +1,7 @@
 """`bang-benchmark-peer`: BANG's training steps per second against fairseq's Transformer on the same pairs
 (`bang_spmd.benchmarks.peer`).
 
-    HF_HUB_OFFLINE=1 bang-benchmark-peer --data_file ../shared/data/debtrans-enfr/train.jsonl --where kind=synopsis \\
+    HF_HUB_OFFLINE=1 bang-benchmark-peer --data_file bang_spmd/quickstart_data/debtrans_sample/train.jsonl.gz \\
         --tokenizer bang-mini --fairseq_python .venv-fairseq/bin/python --output_dir outputs/benchmark_peer
 """
 
@@ -20,7 +20,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__ + "\n" + peer.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data_file", type=Path, required=True, help="JSON Lines training pairs")
+    parser.add_argument("--data_file", type=Path, required=True, help="JSON Lines training pairs (.jsonl[.gz])")
     parser.add_argument("--source_column", default="en")
     parser.add_argument("--target_column", default="fr")
     parser.add_argument("--where", default=None, help="keep rows with COLUMN=VALUE only (e.g. kind=synopsis)")
@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--ffn_dim", type=int, default=512)
-    parser.add_argument("--ngram", type=int, default=2)
+    parser.add_argument("--ngram", type=int, default=4, help="predicting streams of the n-stream step")
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", type=Path, default=Path("outputs/benchmark_peer"))
