@@ -34,7 +34,7 @@ def start(tmp_path_factory):
 def miniature(data: Path, model: Path) -> list[str]:
     return [
         "--data_dir", str(data), "--init_model", str(model), "--teacher_steps", "3", "--student_steps", "2",
-        "--distill_samples", "24", "--eval_samples", "6", "--batch_size", "8",
+        "--distill_samples", "24", "--eval_samples", "6", "--latency_samples", "3", "--batch_size", "8",
     ]  # fmt: skip
 
 
@@ -56,9 +56,14 @@ def test_quickstart_prints_the_table_with_baselines_and_examples_and_saves_every
         assert 1 <= row["distinct_outputs"] <= 6
     assert result["rows"][5]["distinct_outputs"] == 1  # one string for every input
     assert [row["decoding_mode"] for row in result["rows"][:4]] == ["ar", "ar", "nar", "nar"]
-    assert all(row["ms_per_sample"] > 0 for row in result["rows"][:4])
+    for row in result["rows"][:4]:  # timed on the first 3 inputs, one at a time, with the idle cores' threads
+        assert row["ms_per_sample"] > 0 and row["latency_samples"] == 3 and row["timing_threads"] >= 1
     recorded = json.loads((output_dir / "results.json").read_text())
     assert recorded["rows"] == result["rows"] and recorded["examples"] == result["examples"]
+    assert set(recorded["stage_seconds"]) == {"teacher", "distillation", "nar-gold", "nar-spmd", "evaluation"}
+    assert {"cpu", "torch", "transformers", "tokenizers", "timing_threads", "training_threads"} <= set(
+        recorded["machine"]
+    )
     assert len(result["examples"]) == 5
     for example in result["examples"]:
         assert {"input", "reference", "AR teacher, beam 4", "NAR + SPMD"} <= set(example)

@@ -100,7 +100,8 @@ class SplitEvaluation:
 
 def evaluate_split(evaluation: SplitEvaluation) -> dict:
     """Decodes and scores the split; returns the result dict that `bang-evaluate` prints (settings, metrics,
-    `ms_per_sample`, `distinct_outputs`, `device`) and writes the predictions to `output_file` when given."""
+    `ms_per_sample`, `distinct_outputs`, `device`, the torch `threads` of the timing) and writes the predictions to
+    `output_file` when given."""
     encoding = PairEncoding(
         source_columns=evaluation.source_columns,
         target_column=evaluation.target_column,
@@ -159,6 +160,7 @@ def evaluate_split(evaluation: SplitEvaluation) -> dict:
         "ms_per_sample": 1000.0 * seconds / max(len(references), 1),
         "distinct_outputs": len(set(predictions)),
         "device": str(evaluation.device),
+        "threads": torch.get_num_threads(),
     }
     if evaluation.output_file is not None:
         with open(evaluation.output_file, "w", encoding="utf-8") as f:

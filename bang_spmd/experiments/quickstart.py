@@ -16,13 +16,15 @@ after an interruption continues where it stopped; `overwrite` starts again):
    (`student_start="teacher"`, this package's choice, `bang_spmd.experiments.settings.STUDENT_STARTS`: from BANG-mini
    a NAR student needs about twice the steps for the same validation BLEU, examples/results/quickstart/README.md);
    `student_start="init_model"` starts them from `init_model` as in the papers.
-5. evaluation on the test split at batch size 1 (`bang-evaluate`): the task's metrics against the references, the
-   number of distinct outputs, and the milliseconds per sample, for the teacher (AR greedy, AR beam 4) and the two
+5. evaluation on the test split (`bang-evaluate`): the task's metrics against the references and the number of
+   distinct outputs (decoded in batches of 64), and the milliseconds per sample of the first `latency_samples` test
+   inputs decoded one at a time (batch size 1, the latency a user sees), with as many threads as the machine has idle
+   cores when the timing starts (`idle_cores`, recorded), for the teacher (AR greedy, AR beam 4) and the two
    students (one NAR pass), next to two trivial baselines (the source copied; the most frequent training target for
    every input). The table and a few example inputs with every model's output are printed and saved as
-   `OUTPUT/results.md` and `OUTPUT/results.json`. Every seed is fixed (data order, dropout, distillation is
-   deterministic), so the same command on the same machine gives the same quality numbers; only the timing columns
-   change from run to run.
+   `OUTPUT/results.md` and `OUTPUT/results.json`, with the wall time of every stage, the CPU and the library
+   versions. Every seed is fixed (data order, dropout, distillation is deterministic), so the same command on the
+   same machine gives the same quality numbers; only the timing columns change from run to run.
 
 The SPMD student in `OUTPUT/nar-spmd` gets a model card (README.md) and loads with
 `AutoModelForSeq2SeqLM.from_pretrained("OUTPUT/nar-spmd", trust_remote_code=True)`; `push_to_hub` with
@@ -32,11 +34,18 @@ The SPMD student in `OUTPUT/nar-spmd` gets a model card (README.md) and loads wi
 import collections
 import dataclasses
 import gzip
+import importlib.metadata
 import json
+import os
+import platform
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from bang_spmd.benchmarks.common import cpu_model
 from bang_spmd.data.tasks import TASKS
 from bang_spmd.evaluation.metrics import compute_generation_metrics
 from bang_spmd.hub.publish import push_model_folder_to_hub
@@ -48,13 +57,15 @@ from .settings import STUDENT_OPTIONS, STUDENT_STARTS, ExperimentSettings
 
 EMBEDDED_DATA = Path(__file__).resolve().parents[1] / "quickstart_data"
 SPLITS = ("train", "validation", "test")
-# The table's models: (row name, model folder, evaluation name, `Decoding` options).
+# The table's models: (row name, model folder, evaluation name, `Decoding` options); the timing of an evaluation
+# `test-X` is `latency-X`.
 EVALUATIONS = (
     ("AR teacher, greedy", "teacher", "test-ar-greedy", {"decoding_mode": "ar", "num_beams": 1}),
     ("AR teacher, beam 4", "teacher", "test-ar-beam4", {"decoding_mode": "ar", "num_beams": 4}),
     ("NAR baseline (gold targets)", "nar-gold", "test-nar", {"decoding_mode": "nar"}),
     ("NAR + SPMD", "nar-spmd", "test-nar", {"decoding_mode": "nar"}),
 )
+LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "accelerate", "sacrebleu")
 METRIC_TITLES = {"bleu4": "BLEU", "chrf": "chrF", "rouge1_f1": "ROUGE-1", "rouge2_f1": "ROUGE-2",
                  "rougeL_f1": "ROUGE-L", "meteor": "METEOR"}  # fmt: skip
 # The options that may change when a finished run is run again (to publish it).
@@ -76,18 +87,20 @@ class QuickstartOptions:
     max_train_samples: int | None = None  # the first N training rows (default: all)
     student_start: str = "teacher"  # the students' start: the trained "teacher" or "init_model"
     distill_samples: int = 8000  # training rows distilled; the students train on them
-    eval_samples: int = 400  # test rows scored and timed
+    eval_samples: int = 400  # test rows scored
+    latency_samples: int = 100  # the first test rows timed one at a time
     teacher_steps: int = 1000
     student_steps: int = 800
     batch_size: int = 64
-    learning_rate: float = 2e-3  # the best of 5e-4, 1e-3, 2e-3, 4e-3 (examples/results/quickstart/README.md)
+    learning_rate: float | None = None  # None: the training recipe's (bang_spmd.trainers.recipe)
     seed: int = 42
     hub_model_id: str | None = None  # the repo id written into the card (and pushed to)
     push_to_hub: bool = False
 
     def check(self) -> None:
         """Raises SystemExit with the reason for an option out of range or data that cannot be found."""
-        for name in ("distill_samples", "eval_samples", "teacher_steps", "student_steps", "batch_size"):
+        for name in ("distill_samples", "eval_samples", "latency_samples", "teacher_steps", "student_steps",
+                     "batch_size"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise SystemExit(f"--{name} must be at least 1, got {getattr(self, name)}.")
         if self.max_train_samples is not None and self.max_train_samples < 1:
@@ -273,6 +286,60 @@ def card_arguments(options: QuickstartOptions, settings: ExperimentSettings, row
     }
 
 
+def idle_cores(seconds: float = 0.5) -> int:
+    """The cores no other process keeps busy: the idle share of every CPU over `seconds` (/proc/stat), times the
+    number of CPUs this process may run on, at least 1 (the number of those CPUs where /proc/stat is missing)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+    def idle_and_total() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields[:8])  # idle + iowait, every state but guest time
+
+    try:
+        idle_before, total_before = idle_and_total()
+        time.sleep(seconds)
+        idle_after, total_after = idle_and_total()
+    except (OSError, ValueError, IndexError):
+        return cpus
+    idle_share = (idle_after - idle_before) / max(total_after - total_before, 1)
+    return max(1, min(cpus, round(idle_share * (os.cpu_count() or cpus))))
+
+
+def machine_record(timing_threads: int) -> dict:
+    """The CPU, the library versions and the threads of the timings, for results.json."""
+    return {
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        **{name: importlib.metadata.version(name) for name in LIBRARIES},
+        "training_threads": torch.get_num_threads(),
+        "timing_threads": timing_threads,
+    }
+
+
+def evaluate_models(options: QuickstartOptions, settings: ExperimentSettings, models: dict, data: Path, log):
+    """The table's rows: each model's quality on the test rows (batches of `eval_batch_size`) and its latency on
+    the first `latency_samples` of them, one at a time with `idle_cores()` threads (recorded with each timing)."""
+    rows = []
+    for name, model, evaluation, decoding in EVALUATIONS:
+        print(f"evaluation: {name}", flush=True)
+        rows.append({"name": name, **evaluate(settings, models[model], data / "test.jsonl", decoding, evaluation,
+                                              log=log)})  # fmt: skip
+    threads, training_threads = idle_cores(), torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for row, (name, model, evaluation, decoding) in zip(rows, EVALUATIONS, strict=True):
+            print(f"timing: {name}, {options.latency_samples} inputs one at a time, {threads} threads", flush=True)
+            timed = evaluate(settings, models[model], data / "test.jsonl", decoding,
+                             evaluation.replace("test-", "latency-"), 1, options.latency_samples, log)  # fmt: skip
+            row.update(ms_per_sample=timed["ms_per_sample"], latency_samples=timed["samples"],
+                       timing_threads=timed["threads"])  # fmt: skip
+    finally:
+        torch.set_num_threads(training_threads)
+    return rows
+
+
 def run_quickstart(options: QuickstartOptions) -> dict:
     """Runs (or resumes) every stage; returns the table rows, the examples, the markdown table and the SPMD
     student's folder."""
@@ -283,32 +350,44 @@ def run_quickstart(options: QuickstartOptions) -> dict:
     data, teacher, distilled = out / "data", out / "teacher", out / "distilled" / "train.jsonl"
     models = {"teacher": teacher, "nar-gold": out / "nar-gold", "nar-spmd": out / "nar-spmd"}
     log = out / "commands.txt"
+    stages: dict[str, float] = {}
+
+    def timed(stage: str, work, *arguments) -> None:
+        began = time.perf_counter()
+        work(*arguments)
+        stages[stage] = round(time.perf_counter() - began, 1)
 
     copy_data(options, settings, data)
-    train_teacher(settings, data / "train.jsonl", data / "validation.jsonl", teacher, log)
+    timed("teacher", train_teacher, settings, data / "train.jsonl", data / "validation.jsonl", teacher, log)
     subset = data / "distill-rows.jsonl"
     if not subset.is_file():
         lines = (data / "train.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
         subset.write_text("".join(lines[: options.distill_samples]), encoding="utf-8")
-    distill(settings, teacher, subset, distilled, log)
+    timed("distillation", distill, settings, teacher, subset, distilled, log)
     for folder, variant in (("nar-gold", "nar-gold"), ("nar-spmd", options.student_variant)):
-        train_student(settings, variant, distilled, data / "validation.jsonl", models[folder], teacher, log)
-    rows = []
-    for name, model, evaluation, decoding in EVALUATIONS:  # one example at a time: the latency a user sees
-        print(f"evaluation: {name}", flush=True)
-        result = evaluate(settings, models[model], data / "test.jsonl", decoding, evaluation, 1, log=log)
-        rows.append({"name": name, **result})
+        timed(folder, train_student, settings, variant, distilled, data / "validation.jsonl", models[folder],
+              teacher, log)  # fmt: skip
+    began = time.perf_counter()
+    rows = evaluate_models(options, settings, models, data, log)
+    threads = rows[0]["timing_threads"]
+    stages["evaluation"] = round(time.perf_counter() - began, 1)
     rows += trivial_baselines(settings, data)
     examples = example_outputs(settings, data, models, EXAMPLES)
 
     write_model_card(models["nar-spmd"], overwrite=True, **card_arguments(options, settings, rows))
     table = results_table(rows, settings.metrics)
     text = examples_text(examples)
-    (out / "results.json").write_text(json.dumps({"rows": rows, "examples": examples}, indent=2, ensure_ascii=False))
+    record = {"rows": rows, "examples": examples, "stage_seconds": stages, "machine": machine_record(threads)}
+    (out / "results.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
     (out / "results.md").write_text(f"{table}\n\n```\n{text}\n```\n", encoding="utf-8")
     source = f"the {options.task} sample" if options.data_dir is None else options.data_dir
-    print(f"\nTest split of {source}, {rows[0]['samples']} examples, batch size 1, {rows[0]['device']}:\n\n{table}\n")
+    print(
+        f"\nTest split of {source}, {rows[0]['samples']} examples (quality: batches of {settings.eval_batch_size}; "
+        f"timing: the first {rows[0]['latency_samples']} one at a time on {threads} threads, {rows[0]['device']}):"
+        f"\n\n{table}\n"
+    )
     print(f"What the models write (first {len(examples)} test inputs):\n\n{text}\n")
+    print(f"Stage wall times (s): {json.dumps(stages)}")
     print(
         f"The SPMD student is in {models['nar-spmd']}; load it with\n"
         f"    AutoModelForSeq2SeqLM.from_pretrained({str(models['nar-spmd'])!r}, trust_remote_code=True)"
