@@ -60,7 +60,7 @@ def read_pairs(path: Path, source: str, target: str, where: str | None) -> list[
         raise ValueError(f"--where must be COLUMN=VALUE, got {where!r}.")
     column, _, value = (where or "").partition("=")
     pairs = []
-    with (gzip.open(path, "rt", encoding="utf-8") if str(path).endswith(".gz") else open(path, encoding="utf-8")) as f:
+    with gzip.open(path, "rt", encoding="utf-8") if str(path).endswith(".gz") else open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             row = json.loads(line)
             for name in (source, target, *([column] if where else [])):
