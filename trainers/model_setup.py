@@ -27,6 +27,8 @@ from modeling_bang.configuration_bang import ARCHITECTURE_FIELDS, DROPOUT_FIELDS
 logger = logging.get_logger(__name__)
 
 _OVERRIDE = "Override of the preset."
+# The fields that only a new model may set: its architecture and its initialisation.
+NEW_MODEL_FIELDS = (*ARCHITECTURE_FIELDS, "init_std")
 
 
 @dataclass
@@ -54,6 +56,11 @@ class ModelShape:
     max_position_embeddings: int | None = field(
         default=None, metadata={"help": "Override of the preset; default: at least the longest sequence used."}
     )
+    init_std: float | None = field(
+        default=None,
+        metadata={"help": "Standard deviation of a new model's normal initialisation (default: the preset's 0.02, "
+                          "the official BANG's `init_bert_params`)."},
+    )  # fmt: skip
     dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
     attention_dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
     activation_dropout: float | None = field(default=None, metadata={"help": "Override of the config."})
@@ -89,7 +96,7 @@ class ModelShape:
         ]
         if not presets:
             raise ValueError(f"No preset has the relative buckets (num_buckets, max distance) {buckets} of the model.")
-        values = {name: getattr(config, name) for name in (*ARCHITECTURE_FIELDS, *DROPOUT_FIELDS)}
+        values = {name: getattr(config, name) for name in (*NEW_MODEL_FIELDS, *DROPOUT_FIELDS)}
         return cls(config_preset=presets[0], ngram=config.ngram, **values)
 
     def shape_fields(self) -> dict:
@@ -98,7 +105,7 @@ class ModelShape:
 
     def overrides(self) -> dict:
         """The architecture and training fields that are set (not None)."""
-        names = (*ARCHITECTURE_FIELDS, *DROPOUT_FIELDS)
+        names = (*NEW_MODEL_FIELDS, *DROPOUT_FIELDS)
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
     @property
@@ -107,9 +114,9 @@ class ModelShape:
         return self.config_preset or "tiny"
 
     def describes_new_model(self) -> bool:
-        """Whether these fields ask for a new model: a preset, or an architecture field (the training fields and
-        `ngram` may also be set on a saved model)."""
-        return self.config_preset is not None or any(name in ARCHITECTURE_FIELDS for name in self.overrides())
+        """Whether these fields ask for a new model: a preset, an architecture field or `init_std` (the training
+        fields and `ngram` may also be set on a saved model)."""
+        return self.config_preset is not None or any(name in NEW_MODEL_FIELDS for name in self.overrides())
 
 
 def bang_config(

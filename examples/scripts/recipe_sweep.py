@@ -61,6 +61,9 @@ CANDIDATES = {
     "--label_smoothing_factor 0.1 --train_sampling_strategy length_buckets --length_buckets_window 4",
     "order-sorted": "--learning_rate 1e-3 --lr_scheduler_type inverse_sqrt --warmup_steps 200 --weight_decay 0.01 "
     "--label_smoothing_factor 0.1 --train_sampling_strategy length_buckets --length_buckets_window 1000",
+    # The initialisation of a new model (with the recipe): BERT's 0.02 (the official BANG's) is small for 128 hidden.
+    "init-0.05": "--init_std 0.05",
+    "init-0.09": "--init_std 0.09",
     "default": "",  # the programs' defaults after the sweep (bang_spmd.trainers.recipe.BangRecipeDefaults)
 }
 
