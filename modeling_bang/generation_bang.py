@@ -19,6 +19,10 @@ saved in `generation_config.json` and can be overridden per `generate` call:
 * `nar_canvas`: `"max_new_tokens"` (canvas of `max_new_tokens` masks, default) or `"source_length"` (the padded
   source length of the batch, as the official generator does).
 * `nar_collapse_repeats`: collapse consecutive duplicate tokens in NAR post-processing (official: yes).
+* `nar_eos_penalty`: subtracted from the `[SEP]` score of every canvas position before the argmax (default 0, the
+  official decoding). This package's option, the counterpart of fairseq's `--iter-decode-eos-penalty` for its NAR
+  models: a NAR model's `[SEP]` probability is concentrated while the content words at a position are spread over
+  many candidates, so the argmax often stops the output early; a penalty chosen on validation data lengthens it.
 * `nar_source_padding`: None, or a multiple m: NAR decoding right-pads the source batch with `[PAD]` to a multiple of
   m tokens first (this package's static-shape option: padding does not change the result, and a compiled or
   CUDA-graph NAR decoder then sees few distinct shapes and recompiles less).
@@ -71,6 +75,7 @@ class BangGenerationOptions:
     decoding_mode: str = "ar"
     nar_canvas: str = "max_new_tokens"
     nar_collapse_repeats: bool = True
+    nar_eos_penalty: float = 0.0
     nar_source_padding: int | None = None
     semi_nar_block_size: int = 2
     semi_nar_acceptance: str = "all"
@@ -83,6 +88,9 @@ class BangGenerationOptions:
             raise ValueError(f"`nar_canvas` must be one of {NAR_CANVAS_CHOICES}, got {self.nar_canvas!r}.")
         if not isinstance(self.nar_collapse_repeats, bool):
             raise ValueError(f"`nar_collapse_repeats` must be a bool, got {self.nar_collapse_repeats!r}.")
+        penalty = self.nar_eos_penalty
+        if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not penalty >= 0:
+            raise ValueError(f"`nar_eos_penalty` must be a non-negative number, got {penalty!r}.")
         m = self.nar_source_padding
         if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
             raise ValueError(f"`nar_source_padding` must be None or a positive integer, got {m!r}.")

@@ -1802,6 +1802,9 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             logits = self.nar_logits(input_ids, attention_mask, canvas_length)
         else:
             logits = self(**encoder_inputs, mode="nar", canvas_length=canvas_length, use_cache=False).logits
+        if options.nar_eos_penalty:
+            logits = logits.clone()
+            logits[..., self.config.eos_token_id] -= options.nar_eos_penalty
         sequences = nar_canvas_to_sequences(
             logits.argmax(-1),
             decoder_start_token_id=generation_config.decoder_start_token_id,

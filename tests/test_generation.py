@@ -80,6 +80,25 @@ def test_nar_generate_is_one_forward_argmax_then_official_postprocessing():
             assert body == kept
 
 
+def test_nar_eos_penalty_lowers_the_sep_scores_before_the_argmax():
+    model = lively_model()
+    input_ids, attention_mask = source_batch(model)
+    sep = model.config.eos_token_id
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, mode="nar", canvas_length=7).logits
+    settings = {"attention_mask": attention_mask, "decoding_mode": "nar", "max_new_tokens": 7}
+    assert torch.equal(
+        model.generate(input_ids, nar_eos_penalty=0.0, **settings), model.generate(input_ids, **settings)
+    )
+    penalty = float(logits.max() - logits.min()) + 1.0  # [SEP] can then never be an argmax
+    penalised = logits.clone()
+    penalised[..., sep] -= penalty
+    out = model.generate(input_ids, nar_eos_penalty=penalty, nar_collapse_repeats=False, **settings)
+    for row, canvas in zip(out, penalised.argmax(-1), strict=True):
+        assert sep not in canvas.tolist()
+        assert strip_padding(row, model.config.pad_token_id)[1:] == canvas.tolist()  # the whole canvas is kept
+
+
 def test_nar_canvas_can_follow_the_padded_source_length():
     model = lively_model()
     input_ids, attention_mask = source_batch(model)
@@ -285,6 +304,7 @@ def test_seq2seq_trainer_predict_with_generate_passes_whole_batches(tmp_path, mo
     [
         ({"decoding_mode": "fast"}, "decoding_mode"),
         ({"decoding_mode": "nar", "nar_canvas": "target"}, "nar_canvas"),
+        ({"decoding_mode": "nar", "nar_eos_penalty": -1.0}, "nar_eos_penalty"),
         ({"decoding_mode": "semi_nar", "semi_nar_block_size": 0}, "semi_nar_block_size"),
         ({"decoding_mode": "semi_nar", "semi_nar_acceptance": "most"}, "semi_nar_acceptance"),
         ({"max_new_tokens": 100}, "max_new_tokens=100"),

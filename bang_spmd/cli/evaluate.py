@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"AR beam length penalty (default {Decoding.length_penalty})",
     )
     parser.add_argument(
+        "--nar_eos_penalty",
+        type=float,
+        default=None,
+        help=f"NAR: subtracted from the [SEP] score of every position (default {Decoding.nar_eos_penalty})",
+    )
+    parser.add_argument(
         "--semi_nar_block_size",
         type=int,
         default=None,

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_new_tokens", type=int, default=None, help="output length limit (NAR canvas length)")
     parser.add_argument("--num_beams", type=int, default=None, help="AR beam size")
     parser.add_argument("--length_penalty", type=float, default=None, help="AR beam length penalty")
+    parser.add_argument(
+        "--nar_eos_penalty", type=float, default=None, help="NAR: subtracted from the [SEP] score of every position"
+    )
     parser.add_argument("--semi_nar_block_size", type=int, default=None, help="tokens per semi-NAR step")
     parser.add_argument("--batch_size", type=int, default=32, help="sources per generate call")
     parser.add_argument(
@@ -130,6 +133,7 @@ def main(argv: list[str] | None = None) -> list[str]:
         args.max_new_tokens,
         num_beams=args.num_beams,
         length_penalty=args.length_penalty,
+        nar_eos_penalty=args.nar_eos_penalty,
         semi_nar_block_size=args.semi_nar_block_size,
     )
     check_semi_nar_block_size(model, settings)

@@ -21,7 +21,7 @@ from modeling_bang.generation_bang import collapse_repeated_words
 
 
 # The generate options that apply to one decoding mode only.
-MODE_OPTIONS = {"num_beams": "ar", "length_penalty": "ar", "semi_nar_block_size": "semi_nar",
+MODE_OPTIONS = {"num_beams": "ar", "length_penalty": "ar", "nar_eos_penalty": "nar", "semi_nar_block_size": "semi_nar",
                 "semi_nar_acceptance": "semi_nar", "semi_nar_confidence": "semi_nar"}  # fmt: skip
 
 

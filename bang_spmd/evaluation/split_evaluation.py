@@ -47,6 +47,7 @@ class Decoding:
     max_new_tokens: int = 48
     num_beams: int = 1  # `ar`
     length_penalty: float = 1.0  # `ar`
+    nar_eos_penalty: float = 0.0  # `nar`: subtracted from the [SEP] scores (modeling_bang.generation_bang)
     semi_nar_block_size: int = 2  # `semi_nar`
     semi_nar_acceptance: str = "all"  # `semi_nar`: "all", "verify" (lossless) or "confidence"
     semi_nar_confidence: float = 0.9  # `semi_nar` with "confidence": the probability a proposal needs
