@@ -12,8 +12,8 @@ system (fairseq reads the same word pieces, space-separated, and builds its dict
 the sample's 400 test synopses, scored with this package's sacreBLEU BLEU and chrF against the raw references:
 
 * fairseq 0.12 (its own virtual environment, `--fairseq_python`; never a dependency of this package), from random
-  weights: `--arch transformer` (label-smoothed CE 0.1, Adam, inverse-sqrt with 200 warm-up steps, lr 1e-3; the recipe
-  of ../shared/PEERS.md), decoded greedy and with beam 4; `--arch cmlm_transformer` (`translation_lev`,
+  weights: `--arch transformer` (label-smoothed CE 0.1, Adam, inverse-sqrt with 200 warm-up steps, lr 1e-3, the
+  recipe fairseq's translation examples use), decoded greedy and with beam 4; `--arch cmlm_transformer` (`translation_lev`,
   `random_mask`, same optimiser), decoded with 1 and 10 mask-predict iterations;
 * BANG with this package's training recipe (`bang-finetune`, `--max_train_minutes`): AR from random weights and
   from the shipped BANG-mini, decoded greedy and with beam 4; NAR from both starts, one pass.

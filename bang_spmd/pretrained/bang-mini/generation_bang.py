@@ -33,7 +33,7 @@ saved in `generation_config.json` and can be overridden per `generate` call:
   `semi_nar_confidence`, see below).
 * `semi_nar_confidence`: the probability threshold of `"confidence"` (0 to 1, default 0.9).
 
-Semi-NAR decoding is this package's design (no semi-NAR code was released, BANG_NOTES section 2): the main stream
+Semi-NAR decoding is this package's design (the official code released no semi-NAR decoding): the main stream
 holds the accepted prefix y_0..y_n (y_0 = `[SEP]`, cached like AR decoding); streams 0..k-1 of the cross-stream
 visible n-stream decoder sit at positions n..n+k-1 and propose y_{n+1}..y_{n+k} in one decoder pass (stream s with
 the s tokens before its target hidden, exactly the n-stream pretraining and `ngram` fine-tuning rule); the accepted
