@@ -289,7 +289,7 @@ FLAG_CASES = [  # (program, extra flags, message)
     ("finetune", ["--max_target_length", "0"], "--max_target_length must be an integer of at least 2"),
     ("finetune", ["--per_device_train_batch_size", "0"], "--per_device_train_batch_size must be a positive"),
     ("finetune", ["--gradient_accumulation_steps", "0"], "--gradient_accumulation_steps must be a positive"),
-    ("finetune", ["--learning_rate", "-0.1"], "--learning_rate must not be negative"),
+    ("finetune", ["--learning_rate", "-0.1"], "--learning_rate must be a positive number"),
     ("finetune", ["--save_steps", "-3"], "--save_steps must be positive"),
     ("finetune", ["--validation_metric", "accuracy"], "--validation_metric must be one of"),
     ("distill", ["--source_columns", ","], "--source_columns ',' names no column"),

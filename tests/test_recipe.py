@@ -1,12 +1,20 @@
-"""The training recipe of BANG's programs (`bang_spmd.trainers.recipe`): its defaults, the label smoothing it applies to
-the model, its length-bucketed batches inside the Trainer, and the training time budget."""
+"""The training recipe of BANG's programs (`bang_spmd.trainers.recipe`): its defaults, its learning rate for the start,
+the label smoothing it applies to the model, its length-bucketed batches inside the Trainer, and the training time
+budget."""
 
 import datasets
 import pytest
 import torch
 from transformers import HfArgumentParser
 
-from bang_spmd.trainers.recipe import LENGTH_BUCKETS, BangRecipeDefaults, BangTrainer, BangTrainingArguments
+from bang_spmd.trainers.recipe import (
+    LENGTH_BUCKETS,
+    NEW_WEIGHTS_LEARNING_RATE,
+    PRETRAINED_LEARNING_RATE,
+    BangRecipeDefaults,
+    BangTrainer,
+    BangTrainingArguments,
+)
 from bang_spmd.trainers.seq2seq_data import Seq2SeqCollator
 from bang_spmd.trainers.spmd_trainer import SPMDTrainingArguments
 
@@ -53,7 +61,23 @@ def test_the_programs_arguments_default_to_the_recipe_and_parse_as_trainer_flags
         )
 
 
-@pytest.mark.parametrize("bad", [{"length_buckets_window": 0}, {"max_train_minutes": 0}, {"max_train_minutes": -1}])
+def test_the_learning_rate_is_the_recipes_for_the_start_unless_given(tmp_path):
+    new = tiny_model().train()
+    assert trainer(tmp_path / "new", model=new).args.learning_rate == NEW_WEIGHTS_LEARNING_RATE == 1e-3
+    new.save_pretrained(tmp_path / "saved")
+    loaded = type(new).from_pretrained(tmp_path / "saved").train()
+    assert trainer(tmp_path / "loaded", model=loaded).args.learning_rate == PRETRAINED_LEARNING_RATE == 2e-3
+    assert trainer(tmp_path / "given", model=loaded, learning_rate=5e-4).args.learning_rate == 5e-4
+    started = trainer(tmp_path / "trained", model=loaded, max_steps=2)
+    started.train()
+    assert started.lr_scheduler.base_lrs == [PRETRAINED_LEARNING_RATE] * len(started.lr_scheduler.base_lrs)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"length_buckets_window": 0}, {"max_train_minutes": 0}, {"max_train_minutes": -1}, {"learning_rate": 0},
+     {"learning_rate": -1e-3}],
+)  # fmt: skip
 def test_bad_recipe_values_are_refused(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         BangTrainingArguments(output_dir="x", **bad)

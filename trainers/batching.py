@@ -1,9 +1,9 @@
 """Training batches of similar lengths in random order: the batch ordering of BANG's training programs.
 
-Padding is what a batch of short sentences mostly computes: a random batch of 64 debtrans synopses holds 2.1 times
-the tokens of its examples once padded to its longest source and target. fairseq (`LanguagePairDataset.ordered_indices`
-and `batch_by_size`) avoids it by sorting the examples by length, cutting the sorted list into batches and shuffling
-the order of the batches every epoch. transformers' `train_sampling_strategy="group_by_length"` (`LengthGroupedSampler`)
+Padding is what a batch of short sentences mostly computes: a random batch of 64 debtrans synopses holds 2.1 times the
+tokens of its examples once padded to its longest source and target. fairseq (`LanguagePairDataset.ordered_indices` and
+`batch_by_size`) avoids it by sorting the examples by length, cutting the sorted list into batches and shuffling the
+order of the batches every epoch. transformers' `train_sampling_strategy="group_by_length"` (`LengthGroupedSampler`)
 sorts mega-batches of 50 batches but keeps each mega-batch's batches in order of decreasing length, so the model sees
 fifty batches in a row going from the longest to the shortest examples.
 

@@ -194,7 +194,7 @@ def build_bang_model(
 def check_training_arguments(training_args) -> None:
     """A ValueError naming the flag for a count or rate that transformers accepts but that trains nothing or
     something else than asked: `--max_steps` 0 or below -1 (transformers would silently train
-    `--num_train_epochs` epochs), no epoch, batch sizes or accumulation steps below 1, negative learning rate, weight
+    `--num_train_epochs` epochs), no epoch, batch sizes or accumulation steps below 1, negative weight
     decay, gradient norm, step intervals, checkpoint limit, workers or seed."""
     args = training_args
 
@@ -215,7 +215,7 @@ def check_training_arguments(training_args) -> None:
     for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
         if number(name) < 1:
             raise ValueError(f"--{name} must be a positive integer, got {getattr(args, name)}.")
-    for name in ("learning_rate", "weight_decay", "dataloader_num_workers", "seed"):
+    for name in ("weight_decay", "dataloader_num_workers", "seed"):  # the learning rate: BangRecipeDefaults
         if number(name) < 0:
             raise ValueError(f"--{name} must not be negative, got {getattr(args, name)}.")
     if args.max_grad_norm is not None and number("max_grad_norm") < 0:

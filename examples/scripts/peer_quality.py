@@ -13,8 +13,8 @@ the sample's 400 test synopses, scored with this package's sacreBLEU BLEU and ch
 
 * fairseq 0.12 (its own virtual environment, `--fairseq_python`; never a dependency of this package), from random
   weights: `--arch transformer` (label-smoothed CE 0.1, Adam, inverse-sqrt with 200 warm-up steps, lr 1e-3, the
-  recipe fairseq's translation examples use), decoded greedy and with beam 4; `--arch cmlm_transformer` (`translation_lev`,
-  `random_mask`, same optimiser), decoded with 1 and 10 mask-predict iterations;
+  recipe fairseq's translation examples use), decoded greedy and with beam 4; `--arch cmlm_transformer`
+  (`translation_lev`, `random_mask`, same optimiser), decoded with 1 and 10 mask-predict iterations;
 * BANG with this package's training recipe (`bang-finetune`, `--max_train_minutes`): AR from random weights and
   from the shipped BANG-mini, decoded greedy and with beam 4; NAR from both starts, one pass.
 
@@ -196,14 +196,17 @@ def random_init_flags() -> list[str]:
 def run_bang(system: str, seed: int, args, data: Path, run_dir: Path) -> list[dict]:
     from bang_spmd.evaluation import Decoding, SplitEvaluation, evaluate_split
     from bang_spmd.experiments.settings import command_line
+    from bang_spmd.trainers.recipe import NEW_WEIGHTS_LEARNING_RATE, PRETRAINED_LEARNING_RATE
 
     mode, init = system.split("-")[1:]
     start = random_init_flags() if init == "random" else ["--model_name_or_path", "bang-mini"]
+    learning_rate = NEW_WEIGHTS_LEARNING_RATE if init == "random" else PRETRAINED_LEARNING_RATE  # the recipe's
     model_dir = args.work_dir / f"{system}-s{seed}"
     command = ["bang-finetune", "--task", "debtrans", "--mode", mode, *start,
                "--train_file", str(sample_file("train", data)), "--output_dir", str(model_dir),
                "--overwrite_output_dir", "--max_steps", "1000000", "--max_train_minutes", str(args.minutes),
-               "--per_device_train_batch_size", str(BATCH), "--seed", str(seed), "--save_strategy", "no",
+               "--per_device_train_batch_size", str(BATCH), "--learning_rate", str(learning_rate),
+               "--seed", str(seed), "--save_strategy", "no",
                "--logging_steps", "100", "--report_to", "none", "--dataloader_pin_memory", "False"]  # fmt: skip
     began = time.perf_counter()
     result = subprocess.run(command, env=thread_env(args.threads), capture_output=True, text=True)
@@ -230,7 +233,7 @@ def run_bang(system: str, seed: int, args, data: Path, run_dir: Path) -> list[di
         references = [json.loads(line)["reference"] for line in split.output_file.read_text().splitlines()]
         found.append({
             "system": "bang", "init": "random" if init == "random" else "bang-mini", "minutes": args.minutes,
-            "train_seconds": round(seconds, 1), "steps": steps, "decoding": decoding,
+            "train_seconds": round(seconds, 1), "steps": steps, "learning_rate": learning_rate, "decoding": decoding,
             **scores(predictions, references), "threads": args.threads, "seed": seed,
             "command": f"{shlex.join(command)} && {command_line('bang-evaluate', split)}",
         })  # fmt: skip

@@ -36,6 +36,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "bang_spmd" / "quickstart_data" / "debtrans_sample"
+SWEEP_STEPS = 400  # a run of another length has its steps in its name
 # Candidate recipes: bang-finetune flags over the common ones. `old` is the programs' recipe before the sweep.
 CANDIDATES = {
     "old": "--learning_rate 2e-3 --lr_scheduler_type linear --warmup_steps 0.1 --weight_decay 0 "
@@ -64,7 +65,7 @@ CANDIDATES = {
     # The initialisation of a new model (with the recipe): BERT's 0.02 (the official BANG's) is small for 128 hidden.
     "init-0.05": "--init_std 0.05",
     "init-0.09": "--init_std 0.09",
-    "default": "",  # the programs' defaults after the sweep (bang_spmd.trainers.recipe.BangRecipeDefaults)
+    "default": "",  # the programs' defaults (bang_spmd.trainers.recipe.BangRecipeDefaults)
 }
 
 
@@ -160,7 +161,8 @@ def has_repeated_trigram(words: list[str]) -> bool:
 
 
 def run_one(mode: str, init: str, candidate: str, seed: int, args) -> Path:
-    name = f"{mode}-{'random' if init == 'random' else Path(init).name}-{candidate}-s{seed}"
+    steps = "" if args.steps == SWEEP_STEPS else f"-{args.steps}steps"  # runs longer or shorter than the sweep's
+    name = f"{mode}-{'random' if init == 'random' else Path(init).name}-{candidate}{steps}-s{seed}"
     result_file = args.output_dir / "runs" / f"{name}.json"
     if result_file.is_file():
         return result_file
@@ -209,18 +211,18 @@ def read_log_history(out: Path) -> list[str]:
 
 
 def tabulate(output_dir: Path) -> str:
-    """Markdown table of every finished run: per (mode, init, candidate), the last checkpoint's scores as mean ± spread
-    (half the range) over seeds, and the seeds' values."""
+    """Markdown table of every finished run: per (mode, init, candidate, steps), the last checkpoint's scores as
+    mean ± spread (half the range) over seeds, and the seeds' values."""
     groups: dict[tuple, list[dict]] = {}
     for path in sorted((output_dir / "runs").glob("*.json")):
         record = json.loads(path.read_text())
-        groups.setdefault((record["mode"], record["init"], record["candidate"]), []).append(record)
+        groups.setdefault((record["mode"], record["init"], record["candidate"], record["steps"]), []).append(record)
     lines = [
         "| mode | start | candidate | steps | seeds | NLL / sentence | BLEU | chrF | distinct / 200 | length ratio | "
         "repeated trigram |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (mode, init, candidate), records in sorted(groups.items()):
+    for (mode, init, candidate, steps), records in sorted(groups.items()):
         finals = [r["curve"][-1] for r in records]
 
         def cell(key, digits=2, finals=finals):
@@ -229,7 +231,7 @@ def tabulate(output_dir: Path) -> str:
             return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}"
 
         lines.append(
-            f"| {mode} | {Path(init).name} | {candidate} | {records[0]['steps']} | "
+            f"| {mode} | {Path(init).name} | {candidate} | {steps} | "
             f"{','.join(str(r['seed']) for r in records)} | {cell('nll_per_sentence', 1)} | {cell('bleu')} | "
             f"{cell('chrf', 1)} | {cell('distinct_outputs', 0)} | {cell('length_ratio')} | "
             f"{cell('repeated_trigram_share')} |"
@@ -295,7 +297,7 @@ def main() -> None:
     parser.add_argument("--inits", nargs="+", default=["random"], help="random, bang-mini, or a model folder")
     parser.add_argument("--candidates", nargs="+", default=["default"], choices=sorted(CANDIDATES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=SWEEP_STEPS)
     parser.add_argument("--eval_every", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once")
