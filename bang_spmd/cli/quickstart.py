@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--data_dir", type=Path, help="folder with train/validation/test .jsonl (default: the sample)")
     group.add_argument("--max_train_samples", type=int, help="first N training rows (default: all)")
     group.add_argument("--distill_samples", type=int, help="training rows distilled; the students train on them")
+    group.add_argument("--distill_num_beams", type=int, help="the teacher's beam size when it distils (1: greedy)")
     group.add_argument("--eval_samples", type=int, help="test rows scored")
     group.add_argument("--latency_samples", type=int, help="the first test rows timed one at a time")
     group = parser.add_argument_group("models (the teacher starts from a pretrained BANG, the students from it)")

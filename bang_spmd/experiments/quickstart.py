@@ -9,7 +9,8 @@ after an interruption continues where it stopped; `overwrite` starts again):
    French Debian package synopses; source and licence in its README) or `data_dir`, copied to `OUTPUT/data/`.
 2. teacher: the start model (`init_model`, the shipped pretrained BANG-mini) fine-tuned in AR mode
    (`bang-finetune --mode ar`).
-3. distillation: the teacher's beam-4 output for the first `distill_samples` training sources (`bang-distill`).
+3. distillation: the teacher's output for the first `distill_samples` training sources (`bang-distill`; greedy
+   unless `distill_num_beams` > 1).
 4. students: two NAR models with the same start, data, steps and seed (`bang-train`): `nar-gold`, BANG's NAR
    fine-tuning on the gold targets, and `nar-spmd`, Self-Paced Mixed Distillation with the student variant
    `student_variant` (`bang_spmd.experiments.settings.STUDENT_OPTIONS`). Both start from the trained teacher's weights
@@ -75,8 +76,8 @@ EXAMPLES = 5  # test inputs printed with every model's output
 
 @dataclass(kw_only=True)
 class QuickstartOptions:
-    """The quickstart's options: `bang-quickstart`'s flags, with their defaults (about 24 minutes on 2 CPU cores, the
-    smallest budget measured at which the NAR students translate: examples/results/quickstart/README.md)."""
+    """The quickstart's options: `bang-quickstart`'s flags, with their defaults (their wall time on 2 CPU cores and
+    the trade-off between minutes and BLEU: examples/results/quickstart/README.md)."""
 
     output_dir: Path = Path("outputs/quickstart")  # the folder of every stage
     overwrite: bool = False  # delete output_dir and start again
@@ -86,11 +87,12 @@ class QuickstartOptions:
     student_variant: str = "nar-spmd"  # the SPMD student (a key of STUDENT_OPTIONS)
     max_train_samples: int | None = None  # the first N training rows (default: all)
     student_start: str = "teacher"  # the students' start: the trained "teacher" or "init_model"
-    distill_samples: int = 8000  # training rows distilled; the students train on them
+    distill_samples: int = 6000  # training rows distilled; the students train on them
+    distill_num_beams: int = 1  # the teacher's beam size when it distils (1: greedy)
     eval_samples: int = 400  # test rows scored
     latency_samples: int = 100  # the first test rows timed one at a time
-    teacher_steps: int = 1000
-    student_steps: int = 800
+    teacher_steps: int = 1200
+    student_steps: int = 600
     batch_size: int = 64
     learning_rate: float | None = None  # None: the training recipe's (bang_spmd.trainers.recipe)
     seed: int = 42
@@ -99,8 +101,8 @@ class QuickstartOptions:
 
     def check(self) -> None:
         """Raises SystemExit with the reason for an option out of range or data that cannot be found."""
-        for name in ("distill_samples", "eval_samples", "latency_samples", "teacher_steps", "student_steps",
-                     "batch_size"):  # fmt: skip
+        for name in ("distill_samples", "distill_num_beams", "eval_samples", "latency_samples", "teacher_steps",
+                     "student_steps", "batch_size"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise SystemExit(f"--{name} must be at least 1, got {getattr(self, name)}.")
         if self.max_train_samples is not None and self.max_train_samples < 1:
@@ -134,6 +136,7 @@ class QuickstartOptions:
             student_start=self.student_start,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
+            num_beams=self.distill_num_beams,
             seed=self.seed,
         )
 
