@@ -62,6 +62,18 @@ def thread_env(threads: int) -> dict:
     return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
 
 
+def run_training(command: list[str], threads: int, run_dir: Path, program: str) -> tuple[str, float]:
+    """Runs a training command on `threads` threads; returns its output and wall seconds. The end of its output goes
+    to `run_dir/train.log`; a failure raises with the log's path."""
+    began = time.perf_counter()
+    result = subprocess.run(command, env=thread_env(threads), capture_output=True, text=True)
+    seconds = time.perf_counter() - began
+    (run_dir / "train.log").write_text(result.stdout[-20000:] + result.stderr[-20000:])
+    if result.returncode != 0:
+        raise RuntimeError(f"{program} failed; see {run_dir / 'train.log'}")
+    return result.stdout + result.stderr, seconds
+
+
 def scores(predictions: list[str], references: list[str]) -> dict:
     from bang_spmd.evaluation.metrics import bleu4, chrf
 
@@ -152,13 +164,8 @@ def run_fairseq(system: str, seed: int, args, data: Path, run_dir: Path) -> list
     save_dir = args.work_dir / f"{system}-s{seed}"
     shutil.rmtree(save_dir, ignore_errors=True)
     command = fairseq_train_command(system, binary, save_dir, seed, args.minutes, args.fairseq_python)
-    began = time.perf_counter()
-    result = subprocess.run(command, env=thread_env(args.threads), capture_output=True, text=True)
-    seconds = time.perf_counter() - began
-    (run_dir / "train.log").write_text(result.stdout[-20000:] + result.stderr[-20000:])
-    if result.returncode != 0:
-        raise RuntimeError(f"fairseq-train failed; see {run_dir / 'train.log'}")
-    updates = [int(x) for x in re.findall(r"num_updates[= ](\d+)", result.stdout + result.stderr)]
+    log, seconds = run_training(command, args.threads, run_dir, "fairseq-train")
+    updates = [int(x) for x in re.findall(r"num_updates[= ](\d+)", log)]
     references = [" ".join(r["fr"].split()) for r in rows(sample_file("test", data))]
     decodings = ("greedy", "beam4") if system == "fairseq-transformer" else ("cmlm-1", "cmlm-10")
     found = []
@@ -208,12 +215,7 @@ def run_bang(system: str, seed: int, args, data: Path, run_dir: Path) -> list[di
                "--per_device_train_batch_size", str(BATCH), "--learning_rate", str(learning_rate),
                "--seed", str(seed), "--save_strategy", "no",
                "--logging_steps", "100", "--report_to", "none", "--dataloader_pin_memory", "False"]  # fmt: skip
-    began = time.perf_counter()
-    result = subprocess.run(command, env=thread_env(args.threads), capture_output=True, text=True)
-    seconds = time.perf_counter() - began
-    (run_dir / "train.log").write_text(result.stdout[-20000:] + result.stderr[-20000:])
-    if result.returncode != 0:
-        raise RuntimeError(f"bang-finetune failed; see {run_dir / 'train.log'}")
+    _, seconds = run_training(command, args.threads, run_dir, "bang-finetune")
     steps = json.loads((model_dir / "trainer_state.json").read_text())["global_step"]
     decodings = {"greedy": {"decoding_mode": "ar"}, "beam4": {"decoding_mode": "ar", "num_beams": 4}}
     if mode == "nar":
@@ -229,8 +231,8 @@ def run_bang(system: str, seed: int, args, data: Path, run_dir: Path) -> list[di
             output_file=run_dir / f"{decoding}.jsonl", meteor="no",
         )  # fmt: skip
         result = evaluate_split(split)
-        predictions = [json.loads(line)["prediction"] for line in split.output_file.read_text().splitlines()]
-        references = [json.loads(line)["reference"] for line in split.output_file.read_text().splitlines()]
+        written = rows(split.output_file)
+        predictions, references = [r["prediction"] for r in written], [r["reference"] for r in written]
         found.append({
             "system": "bang", "init": "random" if init == "random" else "bang-mini", "minutes": args.minutes,
             "train_seconds": round(seconds, 1), "steps": steps, "learning_rate": learning_rate, "decoding": decoding,
