@@ -19,12 +19,13 @@ What does not apply to the NAR and n-stream flows, and why (see README, "Deploym
 """
 
 import copy
+import json
 
 import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
-from transformers import BartConfig, BartForConditionalGeneration
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, BartConfig, BartForConditionalGeneration
 
 from modeling_bang import BangConfig, BangForConditionalGeneration, BangModel
 
@@ -242,16 +243,96 @@ def test_a_saved_label_smoothing_is_kept(tmp_path):
 
 
 def test_a_config_without_special_ids_builds_and_runs():
-    """As transformers' test_model_forward_default_config_values: the ids are set after the config is built."""
+    """As transformers' test_model_forward_default_config_values: the ids are set after the config is built (the
+    default `eos_token_id` 102 lies outside the tiny vocabulary until then, which only a model build refuses)."""
     config = BangConfig(**{k: v for k, v in tiny_config().to_diff_dict().items() if not k.endswith("token_id")})
+    with pytest.raises(ValueError, match=r"BangModel cannot be built .*`eos_token_id` \(102\) is outside the vocab"):
+        BangModel(config)
     for name in ("pad_token_id", "eos_token_id", "decoder_start_token_id"):
         setattr(config, name, 0)
     model = BangModel(config).eval()
     with torch.no_grad():
         model(**inputs(tiny_config()))
+    generator = BangForConditionalGeneration(config)
     config.decoder_start_token_id = 500
-    with pytest.raises(ValueError, match=r"decoder_start_token_id` \(500\) is outside the vocabulary"):
-        BangForConditionalGeneration(config).generate(torch.tensor([[5, 6, 2]]), max_new_tokens=2)
+    with pytest.raises(ValueError, match=r"decoder_start_token_id` \(500\) is outside the vocabulary of size 99"):
+        generator.generate(torch.tensor([[5, 6, 2]]), max_new_tokens=2)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"pad_token_id": 500}, r"`pad_token_id` \(500\) is outside the vocabulary of size 99 \(ids 0 to 98\)"),
+        ({"eos_token_id": 99}, r"`eos_token_id` \(99\) is outside the vocabulary of size 99"),
+        ({"decoder_start_token_id": 120}, r"`decoder_start_token_id` \(120\) is outside the vocabulary of size 99"),
+        ({"cls_token_id": 99}, r"`cls_token_id` \(99\) is outside the vocabulary of size 99"),
+        ({"vocab_size": 2}, r"`eos_token_id` \(2\) is outside the vocabulary of size 2 \(ids 0 to 1\)"),
+    ],
+)
+def test_special_ids_outside_the_vocabulary_are_refused_when_the_config_is_built(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(**overrides)
+
+
+def test_special_ids_set_after_construction_are_refused_when_a_model_is_built():
+    config = tiny_config()
+    config.vocab_size = 4
+    config.pad_token_id = 3  # any order: transformers' test_resize_tokens_embeddings does this
+    assert BangForConditionalGeneration(config).config.vocab_size == 4
+    config.pad_token_id = 4
+    for model_class in (BangModel, BangForConditionalGeneration):
+        with pytest.raises(
+            ValueError, match=rf"{model_class.__name__} cannot be built from this config: `pad_token_id`"
+        ):
+            model_class(config)
+
+
+def test_resizing_below_a_special_id_is_refused_before_anything_changes():
+    model = tiny_model()
+    embedding = model.get_input_embeddings()
+    with pytest.raises(ValueError, match=r"resize_token_embeddings\(2\) is refused: `eos_token_id` \(2\) is outs"):
+        model.resize_token_embeddings(2)
+    assert model.get_input_embeddings() is embedding and model.config.vocab_size == 99
+    assert model.resize_token_embeddings(2, pad_to_multiple_of=8).weight.shape[0] == 8  # 8 holds the ids 0, 1, 2
+    assert model.config.vocab_size == 8 and model.get_input_embeddings().padding_idx == 0
+
+
+def test_a_key_that_is_no_field_is_kept_saved_and_reloaded(tmp_path, caplog):
+    """transformers' config contract: an unknown key is an attribute (a config.json written by a newer version of this
+    package, or edited by hand, still loads), with no warning unless it looks like a misspelt field."""
+    with caplog.at_level("WARNING"):
+        config = tiny_config(attention_sink=4, rms_norm_eps=1.0, sep_token_id=2, tie_encoder_decoder=False)
+    assert (config.attention_sink, config.rms_norm_eps, config.sep_token_id) == (4, 1.0, 2)
+    assert caplog.text == ""
+    config.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["attention_sink"] == 4
+    assert BangConfig.from_pretrained(tmp_path).attention_sink == 4
+
+
+def test_a_misspelt_field_is_kept_with_a_warning_naming_the_field(caplog):
+    with caplog.at_level("WARNING"):
+        config = tiny_config(hidden_sise=8, ngrams=3)
+    assert (config.hidden_sise, config.hidden_size, config.ngrams, config.ngram) == (8, 16, 3, 2)
+    assert "BangConfig got `hidden_sise`, which is not one of its fields: did you mean `hidden_size`?" in caplog.text
+    assert "BangConfig got `ngrams`, which is not one of its fields: did you mean `ngram`?" in caplog.text
+    assert "model does not read it" in caplog.text
+
+
+def test_a_saved_model_whose_config_has_an_extra_key_loads(tmp_path, caplog):
+    """From `from_pretrained` and `AutoConfig` / `AutoModelForSeq2SeqLM`: the extra key comes back as an attribute."""
+    model = tiny_model()
+    model.save_pretrained(tmp_path)
+    settings = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**settings, "attention_sink": 4, "dropuot": 0.5}))
+    with caplog.at_level("WARNING"):
+        loaded = BangForConditionalGeneration.from_pretrained(tmp_path)
+        auto_config = AutoConfig.from_pretrained(tmp_path)
+        auto_model = AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
+    assert "did you mean `dropout`?" in caplog.text
+    for config in (loaded.config, auto_config, auto_model.config):
+        assert isinstance(config, BangConfig) and (config.attention_sink, config.dropuot) == (4, 0.5)
+    assert torch.equal(loaded.lm_head.weight, model.lm_head.weight)
+    assert torch.equal(auto_model.lm_head.weight, model.lm_head.weight)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -8,10 +8,15 @@ the decoder input and the output projection, learned absolute positions (first r
 
 import dataclasses
 import difflib
+from collections.abc import Sequence
 from typing import Any
 
 from transformers import GenerationConfig, PreTrainedConfig
 from transformers.activations import ACT2FN
+from transformers.utils import logging
+
+
+logger = logging.get_logger(__name__)
 
 
 DECODER_MODES = ("ar", "nar", "ngram")
@@ -79,12 +84,14 @@ BANG_TINY_PRESET: dict[str, Any] = {
 
 PRESETS = {"bang-base": BANG_BASE_PRESET, "tiny": BANG_TINY_PRESET}
 
-# The keys a config may hold besides its fields: what `PreTrainedConfig` itself reads or writes (a saved config.json
-# holds `model_type` and `auto_map`; `from_pretrained` passes `name_or_path`, ...). Any other unknown keyword (e.g. a
-# misspelt field, `hidden_sise=8`) is a ValueError instead of an attribute nobody reads.
+# The keys a config may hold besides its fields that `PreTrainedConfig` itself reads or writes (a saved config.json
+# holds `model_type` and `auto_map`; `from_pretrained` passes `name_or_path`, ...) or that transformers 4 configs
+# carry (`tie_encoder_decoder`): never reported as misspelt, nor are `PreTrainedConfig`'s own attributes and
+# properties (`use_return_dict`, ...).
 CONFIG_EXTRA_KEYS = frozenset(
     {
         "model_type",
+        "tie_encoder_decoder",
         "auto_map",
         "name_or_path",
         "torch_dtype",
@@ -99,6 +106,17 @@ CONFIG_EXTRA_KEYS = frozenset(
         "base_model_pp_plan",
     }
 )
+
+# How close (difflib's similarity ratio) an unknown key must be to a field name to be reported as a likely
+# misspelling of it: `hidden_sise` (0.91 to `hidden_size`), `ngrams` (0.91 to `ngram`) and `layer_norm_epsilon`
+# (0.88 to `layer_norm_eps`) are; another model's names such as `rms_norm_eps` (0.77) or `norm_eps` (0.73), and
+# project notes such as `colour`, are not. Other special ids (`sep_token_id`, `mask_token_id`: every `*_token_id`,
+# which transformers checks as a special id of the vocabulary) are never reported.
+MISSPELLING_SIMILARITY = 0.8
+
+# The special ids a model build needs inside the vocabulary (padding row of the embedding, decoder start, end of
+# sequence, the `[CLS]` that NAR post-processing drops).
+SPECIAL_TOKEN_ID_FIELDS = ("pad_token_id", "eos_token_id", "decoder_start_token_id", "cls_token_id")
 
 
 class BangConfig(PreTrainedConfig):
@@ -132,14 +150,32 @@ class BangConfig(PreTrainedConfig):
         init_std: standard deviation of the normal initialisation (BERT-style, as `init_bert_params`).
         default_mode: decoder information flow used when `forward` gets no `mode` (`"ar"`, `"nar"` or `"ngram"`).
         pad_token_id / eos_token_id / decoder_start_token_id: `[PAD]` = 0, `[SEP]` = 102 as end of sequence and
-            as the main stream's start token. The config checks that they are non-negative integers; whether they
-            lie inside the vocabulary is checked where they are used (`generate`, labels), so that a config can be
-            built first and its vocabulary or special ids set afterwards.
+            as the main stream's start token; non-negative integers, inside the vocabulary (see below).
         cls_token_id: `[CLS]` (101 in bert-base-uncased), which NAR post-processing drops; None drops nothing.
         tie_word_embeddings: the output projection is the shared embedding matrix (true for every BANG checkpoint,
             the official architecture). False gives the output projection its own matrix (`lm_head.weight`), as in
             other transformers models; the encoder and the decoder input always share `shared.weight` (this
             package's choice: that sharing is BANG's architecture, not an output-tying option).
+
+    Special ids and the vocabulary: a special id outside `[0, vocab_size)` is a ValueError naming the id, its value
+    and the vocabulary size (`check_special_token_ids`), raised
+
+    * when the config is built, for every special id given a value of its own (one that differs from its default);
+    * when a model is built from the config, for every special id, defaults included;
+    * by `resize_token_embeddings`, before anything is resized, when the new vocabulary would not hold one;
+    * where the ids are used (`generate`, the decoder input built from `labels`).
+
+    Attributes set after construction (`config.vocab_size = 4`, then `config.pad_token_id = 3`) are not checked one
+    by one, so that they may be set in any order; the model build checks the result. The defaults are the ids of
+    BANG-base's bert-base-uncased vocabulary (`[SEP]` = 102), so `BangConfig(vocab_size=99)` builds and its ids are
+    set afterwards (as transformers' `test_model_forward_default_config_values` does), while a model built from it
+    without new ids is refused.
+
+    Other keywords: as every transformers config, one that is no field is kept as an attribute, saved to config.json
+    and reloaded (a config written by a newer version of this package, or edited by a user, still loads). The model
+    does not read it: when it is within a letter or two of a field name (`hidden_sise`), a warning names the field
+    it probably means. Keys that `PreTrainedConfig` handles (`CONFIG_EXTRA_KEYS`), generation parameters, other
+    special ids (`sep_token_id`) and private `_` keys are never reported.
     """
 
     model_type = "bang"
@@ -176,25 +212,30 @@ class BangConfig(PreTrainedConfig):
     tie_word_embeddings: bool = True
 
     def __post_init__(self, **kwargs):
-        self._refuse_unknown_keys(kwargs)
+        self._warn_about_misspelt_keys(kwargs)
         super().__post_init__(**kwargs)
         self._validate()
 
     @classmethod
-    def _refuse_unknown_keys(cls, kwargs: dict) -> None:
-        """A ValueError naming each keyword that is neither a field nor a key `PreTrainedConfig` handles
-        (`CONFIG_EXTRA_KEYS`, generation defaults, private `_` keys), with the closest field as a suggestion."""
+    def _warn_about_misspelt_keys(cls, kwargs: dict) -> None:
+        """A warning for each keyword that is no field but close to one (`MISSPELLING_SIMILARITY`), naming the field.
+
+        Such a keyword is still kept as an attribute (transformers' contract); keys that `PreTrainedConfig` handles
+        (`CONFIG_EXTRA_KEYS`, its attributes), generation parameters, other special ids (`*_token_id`) and private
+        `_` keys are left alone.
+        """
         generation_keys = getattr(GenerationConfig, "_get_default_generation_params", dict)()
-        known = CONFIG_EXTRA_KEYS | set(generation_keys) | set(cls.attribute_map)
-        unknown = [key for key in kwargs if key not in known and not key.startswith("_")]
-        if not unknown:
-            return
+        known = CONFIG_EXTRA_KEYS | set(generation_keys) | set(cls.attribute_map) | set(dir(PreTrainedConfig))
         names = sorted({f.name for f in dataclasses.fields(cls)} | set(cls.attribute_map))
-        described = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, names, n=1)
-            described.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
-        raise ValueError(f"BangConfig got unknown argument(s) {', '.join(described)}; its fields are {names}.")
+        for key in kwargs:
+            if key in known or key.startswith("_") or key.endswith("_token_id"):
+                continue
+            close = difflib.get_close_matches(key, names, n=1, cutoff=MISSPELLING_SIMILARITY)
+            if close:
+                logger.warning(
+                    f"BangConfig got `{key}`, which is not one of its fields: did you mean `{close[0]}`? "
+                    f"`{key}` is kept as an attribute (and saved with the config), but the model does not read it."
+                )
 
     def _validate(self) -> None:
         for name in ("vocab_size", *ARCHITECTURE_FIELDS, "ngram", "num_buckets"):
@@ -242,17 +283,31 @@ class BangConfig(PreTrainedConfig):
             isinstance(self.cls_token_id, bool) or not isinstance(self.cls_token_id, int) or self.cls_token_id < 0
         ):
             raise ValueError(f"`cls_token_id` must be None or a non-negative token id, got {self.cls_token_id!r}.")
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        self.check_special_token_ids(
+            names=[name for name in SPECIAL_TOKEN_ID_FIELDS if getattr(self, name) != defaults[name]]
+        )
 
-    def check_special_token_ids(self) -> None:
+    def check_special_token_ids(
+        self, vocab_size: int | None = None, names: Sequence[str] = SPECIAL_TOKEN_ID_FIELDS
+    ) -> None:
         """Raises a ValueError naming a special token id that lies outside the vocabulary.
 
-        Called where the ids are used (`generate`, building the decoder input from labels) rather than when the
-        config is built, so that `vocab_size` and the special ids may be set in any order.
+        Args:
+            vocab_size: the vocabulary to check against (default: `self.vocab_size`); `resize_token_embeddings`
+                passes the size it is about to give the model.
+            names: the special-id fields to check (default: all of `SPECIAL_TOKEN_ID_FIELDS`).
+
+        See the class docstring for where it is called.
         """
-        for name in ("pad_token_id", "eos_token_id", "decoder_start_token_id", "cls_token_id"):
+        vocab_size = self.vocab_size if vocab_size is None else vocab_size
+        for name in names:
             value = getattr(self, name)
-            if value is not None and not 0 <= value < self.vocab_size:
-                raise ValueError(f"`{name}` ({value}) is outside the vocabulary of size {self.vocab_size}.")
+            if value is not None and not 0 <= value < vocab_size:
+                last = vocab_size - 1
+                raise ValueError(
+                    f"`{name}` ({value}) is outside the vocabulary of size {vocab_size} (ids 0 to {last})."
+                )
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "BangConfig":
@@ -269,6 +324,8 @@ __all__ = [
     "CONFIG_EXTRA_KEYS",
     "DECODER_MODES",
     "DROPOUT_FIELDS",
+    "MISSPELLING_SIMILARITY",
+    "SPECIAL_TOKEN_ID_FIELDS",
     "TRAINING_FIELDS",
     "BangConfig",
 ]

@@ -741,6 +741,32 @@ class BangPreTrainedModel(PreTrainedModel):
     # generate()'s own compilation needs a static cache; BANG's AR cache is dynamic (compile `forward` instead).
     _can_compile_fullgraph = False
 
+    def __init__(self, config: BangConfig, *inputs, **kwargs):
+        """transformers' model construction, refused with a ValueError (`BangConfig.check_special_token_ids`) when
+        a special id of `config` lies outside its vocabulary: the embeddings' padding row and the decoder start
+        need them inside."""
+        try:
+            config.check_special_token_ids()
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__} cannot be built from this config: {error}") from None
+        super().__init__(config, *inputs, **kwargs)
+
+    def resize_token_embeddings(
+        self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None, mean_resizing: bool = True
+    ) -> nn.Embedding:
+        """transformers' `resize_token_embeddings`, refused with a ValueError before anything is resized when the new
+        vocabulary would not hold a special id of the config (transformers would drop the padding row and leave
+        `pad_token_id` pointing outside the embedding)."""
+        if new_num_tokens is not None:
+            size = new_num_tokens
+            if isinstance(pad_to_multiple_of, int) and pad_to_multiple_of > 0:
+                size = -(-new_num_tokens // pad_to_multiple_of) * pad_to_multiple_of  # transformers rounds up
+            try:
+                self.config.check_special_token_ids(vocab_size=size)
+            except ValueError as error:
+                raise ValueError(f"resize_token_embeddings({new_num_tokens}) is refused: {error}") from None
+        return super().resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+
     def _init_weights(self, module: nn.Module) -> None:
         """BERT-style initialisation as the official `init_bert_params`: N(0, init_std), zero biases and padding."""
         super()._init_weights(module)
