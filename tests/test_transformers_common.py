@@ -209,12 +209,21 @@ INAPPLICABLE = [
 ]
 
 
-def transformers_sdist() -> Path | None:
-    """The sdist of the installed transformers version: `BANG_TRANSFORMERS_SDIST`, else the cached download."""
+def transformers_sdist() -> Path:
+    """The sdist of the installed transformers version: `BANG_TRANSFORMERS_SDIST`, else the cached download; a skip
+    naming what is missing and how to fetch it when it is not there."""
     if os.environ.get("BANG_TRANSFORMERS_SDIST"):
-        return Path(os.environ["BANG_TRANSFORMERS_SDIST"])
-    cached = SDIST_CACHE / f"transformers-{transformers.__version__}.tar.gz"
-    return cached if cached.is_file() else None
+        sdist = Path(os.environ["BANG_TRANSFORMERS_SDIST"])
+        if not sdist.is_file():
+            pytest.skip(f"BANG_TRANSFORMERS_SDIST names {sdist}, which is no file")
+        return sdist
+    sdist = SDIST_CACHE / f"transformers-{transformers.__version__}.tar.gz"
+    if not sdist.is_file():
+        pytest.skip(
+            f"the transformers {transformers.__version__} sdist is not in {SDIST_CACHE} (no network when .ci/install "
+            f"ran?); fetch it with `{SDIST_COMMAND}` or set BANG_TRANSFORMERS_SDIST"
+        )
+    return sdist
 
 
 def build_suite(root: Path, sdist: Path) -> Path:
@@ -248,13 +257,7 @@ def build_suite(root: Path, sdist: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory) -> Path:
-    sdist = transformers_sdist()
-    if sdist is None or not sdist.is_file():
-        pytest.skip(
-            f"the transformers {transformers.__version__} sdist is not in {SDIST_CACHE} (no network when .ci/install "
-            f"ran?); fetch it with `{SDIST_COMMAND}` or set BANG_TRANSFORMERS_SDIST"
-        )
-    return build_suite(tmp_path_factory.mktemp("transformers_common"), sdist)
+    return build_suite(tmp_path_factory.mktemp("transformers_common"), transformers_sdist())
 
 
 def run_part(tester: Path, part: str) -> tuple[list[tuple[str, str]], int]:
