@@ -214,6 +214,7 @@ BAD_FILES = [  # (file content, message)
     (json.dumps({**GOOD, "word": ""}) + "\n", r":1: column 'word' is empty"),
     (json.dumps(GOOD) + "\n" + json.dumps(GOOD)[:-3] + "\n", r":2 is not valid JSON"),
     (json.dumps(GOOD) + "\n[1, 2]\n", r":2 is not a JSON object"),
+    (json.dumps(GOOD)[:-1] + ', "word": "15"}\n', r":1: the key 'word' appears twice in one object"),
     ("", r" has no rows: it is empty"),
     (json.dumps({k: v for k, v in GOOD.items() if k != "example"}) + "\n", r":1: no column\(s\) \['example'\]"),
 ]
@@ -263,6 +264,7 @@ def test_a_bad_data_file_is_refused_naming_line_and_column(saved, tmp_path, prog
         (json.dumps({"word": 5}) + "\n", r"line 1 of .*: column 'word' must be a string, got int 5"),
         (json.dumps({"word": None}) + "\n", r"line 1 of .*: column 'word' must be a string, got null"),
         ("{oops\n", r"line 1 of .* is not valid JSON"),
+        ('{"word": "10", "word": "11"}\n', r"line 1 of .*: the key 'word' appears twice in one object"),
     ],
 )
 def test_bang_generate_refuses_bad_jsonl_sources(saved, tmp_path, content, message):
