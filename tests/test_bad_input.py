@@ -469,6 +469,8 @@ def forward_inputs(change: str) -> dict:
         inputs.update(labels=labels.float(), mode="ar")
     elif change == "all_ignored":
         inputs.update(labels=torch.full_like(labels, -100), mode="ar")
+    elif change.startswith("row_ignored_"):  # one row of three without a target token, in each mode
+        inputs.update(labels=labels.index_fill(0, torch.tensor([1]), -100), mode=change.removeprefix("row_ignored_"))
     elif change == "one_dimensional":
         inputs.update(input_ids=input_ids[0], attention_mask=attention_mask[0], labels=labels[0])
     return model, inputs
@@ -481,6 +483,9 @@ FORWARD_CASES = [
     ("float_ids", r"`input_ids` must hold integer token ids \(torch.long\), got a torch.float32 tensor"),
     ("float_labels", r"`labels` must hold integer token ids \(torch.long\), got a torch.float32 tensor"),
     ("all_ignored", r"`labels` holds no target token \(every value is -100"),
+    ("row_ignored_nar", r"`labels` row\(s\) \[1\] of 3 hold no target token \(every value is -100"),
+    ("row_ignored_ngram", r"`labels` row\(s\) \[1\] of 3 hold no target token"),
+    ("row_ignored_ar", r"`labels` row\(s\) \[1\] of 3 hold no target token"),
     ("one_dimensional", r"`input_ids` must be a \(batch, length\) tensor, got shape \(9,\)"),
 ]
 

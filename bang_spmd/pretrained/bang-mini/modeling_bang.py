@@ -261,10 +261,11 @@ def _check_batch(
 ) -> None:
     """ValueErrors naming the tensor for what would otherwise fail deep inside torch or give a silent result: an
     empty batch, ids that are not integers, `input_ids` / `attention_mask` / `labels` that are not (batch, length)
-    or whose rows or lengths disagree, and labels without any target token (all -100: a loss of 0 that trains
-    nothing), except in a span-masking (pretraining) batch (`span_masking`: `target_span_index` given), whose chunks
-    may be too short to mask, so that its loss is 0 by design. The value check (all -100) runs in eager mode only
-    (`is_traced`)."""
+    or whose rows or lengths disagree, and a row of labels without any target token (all -100), in every mode: the
+    row's loss would be 0 (its `per_sample_loss` too, which SPMD's self-paced weights read as the easiest sample)
+    and train nothing. A span-masking (pretraining) batch (`span_masking`: `target_span_index` given) is exempt, since
+    its chunks may be too short to mask, so that their loss is 0 by design. The value check (all -100) runs in eager
+    mode only (`is_traced`)."""
     for name, tensor in (("input_ids", input_ids), ("labels", labels)):
         if tensor is None:
             continue
@@ -291,11 +292,22 @@ def _check_batch(
             + "; give one target row per source.",
         )
     _require(labels.shape[0] > 0 and labels.shape[1] > 0, f"`labels` is empty (shape {tuple(labels.shape)}).")
-    if not span_masking and not is_traced() and not bool(labels.ne(-100).any()):
+    if span_masking or is_traced():
+        return
+    empty = labels.eq(-100).all(-1)
+    if not bool(empty.any()):
+        return
+    empty_rows = empty.nonzero().flatten().tolist()
+    if len(empty_rows) == labels.shape[0]:
         raise ValueError(
             "`labels` holds no target token (every value is -100, the ignored index): the loss would be 0 and train "
             "nothing; drop such batches or check how the labels were padded."
         )
+    raise ValueError(
+        f"`labels` row(s) {empty_rows[:8]} of {labels.shape[0]} hold no target token (every value is -100, the "
+        "ignored index): their loss would be 0 and train nothing; give each row its target (at least its [SEP]) or "
+        "drop the row."
+    )
 
 
 def _padding_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -1468,8 +1480,8 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             labels: (batch, T) targets `y1 .. yT [SEP]`, -100 where no loss is taken. In `ar`/`ngram` mode they
                 also give `decoder_input_ids` (shifted right) when those are not passed; in `nar` mode they give the
                 canvas length. The loss is the cross-entropy, label-smoothed by `config.label_smoothing` (0 unless
-                set). Labels with no target token (all -100) are a ValueError unless `target_span_index` is given
-                (a pretraining batch whose chunks were too short to mask has loss 0).
+                set). A row of labels with no target token (all -100) is a ValueError, in every mode, unless
+                `target_span_index` is given (a pretraining batch whose chunks were too short to mask has loss 0).
             target_span_index: (batch, T) index of each target inside its span (pretraining); stream s is trained
                 on the positions whose index is at least s. Default: the position index 0..T-1, so stream s learns
                 position t >= s of a fine-tuning target.
