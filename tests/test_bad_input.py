@@ -323,6 +323,93 @@ def test_semi_nar_blocks_longer_than_the_streams_are_refused(saved, tmp_path):
         evaluate_program.main([*argv, "--decoding_mode", "semi_nar", "--semi_nar_block_size", "9"])
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Empty sources and semi-NAR blocks: refused by `generate` in every decoding mode, and by the programs by name
+# ---------------------------------------------------------------------------------------------------------------
+
+SOURCE_ROWS = torch.tensor([[10, 11, 2], [2, 0, 0], [1, 2, 0], [10, 2, 0]])  # text, [SEP] alone, [CLS] [SEP], text
+SOURCE_MASK = torch.tensor([[1, 1, 1], [1, 0, 0], [1, 1, 0], [0, 1, 0]])  # row 3's text is masked out
+
+
+@pytest.mark.parametrize("mode", ["ar", "nar", "semi_nar"])
+def test_generate_refuses_source_rows_without_text(mode):
+    model = tiny_model()
+    message = (
+        r"Row\(s\) \[1, 2, 3\] of the 4 source rows \(`input_ids`\) hold no text: every token is \[PAD\], \[CLS\]"
+    )
+    with pytest.raises(ValueError, match=message):
+        model.generate(SOURCE_ROWS, attention_mask=SOURCE_MASK, decoding_mode=mode, max_new_tokens=4)
+    with pytest.raises(ValueError, match=r"Row\(s\) \[1, 2\] of the 4 source rows"):  # the mask defaults to non-[PAD]
+        model.generate(input_ids=SOURCE_ROWS, decoding_mode=mode, max_new_tokens=4)
+    model.generate(SOURCE_ROWS[:1], decoding_mode=mode, max_new_tokens=4)  # a source with text decodes
+
+
+@pytest.mark.parametrize("acceptance", ["all", "verify", "confidence"])
+def test_generate_refuses_semi_nar_blocks_longer_than_the_streams(acceptance):
+    model = tiny_model()  # two predicting streams
+    settings = {"decoding_mode": "semi_nar", "semi_nar_acceptance": acceptance, "max_new_tokens": 4}
+    message = r"`semi_nar_block_size` 3 is more than the model's 2 predicting streams \(config.ngram\)"
+    with pytest.raises(ValueError, match=message):
+        model.generate(SOURCE_ROWS[:1], semi_nar_block_size=3, **settings)
+    with pytest.raises(ValueError, match=r"`semi_nar_block_size` must be a positive integer, got 0"):
+        model.generate(SOURCE_ROWS[:1], semi_nar_block_size=0, **settings)
+    model.generation_config.semi_nar_block_size = 3  # the generation config's value is checked as well
+    with pytest.raises(ValueError, match=message):
+        model.generate(SOURCE_ROWS[:1], **settings)
+    model.generate(SOURCE_ROWS[:1], semi_nar_block_size=2, **settings)
+    model.generate(SOURCE_ROWS[:1], decoding_mode="nar", max_new_tokens=4)  # other modes do not read the block
+
+
+# Text that holds no text once tokenized: here a special token written out; with a BERT normalizer, zero-width and
+# control characters too (test_demo.py), which are no whitespace for Python, so the data checks let them through.
+NO_TEXT = "[CLS]"
+EMPTY_SOURCE_CASES = [  # (command, argv builder, message)
+    (
+        "bang-generate",
+        lambda model, data, out: ["--model", model, "--text", "10", "--text", NO_TEXT],
+        "The source of --text 2 holds no text once tokenized (its tokens: [CLS] [SEP])",
+    ),
+    (
+        "bang-generate",
+        lambda model, data, out: ["--model", model, "--text", "[PAD]  [SEP]"],
+        "The source of --text 1 holds no text once tokenized (its tokens: [PAD] [SEP] [SEP])",
+    ),
+    (
+        "bang-evaluate",
+        lambda model, data, out: data_program_argv("evaluate", model, data, out),
+        "The source of evaluation example 'r1' holds no text once tokenized (its tokens: [CLS] [SEP] [SEP])",
+    ),
+    (
+        "bang-finetune",
+        lambda model, data, out: [
+            *data_program_argv("finetune", model, data, out),
+            "--config_preset",
+            "tiny",
+            "--tokenizer_name_or_path",
+            model,
+            "--report_to",
+            "none",
+        ],  # fmt: skip
+        "The source of training example 'r1' holds no text once tokenized (its tokens: [CLS] [SEP] [SEP])",
+    ),
+    (
+        "bang-distill",
+        lambda model, data, out: data_program_argv("distill", model, data, out),
+        "dataset[1]: the source holds no text once tokenized (its tokens: [CLS] [SEP] [SEP])",
+    ),
+]
+
+
+@pytest.mark.parametrize("command, build, message", EMPTY_SOURCE_CASES, ids=[c[0] for c in EMPTY_SOURCE_CASES])
+def test_the_programs_refuse_a_source_without_text_in_one_line(saved, tmp_path, monkeypatch, capsys, command, build,
+                                                               message):  # fmt: skip
+    rows = [ROWS[0], {**ROWS[1], "word": NO_TEXT, "example": ""}, ROWS[2]]
+    data = write_jsonl(tmp_path / "no_text.jsonl", rows)
+    status, err = run_command(monkeypatch, capsys, command, build(str(saved[0]), data, tmp_path))
+    assert_one_line_error(status, err, command, message)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "d.jsonl").exists()  # nothing decoded
+
+
 def test_distill_refuses_sources_the_teacher_cannot_hold_before_decoding(saved, tmp_path):
     rows = [*ROWS, {**ROWS[0], "word": " ".join(str(5 + i % 90) for i in range(70))}]  # row 6: 71+ tokens > 64
     argv = data_program_argv("distill", saved[0], write_jsonl(tmp_path / "long.jsonl", rows), tmp_path)

@@ -40,7 +40,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging
 
 from .run_files import exclusive_lock, remove_stale_temporary_files, write_atomically
-from .seq2seq_data import clean_text, source_texts
+from .seq2seq_data import check_source_text, check_text, clean_text, source_texts
 
 
 logger = logging.get_logger(__name__)
@@ -491,12 +491,15 @@ def distill_dataset(
     would overwrite each other's parts; reading a complete cache needs no accelerator.
 
     Raises:
-        ValueError: a source or target column is missing, the data set is empty or already has distilled columns,
+        ValueError: a source or target column is missing, the data set is empty or already has distilled columns, a
+            source or target value is not a string or has no text (`dataset[i]` and the column named; a text-pair
+            column may be empty), a source holds no text once tokenized (all checked before anything is decoded),
             the vocabularies differ without `config.retokenize`, or the processes of a distributed run are not
             all known to `accelerator`.
         LockedError: another run is decoding into the same cache folder.
     """
     _check_dataset(dataset, config)
+    _check_texts(dataset, config, teacher_tokenizer)
     retokenize = _check_vocabularies(teacher_tokenizer, student_tokenizer, config.retokenize)
 
     key = distillation_cache_key(dataset, teacher, teacher_tokenizer, config, student_tokenizer)
@@ -595,6 +598,26 @@ def _check_dataset(dataset: datasets.Dataset, config: DistillationConfig) -> Non
         raise ValueError(f"The data set already has the distilled column(s) {present}; remove them first.")
     if len(dataset) == 0:
         raise ValueError("The data set is empty: there is nothing to distil.")
+
+
+def _check_texts(dataset: datasets.Dataset, config: DistillationConfig, teacher_tokenizer) -> None:
+    """ValueErrors, before anything is decoded, naming `dataset[i]`, the column and the value found: a source or
+    target value that is not a string (a number, a list, null, which `source_texts` would turn into text silently),
+    a first source column or target without text (the text-pair columns may be empty strings, as in training), and a
+    source that holds no text once the teacher's tokenizer has read it (`check_source_text`: only special tokens,
+    as characters the tokenizer drops give)."""
+    columns = [*config.source_columns, config.target_column]
+    may_be_empty = set(config.source_columns[1:]) - {config.source_columns[0], config.target_column}
+    start = 0
+    for batch in dataset.select_columns(list(dict.fromkeys(columns))).iter(batch_size=1000):
+        for column in columns:
+            for offset, value in enumerate(batch[column]):
+                if not (column in may_be_empty and isinstance(value, str)):
+                    check_text(value, f"dataset[{start + offset}]", column)
+        text, text_pair = source_texts(batch, config.source_columns)
+        ids = teacher_tokenizer(text, text_pair, verbose=False)["input_ids"]
+        check_source_text(ids, teacher_tokenizer, lambda row, first=start: f"dataset[{first + row}]: the source")
+        start += len(text)
 
 
 def _process_layout(accelerator) -> tuple[int, int, bool]:
