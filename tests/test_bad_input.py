@@ -6,6 +6,7 @@ written on import shows it), and the programs turn user errors into one line and
 traceback). Everything uses the tiny config and runs in-process. Concurrent runs: `test_concurrent_runs.py`.
 """
 
+import hashlib
 import json
 import re
 import shutil
@@ -28,15 +29,16 @@ from bang_spmd.cli import train as train_program
 from bang_spmd.evaluation.split_evaluation import Decoding
 from bang_spmd.recipes import DataArguments
 from bang_spmd.trainers import (
+    DISTILLED_HASH_COLUMN,
     DISTILLED_LABELS,
-    SOURCE_HASH_COLUMN,
     PairEncoding,
     Seq2SeqCollator,
     SPMDDataCollator,
     check_distilled_row,
+    distilled_sha256,
     encode_pairs,
-    source_sha256,
 )
+from bang_spmd.trainers.distillation import OLD_SOURCE_HASH_COLUMN
 from bang_spmd.trainers.model_setup import check_training_arguments, record_weight_digests
 from bang_spmd.trainers.spmd_trainer import check_distilled_value
 from modeling_bang import BangConfig
@@ -425,30 +427,51 @@ def test_distill_refuses_sources_the_teacher_cannot_hold_before_decoding(saved, 
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def distilled(row: dict, targets: list[list[int]]) -> dict:
+    """`row` with the distilled `targets` and their hash, as bang-distill writes them."""
+    row_hash = distilled_sha256([row["word"], row["example"]], targets)
+    return {**row, DISTILLED_LABELS: targets, DISTILLED_HASH_COLUMN: row_hash}
+
+
 def distilled_rows() -> list[dict]:
-    """ROWS with one distilled target each and the hash of their source, as bang-distill writes them."""
-    return [
-        {**row, DISTILLED_LABELS: [[40, 41, 2]], SOURCE_HASH_COLUMN: source_sha256([row["word"], row["example"]])}
-        for row in ROWS
-    ]
+    """ROWS with one distilled target each (a different one per row)."""
+    return [distilled(row, [[40 + i, 41, 2]]) for i, row in enumerate(ROWS)]
 
 
-def rotated(rows):
-    """The distilled columns moved one row down (the last row's to the first)."""
-    moved = [{k: v for k, v in row.items() if k in (DISTILLED_LABELS, SOURCE_HASH_COLUMN)} for row in rows]
+def rotated(rows, columns=(DISTILLED_LABELS, DISTILLED_HASH_COLUMN)):
+    """The `columns` moved one row down (the last row's to the first)."""
+    moved = [{k: v for k, v in row.items() if k in columns} for row in rows]
     return [{**row, **moved[i - 1]} for i, row in enumerate(rows)]
 
 
+def written_by_an_earlier_version(row: dict) -> dict:
+    """`row` as the previous bang-distill wrote it: the hash of its source alone, in `distilled_source_sha256`."""
+    return {**{k: v for k, v in row.items() if k != DISTILLED_HASH_COLUMN}, OLD_SOURCE_HASH_COLUMN: "0" * 64}
+
+
+NOT_THE_PAIR = r"the source \(columns \['word', 'example'\]\) and the distilled targets are not the pair bang-distill"
 DISTILLED_CASES = [  # (rows, message)
-    (lambda rows: rotated(rows), r":1: the source \(columns \['word', 'example'\]\) is not the one its distilled"),
+    (lambda rows: rotated(rows), r":1: " + NOT_THE_PAIR),  # rows' distilled columns rotated, hash with them
+    (lambda rows: rotated(rows, [DISTILLED_LABELS]), r":1: " + NOT_THE_PAIR),  # targets rotated, hash with the source
+    (lambda rows: [rows[0], {**rows[1], DISTILLED_LABELS: [[40, 42, 2]]}], r":2: " + NOT_THE_PAIR),  # target edited
+    (lambda rows: [{**rows[0], "word": "10 12"}], r":1: " + NOT_THE_PAIR),  # source edited
     (lambda rows: [rows[0], {**rows[1], DISTILLED_LABELS: []}], r":2: distilled_labels is empty \(\[\]\)"),
     (lambda rows: [{**rows[0], DISTILLED_LABELS: "40 41"}], r":1: distilled_labels must be a list of token-id lists"),
     (lambda rows: [{**rows[0], DISTILLED_LABELS: [[]]}], r":1: distilled target 0 must be a non-empty list"),
     (lambda rows: [{**rows[0], DISTILLED_LABELS: [["40"]]}], r":1: distilled target 0 must hold non-negative int"),
     (lambda rows: [{**rows[0], DISTILLED_LABELS: [[40, -100]]}], r":1: distilled target 0 must hold non-negative"),
-    (lambda rows: [{k: v for k, v in rows[0].items() if k != SOURCE_HASH_COLUMN}], r":1: no distilled_source_sha256"),
+    (lambda rows: [{k: v for k, v in rows[0].items() if k != DISTILLED_HASH_COLUMN}], r":1: no distilled_sha256"),
     (lambda rows: [{k: v for k, v in rows[0].items() if k != DISTILLED_LABELS}], r":1: no distilled_labels column"),
-    (lambda rows: [{**rows[0], "word": "10 12"}], r":1: the source .* is not the one its distilled targets"),
+    (
+        lambda rows: [rows[0], written_by_an_earlier_version(rows[1])],
+        r":2: written by an earlier bang-distill, whose distilled_source_sha256 covers the source only, .* run "
+        r"bang-distill again on the original data file",
+    ),
+    (
+        lambda rows: [rows[0], rows[1], distilled(ROWS[2], [[40, 2], [41, 2]]), rows[3]],
+        r"distilled.jsonl:3: 2 distilled target\(s\), but the file's first row \(.*distilled.jsonl:1\) has 1; every "
+        r"row needs the same number",
+    ),
 ]
 
 
@@ -648,11 +671,16 @@ def test_encode_pairs_refuses_values_that_are_not_text(rows, message):
         encode_pairs(dataset, tiny_tokenizer(), PairEncoding(), "training")
 
 
-def test_distilled_rows_carry_the_hash_of_their_source():
+def test_distilled_rows_carry_the_hash_of_their_source_and_targets():
     row = distilled_rows()[0]
     check_distilled_row("train.jsonl:1", row, ["word", "example"])  # as written: accepted
-    assert row[SOURCE_HASH_COLUMN] == source_sha256([" 10  11 ", "30\t31"])  # whitespace as the student reads it
-    with pytest.raises(ValueError, match=r"train.jsonl:1: the source .* is not the one"):
+    payload = '{"distilled_labels":[[40,41,2]],"source":["10 11","30 31"]}'  # the format files keep across versions
+    assert row[DISTILLED_HASH_COLUMN] == hashlib.sha256(payload.encode()).hexdigest()
+    assert row[DISTILLED_HASH_COLUMN] == distilled_sha256(
+        [" 10  11 ", "30\t31"], [[40, 41, 2]]
+    )  # as the student reads
+    assert row[DISTILLED_HASH_COLUMN] != distilled_sha256(["10 11", "30 31"], [[40, 41, 2], [40, 2]])
+    with pytest.raises(ValueError, match=r"train.jsonl:1: the source .* and the distilled targets are not the pair"):
         check_distilled_row("train.jsonl:1", {**row, "example": "13"}, ["word", "example"])
 
 

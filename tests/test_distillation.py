@@ -17,12 +17,12 @@ import torch
 from bang_spmd.trainers import distillation
 from bang_spmd.trainers.distillation import (
     DISTILLED_COLUMNS,
-    SOURCE_HASH_COLUMN,
+    DISTILLED_HASH_COLUMN,
     DistillationConfig,
     distill_dataset,
     distillation_cache_key,
+    distilled_sha256,
     labels_from_sequences,
-    source_sha256,
 )
 
 from .helpers import tiny_model, tiny_tokenizer
@@ -69,8 +69,10 @@ def test_columns_types_and_equality_with_the_teachers_own_generate(tmp_path):
     teacher, tokenizer, rows = teacher_model(), tiny_tokenizer(), tiny_rows()
     result = distill_dataset(rows, teacher, tokenizer, config(), tmp_path, show_progress=False)
 
-    assert result.column_names == [*rows.column_names, *DISTILLED_COLUMNS, SOURCE_HASH_COLUMN]
-    assert result[SOURCE_HASH_COLUMN] == [source_sha256([row["word"], row["example"]]) for row in rows]
+    assert result.column_names == [*rows.column_names, *DISTILLED_COLUMNS, DISTILLED_HASH_COLUMN]
+    assert result[DISTILLED_HASH_COLUMN] == [
+        distilled_sha256([row["word"], row["example"]], row["distilled_labels"]) for row in result
+    ]
     assert result.select_columns(rows.column_names).to_list() == rows.to_list()
     assert result.features["distilled_labels"] == datasets.List(datasets.List(datasets.Value("int64")))
     for row in result:
