@@ -260,6 +260,15 @@ def test_a_bad_data_file_is_refused_naming_line_and_column(saved, tmp_path, prog
     assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
 
 
+def test_a_key_given_twice_is_one_line_naming_file_line_and_key(saved, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "twice.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n" + json.dumps(GOOD)[:-1] + ', "definition": "15"}\n', encoding="utf-8")
+    status, err = run_command(
+        monkeypatch, capsys, "bang-finetune", data_program_argv("finetune", None, str(path), tmp_path)
+    )
+    assert_one_line_error(status, err, "bang-finetune", f"{path}:2: the key 'definition' appears twice in one object")
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -493,6 +502,14 @@ def test_bang_train_refuses_distilled_rows_read_with_other_source_columns(saved,
         train_program.main(argv)
 
 
+def test_bang_train_refuses_distilled_rows_that_do_not_fit_in_one_line(saved, tmp_path, monkeypatch, capsys):
+    path = write_jsonl(tmp_path / "distilled.jsonl", rotated(distilled_rows(), [DISTILLED_LABELS]))
+    argv = data_program_argv("train", saved[0], path, tmp_path)
+    argv[argv.index("gold")] = "select"
+    status, err = run_command(monkeypatch, capsys, "bang-train", argv)
+    assert_one_line_error(status, err, "bang-train", "distilled.jsonl:1: the source (columns ['word', 'example']) and")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Model folders
 # ---------------------------------------------------------------------------------------------------------------
@@ -715,6 +732,8 @@ def test_bang_train_tokenizer_names_the_file_and_line(tmp_path, monkeypatch, cap
         ("empty.txt", "\n\n", r"hold no text \(every line is blank\)"),
         ("texts.jsonl", '{"text": 5}\n', r"texts.jsonl:1: column 'text' must be a string, got int 5"),
         ("texts.jsonl", "", r"The pretraining file .*texts.jsonl has no rows"),
+        ("texts.jsonl", '{"text": "10 11"}\n{"text": " "}\n', r"texts.jsonl:2: column 'text' is empty"),
+        ("texts.jsonl", '{"text": "10", "text": "11"}\n', r"texts.jsonl:1: the key 'text' appears twice"),
     ],
 )
 def test_bang_pretrain_reads_its_text_first(tmp_path, name, content, message):
