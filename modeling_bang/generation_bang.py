@@ -26,7 +26,8 @@ saved in `generation_config.json` and can be overridden per `generate` call:
 * `nar_source_padding`: None, or a multiple m: NAR decoding right-pads the source batch with `[PAD]` to a multiple of
   m tokens first (this package's static-shape option: padding does not change the result, and a compiled or
   CUDA-graph NAR decoder then sees few distinct shapes and recompiles less).
-* `semi_nar_block_size`: k, the number of predicting streams proposing tokens at each semi-NAR step.
+* `semi_nar_block_size`: k, the number of predicting streams proposing tokens at each semi-NAR step (1 to
+  `config.ngram`, `check_semi_nar_block_size`).
 * `semi_nar_acceptance`: which proposals extend the main stream; `"all"` (the k proposals, cut after `[SEP]`),
   `"verify"` (lossless: the proposals that greedy AR decoding would have produced, see below; k <= `config.ngram`) or
   `"confidence"` (the proposals greedy AR would have produced or whose probability is above
@@ -94,9 +95,7 @@ class BangGenerationOptions:
         m = self.nar_source_padding
         if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
             raise ValueError(f"`nar_source_padding` must be None or a positive integer, got {m!r}.")
-        k = self.semi_nar_block_size
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"`semi_nar_block_size` must be a positive integer, got {k!r}.")
+        check_semi_nar_block_size(self.semi_nar_block_size)
         if self.semi_nar_acceptance not in SEMI_NAR_ACCEPTANCE_RULES:
             raise ValueError(
                 f"`semi_nar_acceptance` must be one of {SEMI_NAR_ACCEPTANCE_RULES}, got {self.semi_nar_acceptance!r}."
@@ -129,6 +128,54 @@ class BangGenerationOptions:
         for name in self.field_names():
             setattr(generation_config, name, getattr(self, name))
         generation_config._from_model_config = False
+
+
+def check_semi_nar_block_size(block_size, ngram: int | None = None, name: str = "`semi_nar_block_size`") -> None:
+    """The rule for k, the tokens proposed per semi-NAR step: a positive integer and, given the model's `ngram`, at
+    most `ngram`; a ValueError naming `name` (the argument, or a program's flag) otherwise.
+
+    Stream s of a block predicts the token s + 1 places ahead, which only the `ngram` streams of n-stream pretraining
+    and `ngram` fine-tuning were trained to do (paper section 3; `BangDecoder`'s stream rule): a block longer than
+    that would read streams that were never trained and give a made-up output without any sign of it. `generate`
+    applies the rule in semi-NAR decoding and `bang_spmd`'s programs to their `--semi_nar_block_size`."""
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"{name} must be a positive integer, got {block_size!r}.")
+    if ngram is not None and block_size > ngram:
+        raise ValueError(
+            f"{name} {block_size} is more than the model's {ngram} predicting streams (config.ngram), which were "
+            f"the only ones trained to propose tokens ahead; pass at most {ngram}."
+        )
+
+
+def text_free_token_ids(holder) -> set[int]:
+    """The ids that carry no text of a source: `[PAD]`, `[CLS]`, bos and `[SEP]` (eos, BANG's decoder start), read
+    from the `pad_token_id`, `cls_token_id`, `bos_token_id`, `sep_token_id`, `eos_token_id` and
+    `decoder_start_token_id` of `holder`, a `BangConfig` or a tokenizer (those it lacks or sets to None are
+    skipped). `[UNK]` and `[MASK]` are not among them: they stand for text the vocabulary lacks or hides."""
+    names = ("pad_token_id", "cls_token_id", "bos_token_id", "sep_token_id", "eos_token_id", "decoder_start_token_id")
+    ids = set()
+    for name in names:
+        value = getattr(holder, name, None)
+        for token in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(token, int) and not isinstance(token, bool):
+                ids.add(token)
+    return ids
+
+
+def rows_without_text(
+    input_ids: torch.Tensor, text_free_ids: set[int], attention_mask: torch.Tensor | None = None
+) -> list[int]:
+    """The rows of a (batch, length) source whose tokens (those `attention_mask` keeps) are all in `text_free_ids`
+    (`text_free_token_ids`): an empty source, such as the `[SEP]` alone that an empty or whitespace-only text, or a
+    text of characters the tokenizer drops, becomes. Decoding such a row gives a confident output made up from
+    nothing, so `generate` refuses it, and the programs refuse such a source by name."""
+    if not text_free_ids:
+        return []
+    text_free = torch.tensor(sorted(text_free_ids), dtype=input_ids.dtype, device=input_ids.device)
+    has_text = ~torch.isin(input_ids, text_free)
+    if attention_mask is not None:
+        has_text &= attention_mask.bool()
+    return (~has_text.any(-1)).nonzero().flatten().tolist()
 
 
 def pad_source(
@@ -286,10 +333,13 @@ __all__ = [
     "NAR_CANVAS_CHOICES",
     "SEMI_NAR_ACCEPTANCE_RULES",
     "BangGenerationOptions",
+    "check_semi_nar_block_size",
     "collapse_repeated_words",
     "kept_cache_slots",
     "nar_canvas_to_sequences",
     "pad_source",
     "postprocess_nar_tokens",
+    "rows_without_text",
+    "text_free_token_ids",
     "verified_token_counts",
 ]

@@ -6,6 +6,7 @@ written on import shows it), and the programs turn user errors into one line and
 traceback). Everything uses the tiny config and runs in-process. Concurrent runs: `test_concurrent_runs.py`.
 """
 
+import hashlib
 import json
 import re
 import shutil
@@ -28,15 +29,16 @@ from bang_spmd.cli import train as train_program
 from bang_spmd.evaluation.split_evaluation import Decoding
 from bang_spmd.recipes import DataArguments
 from bang_spmd.trainers import (
+    DISTILLED_HASH_COLUMN,
     DISTILLED_LABELS,
-    SOURCE_HASH_COLUMN,
     PairEncoding,
     Seq2SeqCollator,
     SPMDDataCollator,
     check_distilled_row,
+    distilled_sha256,
     encode_pairs,
-    source_sha256,
 )
+from bang_spmd.trainers.distillation import OLD_SOURCE_HASH_COLUMN
 from bang_spmd.trainers.model_setup import check_training_arguments, record_weight_digests
 from bang_spmd.trainers.spmd_trainer import check_distilled_value
 from modeling_bang import BangConfig
@@ -214,6 +216,7 @@ BAD_FILES = [  # (file content, message)
     (json.dumps({**GOOD, "word": ""}) + "\n", r":1: column 'word' is empty"),
     (json.dumps(GOOD) + "\n" + json.dumps(GOOD)[:-3] + "\n", r":2 is not valid JSON"),
     (json.dumps(GOOD) + "\n[1, 2]\n", r":2 is not a JSON object"),
+    (json.dumps(GOOD)[:-1] + ', "word": "15"}\n', r":1: the key 'word' appears twice in one object"),
     ("", r" has no rows: it is empty"),
     (json.dumps({k: v for k, v in GOOD.items() if k != "example"}) + "\n", r":1: no column\(s\) \['example'\]"),
 ]
@@ -257,12 +260,22 @@ def test_a_bad_data_file_is_refused_naming_line_and_column(saved, tmp_path, prog
     assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
 
 
+def test_a_key_given_twice_is_one_line_naming_file_line_and_key(saved, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "twice.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n" + json.dumps(GOOD)[:-1] + ', "definition": "15"}\n', encoding="utf-8")
+    status, err = run_command(
+        monkeypatch, capsys, "bang-finetune", data_program_argv("finetune", None, str(path), tmp_path)
+    )
+    assert_one_line_error(status, err, "bang-finetune", f"{path}:2: the key 'definition' appears twice in one object")
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
         (json.dumps({"word": 5}) + "\n", r"line 1 of .*: column 'word' must be a string, got int 5"),
         (json.dumps({"word": None}) + "\n", r"line 1 of .*: column 'word' must be a string, got null"),
         ("{oops\n", r"line 1 of .* is not valid JSON"),
+        ('{"word": "10", "word": "11"}\n', r"line 1 of .*: the key 'word' appears twice in one object"),
     ],
 )
 def test_bang_generate_refuses_bad_jsonl_sources(saved, tmp_path, content, message):
@@ -321,6 +334,93 @@ def test_semi_nar_blocks_longer_than_the_streams_are_refused(saved, tmp_path):
         evaluate_program.main([*argv, "--decoding_mode", "semi_nar", "--semi_nar_block_size", "9"])
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Empty sources and semi-NAR blocks: refused by `generate` in every decoding mode, and by the programs by name
+# ---------------------------------------------------------------------------------------------------------------
+
+SOURCE_ROWS = torch.tensor([[10, 11, 2], [2, 0, 0], [1, 2, 0], [10, 2, 0]])  # text, [SEP] alone, [CLS] [SEP], text
+SOURCE_MASK = torch.tensor([[1, 1, 1], [1, 0, 0], [1, 1, 0], [0, 1, 0]])  # row 3's text is masked out
+
+
+@pytest.mark.parametrize("mode", ["ar", "nar", "semi_nar"])
+def test_generate_refuses_source_rows_without_text(mode):
+    model = tiny_model()
+    message = (
+        r"Row\(s\) \[1, 2, 3\] of the 4 source rows \(`input_ids`\) hold no text: every token is \[PAD\], \[CLS\]"
+    )
+    with pytest.raises(ValueError, match=message):
+        model.generate(SOURCE_ROWS, attention_mask=SOURCE_MASK, decoding_mode=mode, max_new_tokens=4)
+    with pytest.raises(ValueError, match=r"Row\(s\) \[1, 2\] of the 4 source rows"):  # the mask defaults to non-[PAD]
+        model.generate(input_ids=SOURCE_ROWS, decoding_mode=mode, max_new_tokens=4)
+    model.generate(SOURCE_ROWS[:1], decoding_mode=mode, max_new_tokens=4)  # a source with text decodes
+
+
+@pytest.mark.parametrize("acceptance", ["all", "verify", "confidence"])
+def test_generate_refuses_semi_nar_blocks_longer_than_the_streams(acceptance):
+    model = tiny_model()  # two predicting streams
+    settings = {"decoding_mode": "semi_nar", "semi_nar_acceptance": acceptance, "max_new_tokens": 4}
+    message = r"`semi_nar_block_size` 3 is more than the model's 2 predicting streams \(config.ngram\)"
+    with pytest.raises(ValueError, match=message):
+        model.generate(SOURCE_ROWS[:1], semi_nar_block_size=3, **settings)
+    with pytest.raises(ValueError, match=r"`semi_nar_block_size` must be a positive integer, got 0"):
+        model.generate(SOURCE_ROWS[:1], semi_nar_block_size=0, **settings)
+    model.generation_config.semi_nar_block_size = 3  # the generation config's value is checked as well
+    with pytest.raises(ValueError, match=message):
+        model.generate(SOURCE_ROWS[:1], **settings)
+    model.generate(SOURCE_ROWS[:1], semi_nar_block_size=2, **settings)
+    model.generate(SOURCE_ROWS[:1], decoding_mode="nar", max_new_tokens=4)  # other modes do not read the block
+
+
+# Text that holds no text once tokenized: here a special token written out; with a BERT normalizer, zero-width and
+# control characters too (test_demo.py), which are no whitespace for Python, so the data checks let them through.
+NO_TEXT = "[CLS]"
+EMPTY_SOURCE_CASES = [  # (command, argv builder, message)
+    (
+        "bang-generate",
+        lambda model, data, out: ["--model", model, "--text", "10", "--text", NO_TEXT],
+        "The source of --text 2 holds no text once tokenized (its tokens: [CLS] [SEP])",
+    ),
+    (
+        "bang-generate",
+        lambda model, data, out: ["--model", model, "--text", "[PAD]  [SEP]"],
+        "The source of --text 1 holds no text once tokenized (its tokens: [PAD] [SEP] [SEP])",
+    ),
+    (
+        "bang-evaluate",
+        lambda model, data, out: data_program_argv("evaluate", model, data, out),
+        "The source of evaluation example 'r1' holds no text once tokenized (its tokens: [CLS] [SEP] [SEP])",
+    ),
+    (
+        "bang-finetune",
+        lambda model, data, out: [
+            *data_program_argv("finetune", model, data, out),
+            "--config_preset",
+            "tiny",
+            "--tokenizer_name_or_path",
+            model,
+            "--report_to",
+            "none",
+        ],  # fmt: skip
+        "The source of training example 'r1' holds no text once tokenized (its tokens: [CLS] [SEP] [SEP])",
+    ),
+    (
+        "bang-distill",
+        lambda model, data, out: data_program_argv("distill", model, data, out),
+        "dataset[1]: the source holds no text once tokenized (its tokens: [CLS] [SEP] [SEP])",
+    ),
+]
+
+
+@pytest.mark.parametrize("command, build, message", EMPTY_SOURCE_CASES, ids=[c[0] for c in EMPTY_SOURCE_CASES])
+def test_the_programs_refuse_a_source_without_text_in_one_line(saved, tmp_path, monkeypatch, capsys, command, build,
+                                                               message):  # fmt: skip
+    rows = [ROWS[0], {**ROWS[1], "word": NO_TEXT, "example": ""}, ROWS[2]]
+    data = write_jsonl(tmp_path / "no_text.jsonl", rows)
+    status, err = run_command(monkeypatch, capsys, command, build(str(saved[0]), data, tmp_path))
+    assert_one_line_error(status, err, command, message)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "d.jsonl").exists()  # nothing decoded
+
+
 def test_distill_refuses_sources_the_teacher_cannot_hold_before_decoding(saved, tmp_path):
     rows = [*ROWS, {**ROWS[0], "word": " ".join(str(5 + i % 90) for i in range(70))}]  # row 6: 71+ tokens > 64
     argv = data_program_argv("distill", saved[0], write_jsonl(tmp_path / "long.jsonl", rows), tmp_path)
@@ -336,30 +436,51 @@ def test_distill_refuses_sources_the_teacher_cannot_hold_before_decoding(saved, 
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def distilled(row: dict, targets: list[list[int]]) -> dict:
+    """`row` with the distilled `targets` and their hash, as bang-distill writes them."""
+    row_hash = distilled_sha256([row["word"], row["example"]], targets)
+    return {**row, DISTILLED_LABELS: targets, DISTILLED_HASH_COLUMN: row_hash}
+
+
 def distilled_rows() -> list[dict]:
-    """ROWS with one distilled target each and the hash of their source, as bang-distill writes them."""
-    return [
-        {**row, DISTILLED_LABELS: [[40, 41, 2]], SOURCE_HASH_COLUMN: source_sha256([row["word"], row["example"]])}
-        for row in ROWS
-    ]
+    """ROWS with one distilled target each (a different one per row)."""
+    return [distilled(row, [[40 + i, 41, 2]]) for i, row in enumerate(ROWS)]
 
 
-def rotated(rows):
-    """The distilled columns moved one row down (the last row's to the first)."""
-    moved = [{k: v for k, v in row.items() if k in (DISTILLED_LABELS, SOURCE_HASH_COLUMN)} for row in rows]
+def rotated(rows, columns=(DISTILLED_LABELS, DISTILLED_HASH_COLUMN)):
+    """The `columns` moved one row down (the last row's to the first)."""
+    moved = [{k: v for k, v in row.items() if k in columns} for row in rows]
     return [{**row, **moved[i - 1]} for i, row in enumerate(rows)]
 
 
+def written_by_an_earlier_version(row: dict) -> dict:
+    """`row` as the previous bang-distill wrote it: the hash of its source alone, in `distilled_source_sha256`."""
+    return {**{k: v for k, v in row.items() if k != DISTILLED_HASH_COLUMN}, OLD_SOURCE_HASH_COLUMN: "0" * 64}
+
+
+NOT_THE_PAIR = r"the source \(columns \['word', 'example'\]\) and the distilled targets are not the pair bang-distill"
 DISTILLED_CASES = [  # (rows, message)
-    (lambda rows: rotated(rows), r":1: the source \(columns \['word', 'example'\]\) is not the one its distilled"),
+    (lambda rows: rotated(rows), r":1: " + NOT_THE_PAIR),  # rows' distilled columns rotated, hash with them
+    (lambda rows: rotated(rows, [DISTILLED_LABELS]), r":1: " + NOT_THE_PAIR),  # targets rotated, hash with the source
+    (lambda rows: [rows[0], {**rows[1], DISTILLED_LABELS: [[40, 42, 2]]}], r":2: " + NOT_THE_PAIR),  # target edited
+    (lambda rows: [{**rows[0], "word": "10 12"}], r":1: " + NOT_THE_PAIR),  # source edited
     (lambda rows: [rows[0], {**rows[1], DISTILLED_LABELS: []}], r":2: distilled_labels is empty \(\[\]\)"),
     (lambda rows: [{**rows[0], DISTILLED_LABELS: "40 41"}], r":1: distilled_labels must be a list of token-id lists"),
     (lambda rows: [{**rows[0], DISTILLED_LABELS: [[]]}], r":1: distilled target 0 must be a non-empty list"),
     (lambda rows: [{**rows[0], DISTILLED_LABELS: [["40"]]}], r":1: distilled target 0 must hold non-negative int"),
     (lambda rows: [{**rows[0], DISTILLED_LABELS: [[40, -100]]}], r":1: distilled target 0 must hold non-negative"),
-    (lambda rows: [{k: v for k, v in rows[0].items() if k != SOURCE_HASH_COLUMN}], r":1: no distilled_source_sha256"),
+    (lambda rows: [{k: v for k, v in rows[0].items() if k != DISTILLED_HASH_COLUMN}], r":1: no distilled_sha256"),
     (lambda rows: [{k: v for k, v in rows[0].items() if k != DISTILLED_LABELS}], r":1: no distilled_labels column"),
-    (lambda rows: [{**rows[0], "word": "10 12"}], r":1: the source .* is not the one its distilled targets"),
+    (
+        lambda rows: [rows[0], written_by_an_earlier_version(rows[1])],
+        r":2: written by an earlier bang-distill, whose distilled_source_sha256 covers the source only, .* run "
+        r"bang-distill again on the original data file",
+    ),
+    (
+        lambda rows: [rows[0], rows[1], distilled(ROWS[2], [[40, 2], [41, 2]]), rows[3]],
+        r"distilled.jsonl:3: 2 distilled target\(s\), but the file's first row \(.*distilled.jsonl:1\) has 1; every "
+        r"row needs the same number",
+    ),
 ]
 
 
@@ -379,6 +500,14 @@ def test_bang_train_refuses_distilled_rows_read_with_other_source_columns(saved,
     argv[argv.index("gold")] = "select"
     with pytest.raises(ValueError, match=r"other --source_columns than bang-distill's"):
         train_program.main(argv)
+
+
+def test_bang_train_refuses_distilled_rows_that_do_not_fit_in_one_line(saved, tmp_path, monkeypatch, capsys):
+    path = write_jsonl(tmp_path / "distilled.jsonl", rotated(distilled_rows(), [DISTILLED_LABELS]))
+    argv = data_program_argv("train", saved[0], path, tmp_path)
+    argv[argv.index("gold")] = "select"
+    status, err = run_command(monkeypatch, capsys, "bang-train", argv)
+    assert_one_line_error(status, err, "bang-train", "distilled.jsonl:1: the source (columns ['word', 'example']) and")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -467,6 +596,8 @@ def forward_inputs(change: str) -> dict:
         inputs.update(labels=labels.float(), mode="ar")
     elif change == "all_ignored":
         inputs.update(labels=torch.full_like(labels, -100), mode="ar")
+    elif change.startswith("row_ignored_"):  # one row of three without a target token, in each mode
+        inputs.update(labels=labels.index_fill(0, torch.tensor([1]), -100), mode=change.removeprefix("row_ignored_"))
     elif change == "one_dimensional":
         inputs.update(input_ids=input_ids[0], attention_mask=attention_mask[0], labels=labels[0])
     return model, inputs
@@ -479,6 +610,9 @@ FORWARD_CASES = [
     ("float_ids", r"`input_ids` must hold integer token ids \(torch.long\), got a torch.float32 tensor"),
     ("float_labels", r"`labels` must hold integer token ids \(torch.long\), got a torch.float32 tensor"),
     ("all_ignored", r"`labels` holds no target token \(every value is -100"),
+    ("row_ignored_nar", r"`labels` row\(s\) \[1\] of 3 hold no target token \(every value is -100"),
+    ("row_ignored_ngram", r"`labels` row\(s\) \[1\] of 3 hold no target token"),
+    ("row_ignored_ar", r"`labels` row\(s\) \[1\] of 3 hold no target token"),
     ("one_dimensional", r"`input_ids` must be a \(batch, length\) tensor, got shape \(9,\)"),
 ]
 
@@ -554,11 +688,16 @@ def test_encode_pairs_refuses_values_that_are_not_text(rows, message):
         encode_pairs(dataset, tiny_tokenizer(), PairEncoding(), "training")
 
 
-def test_distilled_rows_carry_the_hash_of_their_source():
+def test_distilled_rows_carry_the_hash_of_their_source_and_targets():
     row = distilled_rows()[0]
     check_distilled_row("train.jsonl:1", row, ["word", "example"])  # as written: accepted
-    assert row[SOURCE_HASH_COLUMN] == source_sha256([" 10  11 ", "30\t31"])  # whitespace as the student reads it
-    with pytest.raises(ValueError, match=r"train.jsonl:1: the source .* is not the one"):
+    payload = '{"distilled_labels":[[40,41,2]],"source":["10 11","30 31"]}'  # the format files keep across versions
+    assert row[DISTILLED_HASH_COLUMN] == hashlib.sha256(payload.encode()).hexdigest()
+    assert row[DISTILLED_HASH_COLUMN] == distilled_sha256(
+        [" 10  11 ", "30\t31"], [[40, 41, 2]]
+    )  # as the student reads
+    assert row[DISTILLED_HASH_COLUMN] != distilled_sha256(["10 11", "30 31"], [[40, 41, 2], [40, 2]])
+    with pytest.raises(ValueError, match=r"train.jsonl:1: the source .* and the distilled targets are not the pair"):
         check_distilled_row("train.jsonl:1", {**row, "example": "13"}, ["word", "example"])
 
 
@@ -593,6 +732,8 @@ def test_bang_train_tokenizer_names_the_file_and_line(tmp_path, monkeypatch, cap
         ("empty.txt", "\n\n", r"hold no text \(every line is blank\)"),
         ("texts.jsonl", '{"text": 5}\n', r"texts.jsonl:1: column 'text' must be a string, got int 5"),
         ("texts.jsonl", "", r"The pretraining file .*texts.jsonl has no rows"),
+        ("texts.jsonl", '{"text": "10 11"}\n{"text": " "}\n', r"texts.jsonl:2: column 'text' is empty"),
+        ("texts.jsonl", '{"text": "10", "text": "11"}\n', r"texts.jsonl:1: the key 'text' appears twice"),
     ],
 )
 def test_bang_pretrain_reads_its_text_first(tmp_path, name, content, message):

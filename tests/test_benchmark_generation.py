@@ -175,7 +175,8 @@ def test_model_flags_are_checked(script, argv, capsys, message):
     assert_refused(script, argv, capsys, message)
 
 
-def test_verify_rows_beyond_the_models_streams_are_refused(script, tmp_path, capsys):
+@pytest.mark.parametrize("method", ["semi_nar_verify_k4", "semi_nar_k4"])
+def test_semi_nar_rows_beyond_the_models_streams_are_refused(script, tmp_path, capsys, method):
     tiny_model(ngram=2).save_pretrained(tmp_path)
-    argv = ["--model", str(tmp_path), "--methods", "semi_nar_verify_k4"]
+    argv = ["--model", str(tmp_path), "--methods", method]
     assert_refused(script, argv, capsys, "ngram=2")

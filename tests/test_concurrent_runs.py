@@ -17,7 +17,12 @@ from bang_spmd.cli import distill as distill_program
 from bang_spmd.cli import finetune as finetune_program
 from bang_spmd.data.jsonl import write_json_lines
 from bang_spmd.trainers import run_files
-from bang_spmd.trainers.distillation import SOURCE_HASH_COLUMN, distill_dataset, distillation_cache_key, source_sha256
+from bang_spmd.trainers.distillation import (
+    DISTILLED_HASH_COLUMN,
+    distill_dataset,
+    distillation_cache_key,
+    distilled_sha256,
+)
 from bang_spmd.trainers.run_files import LockedError, lock_file_for, remove_stale_temporary_files
 
 from .helpers import REPO_ROOT, tiny_tokenizer
@@ -103,11 +108,14 @@ def test_two_distill_runs_on_one_output_one_refuses_the_other_completes(teacher,
     out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err[-3000:]
     assert "Wrote 60 rows" in out
-    written = read_jsonl(output)  # every row once, in order, with its own source's hash
+    written = read_jsonl(output)  # every row once, in order, with the hash of its own source and targets
     expected = distilled_directly(data, tmp_path)
     assert [row["id"] for row in written] == [row["id"] for row in expected]
     assert [row["distilled_labels"] for row in written] == [row["distilled_labels"] for row in expected]
-    assert all(row[SOURCE_HASH_COLUMN] == source_sha256([row["word"], row["example"]]) for row in written)
+    assert all(
+        row[DISTILLED_HASH_COLUMN] == distilled_sha256([row["word"], row["example"]], row["distilled_labels"])
+        for row in written
+    )
     with pytest.raises(ValueError, match="already exists; pass --overwrite"):  # once it is done, nothing is lost
         distill_program.main(args)
 

@@ -17,7 +17,7 @@ import tomllib
 
 from bang_spmd.demo import card_summary, decode_all_modes, demo_modes, encode_input, example_inputs, load_demo
 from bang_spmd.demo.card import DEFAULT_EXAMPLES, examples_from_file, snippet_examples
-from bang_spmd.demo.modes import EMPTY_INPUT_MESSAGE, MAX_CHARACTERS, DemoRun, ModeResult
+from bang_spmd.demo.modes import EMPTY_INPUT_MESSAGE, MAX_CHARACTERS, NO_TEXT_MESSAGE, DemoRun, ModeResult
 from bang_spmd.model_cards import write_model_card
 
 from .helpers import REPO_ROOT, save_tiny_pretrained, tiny_model, tiny_tokenizer, translation_rows
@@ -102,6 +102,12 @@ def test_no_output_length_is_an_error_naming_the_flag():
 def test_empty_input_is_a_message_and_nothing_is_decoded(demo, text):
     run = decode_all_modes(demo.model, demo.tokenizer, text, demo.modes)
     assert run.results == [] and run.message == EMPTY_INPUT_MESSAGE and run.source_tokens == 0
+
+
+@pytest.mark.parametrize("text", ["\u200b", "\ufeff\u200b", "[SEP]", "[CLS][PAD]"])
+def test_an_input_the_tokenizer_keeps_no_text_of_is_a_message(demo, text):
+    run = decode_all_modes(demo.model, demo.tokenizer, text, demo.modes)
+    assert run.results == [] and run.message == NO_TEXT_MESSAGE
 
 
 def test_an_over_long_input_is_truncated_to_the_positions_with_a_note(demo):

@@ -17,12 +17,12 @@ import torch
 from bang_spmd.trainers import distillation
 from bang_spmd.trainers.distillation import (
     DISTILLED_COLUMNS,
-    SOURCE_HASH_COLUMN,
+    DISTILLED_HASH_COLUMN,
     DistillationConfig,
     distill_dataset,
     distillation_cache_key,
+    distilled_sha256,
     labels_from_sequences,
-    source_sha256,
 )
 
 from .helpers import tiny_model, tiny_tokenizer
@@ -69,8 +69,10 @@ def test_columns_types_and_equality_with_the_teachers_own_generate(tmp_path):
     teacher, tokenizer, rows = teacher_model(), tiny_tokenizer(), tiny_rows()
     result = distill_dataset(rows, teacher, tokenizer, config(), tmp_path, show_progress=False)
 
-    assert result.column_names == [*rows.column_names, *DISTILLED_COLUMNS, SOURCE_HASH_COLUMN]
-    assert result[SOURCE_HASH_COLUMN] == [source_sha256([row["word"], row["example"]]) for row in rows]
+    assert result.column_names == [*rows.column_names, *DISTILLED_COLUMNS, DISTILLED_HASH_COLUMN]
+    assert result[DISTILLED_HASH_COLUMN] == [
+        distilled_sha256([row["word"], row["example"]], row["distilled_labels"]) for row in result
+    ]
     assert result.select_columns(rows.column_names).to_list() == rows.to_list()
     assert result.features["distilled_labels"] == datasets.List(datasets.List(datasets.Value("int64")))
     for row in result:
@@ -279,6 +281,52 @@ def test_missing_columns_are_named_with_the_available_ones(tmp_path):
     for bad, column in ((config(source_columns=["word", "usage"]), "usage"), (config(target_column="gloss"), "gloss")):
         with pytest.raises(ValueError, match=rf"\['{column}'\] are not in the data set \(columns: \['id', 'word'"):
             distill_dataset(rows, teacher, tokenizer, bad, tmp_path, show_progress=False)
+
+
+BAD_VALUES = [  # (changed values of row 2, message)
+    ({"word": None}, r"dataset\[2\]: column 'word' must be a string, got null"),
+    ({"word": "  "}, r"dataset\[2\]: column 'word' is empty"),
+    ({"example": None}, r"dataset\[2\]: column 'example' must be a string, got null"),
+    ({"definition": ""}, r"dataset\[2\]: column 'definition' is empty"),
+    ({"word": "[CLS]", "example": ""}, r"dataset\[2\]: the source holds no text once tokenized \(its tokens: \[CLS\]"),
+]
+BAD_COLUMNS = [  # (a column of another type than strings, message naming its first row)
+    ({"word": [17] * 4}, r"dataset\[0\]: column 'word' must be a string, got int 17"),
+    ({"example": [["a", "b"]] * 4}, r"dataset\[0\]: column 'example' must be a string, got list \['a', 'b'\]"),
+    ({"definition": [3.5] * 4}, r"dataset\[0\]: column 'definition' must be a string, got float 3.5"),
+]
+
+
+def rows_with(change: dict, column_change: dict | None = None) -> datasets.Dataset:
+    rows = tiny_rows(4).to_dict()
+    for column, value in change.items():
+        rows[column][2] = value
+    return datasets.Dataset.from_dict({**rows, **(column_change or {})})
+
+
+@pytest.mark.parametrize(
+    "change, columns, message",
+    [(change, None, message) for change, message in BAD_VALUES]
+    + [({}, columns, message) for columns, message in BAD_COLUMNS],
+    ids=range(len(BAD_VALUES) + len(BAD_COLUMNS)),
+)
+def test_source_and_target_values_are_checked_before_anything_is_decoded(tmp_path, monkeypatch, change, columns,
+                                                                          message):  # fmt: skip
+    teacher = teacher_model()
+
+    def no_generate(*args, **kwargs):
+        raise AssertionError("decoded before the data were checked")
+
+    monkeypatch.setattr(teacher, "generate", no_generate)
+    with pytest.raises(ValueError, match=message):
+        distill_dataset(rows_with(change, columns), teacher, tiny_tokenizer(), config(), tmp_path, show_progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_text_pair_may_be_empty(tmp_path):
+    rows = datasets.Dataset.from_list([{**row, "example": ""} for row in tiny_rows(2).to_list()])
+    result = distill_dataset(rows, teacher_model(), tiny_tokenizer(), config(), tmp_path, show_progress=False)
+    assert len(result) == 2
 
 
 # ---------------------------------------------------------------------------------------------------------------

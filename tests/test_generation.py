@@ -200,7 +200,7 @@ def test_semi_nar_block_step_equals_the_ngram_streams_on_the_same_prefix(block_s
 
 
 def test_semi_nar_decodes_k_tokens_per_pass_and_stops_after_sep():
-    model = lively_model()
+    model = lively_model(ngram=4)  # a block of k tokens needs k predicting streams
     input_ids, attention_mask = source_batch(model)
     out = model.generate(
         input_ids,
@@ -230,7 +230,7 @@ def test_semi_nar_decodes_k_tokens_per_pass_and_stops_after_sep():
     ],
 )
 def test_each_example_decodes_the_same_alone_as_inside_a_padded_batch(settings):
-    model = lively_model()
+    model = lively_model(ngram=3)
     input_ids, attention_mask = source_batch(model)
     batched = model.generate(input_ids, attention_mask=attention_mask, max_new_tokens=9, **settings)
     for i in range(input_ids.shape[0]):
@@ -240,7 +240,7 @@ def test_each_example_decodes_the_same_alone_as_inside_a_padded_batch(settings):
 
 
 def test_decoding_mode_and_options_come_from_the_generation_config(tmp_path):
-    model = lively_model()
+    model = lively_model(ngram=3)
     input_ids, attention_mask = source_batch(model)
     expected = model.generate(
         input_ids, attention_mask=attention_mask, decoding_mode="semi_nar", semi_nar_block_size=3, max_new_tokens=6

@@ -14,6 +14,8 @@ from transformers import AutoModelForSeq2SeqLM
 from bang_spmd.cli import quickstart
 from bang_spmd.experiments import pipeline
 from bang_spmd.experiments.quickstart import QuickstartOptions
+from bang_spmd.trainers import distillation
+from bang_spmd.trainers.distillation import DISTILLED_HASH_COLUMN, OLD_SOURCE_HASH_COLUMN
 
 from .helpers import save_tiny_pretrained, translation_rows
 
@@ -136,6 +138,28 @@ def test_running_again_resumes_without_training_or_decoding(run, start, monkeypa
     again = quickstart.main(["--output_dir", str(output_dir), *miniature(data, model), "--hub_model_id", "someone/qs"])
     assert again["rows"] == result["rows"]
     assert "someone/qs" in (Path(again["model_dir"]) / "README.md").read_text()  # the card names the new repo
+
+
+def test_a_distilled_file_of_an_earlier_version_is_written_again_from_the_cache(run, start, monkeypatch):
+    output_dir, _ = run
+    _, data, model = start
+    distilled = output_dir / "distilled" / "train.jsonl"
+    current = distilled.read_text(encoding="utf-8")
+    earlier = []  # as the previous bang-distill wrote it: the hash of the source alone, which training refuses
+    for line in current.splitlines():
+        row = {k: v for k, v in json.loads(line).items() if k != DISTILLED_HASH_COLUMN}
+        earlier.append(json.dumps({**row, OLD_SOURCE_HASH_COLUMN: "0" * 64}, ensure_ascii=False) + "\n")
+    distilled.write_text("".join(earlier), encoding="utf-8")
+
+    def refuse(*arguments):
+        raise AssertionError(f"a finished stage ran again: {arguments}")
+
+    monkeypatch.setattr(distillation, "_decode_batches", refuse)  # the cache holds every target
+    for recipe in ("finetune", "train_spmd"):
+        monkeypatch.setattr(pipeline.recipes, recipe, refuse)
+    monkeypatch.setattr(pipeline.evaluation, "evaluate_split", refuse)
+    quickstart.main(["--output_dir", str(output_dir), *miniature(data, model)])
+    assert distilled.read_text(encoding="utf-8") == current
 
 
 def test_changed_settings_or_a_foreign_folder_are_refused(run, start, tmp_path):

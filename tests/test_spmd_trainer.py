@@ -11,13 +11,13 @@ import torch
 from transformers import TrainerCallback
 
 from bang_spmd.trainers import (
+    DISTILLED_HASH_COLUMN,
     DISTILLED_LABELS,
-    SOURCE_HASH_COLUMN,
     SPMDDataCollator,
     SPMDTrainer,
     SPMDTrainingArguments,
     as_nar_student,
-    source_sha256,
+    distilled_sha256,
 )
 from bang_spmd.trainers.spmd_objectives import prediction_overlap, select_by_overlap
 
@@ -296,8 +296,8 @@ def spmd_data(tmp_path_factory):
     with open(folder / "train.jsonl", "w") as f:
         for r in rows:
             distilled = tokenizer(" ".join(r["definition"].split()[:3]))["input_ids"]
-            source_hash = source_sha256([r["word"], r["example"]])
-            f.write(json.dumps({**r, DISTILLED_LABELS: [distilled], SOURCE_HASH_COLUMN: source_hash}) + "\n")
+            row_hash = distilled_sha256([r["word"], r["example"]], [distilled])
+            f.write(json.dumps({**r, DISTILLED_LABELS: [distilled], DISTILLED_HASH_COLUMN: row_hash}) + "\n")
     with open(folder / "validation.jsonl", "w") as f:
         for r in rows[:8]:
             f.write(json.dumps(r) + "\n")

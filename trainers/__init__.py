@@ -18,11 +18,11 @@ pretraining, the distillation of targets from an AR teacher and SPMD's objective
 
 from .distillation import (
     DISTILLED_COLUMNS,
-    SOURCE_HASH_COLUMN,
+    DISTILLED_HASH_COLUMN,
     DistillationConfig,
     distill_dataset,
     distillation_cache_key,
-    source_sha256,
+    distilled_sha256,
 )
 from .model_setup import ModelShape, bang_config, build_bang_model, load_tokenizer, resolve_resume_checkpoint
 from .pretraining import (
@@ -36,6 +36,7 @@ from .pretraining import (
 from .seq2seq_data import PairEncoding, Seq2SeqCollator, clean_text, encode_pairs, pad_sources, source_texts
 from .spmd_trainer import (
     DISTILLED_LABELS,
+    DistilledFileCheck,
     SPMDDataCollator,
     SPMDTrainer,
     SPMDTrainingArguments,
@@ -48,11 +49,12 @@ from .validation import decode_nar, nar_generation_metrics
 
 __all__ = [
     "DISTILLED_COLUMNS",
+    "DISTILLED_HASH_COLUMN",
     "DISTILLED_LABELS",
-    "SOURCE_HASH_COLUMN",
     "BangPretrainingTrainer",
     "BangSpanMaskingCollator",
     "DistillationConfig",
+    "DistilledFileCheck",
     "MaskingEpochCallback",
     "ModelShape",
     "PairEncoding",
@@ -70,13 +72,13 @@ __all__ = [
     "decode_nar",
     "distill_dataset",
     "distillation_cache_key",
+    "distilled_sha256",
     "encode_pairs",
     "load_tokenizer",
     "mask_spans_for_dataset",
     "nar_generation_metrics",
     "pad_sources",
     "resolve_resume_checkpoint",
-    "source_sha256",
     "source_texts",
     "tokenize_and_chunk",
 ]

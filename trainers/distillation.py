@@ -13,8 +13,12 @@ here.
 * `distilled_texts`: K strings, the teacher's outputs decoded with `skip_special_tokens=True`;
 * `distilled_labels`: K label sequences in the student's ids, `y1 .. yn [SEP]` (no decoder start token, no padding);
 * `distilled_scores`: K floats, the teacher's score of each output (see `distill_dataset`);
-* `distilled_source_sha256`: the sha256 of the row's source (`source_sha256`), so that a distilled row that no longer
-  sits next to its own source (rows rotated or mixed) is refused by the trainer.
+* `distilled_sha256`: the sha256 of the row's source together with its distilled labels (`distilled_sha256`), so
+  that the trainer refuses a row whose targets no longer sit next to the source they were decoded from (rows, or
+  only their distilled columns, rotated or mixed; a source or a label edited). Files of earlier versions carry
+  `distilled_source_sha256`, the hash of the source alone, which misses targets moved between rows: the trainer
+  refuses them, asking for bang-distill to be run again (it reads its cache, so nothing is decoded again when the
+  teacher, data and settings are unchanged).
 
 Results are cached under `output_dir/<key>/`, the key hashing everything that determines them, and written one
 JSON Lines part per batch, so that an interrupted run resumes where it stopped and gives exactly the rows of an
@@ -40,15 +44,17 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging
 
 from .run_files import exclusive_lock, remove_stale_temporary_files, write_atomically
-from .seq2seq_data import clean_text, source_texts
+from .seq2seq_data import check_source_text, check_text, clean_text, source_texts
 
 
 logger = logging.get_logger(__name__)
 
 DISTILLED_COLUMNS = ("distilled_texts", "distilled_labels", "distilled_scores")
-# The sha256 of the source each row's targets were distilled from (`source_sha256`): the trainer refuses a row whose
-# source does not match it (rows rotated, taken from another file, or read with other source columns).
-SOURCE_HASH_COLUMN = "distilled_source_sha256"
+# The sha256 of each row's source and distilled labels (`distilled_sha256`): the trainer refuses a row that does not
+# match it (targets rotated or mixed, taken from another file, read with other source columns, edited).
+DISTILLED_HASH_COLUMN = "distilled_sha256"
+# What earlier versions wrote instead: the hash of the source alone. Recognised only to refuse it with a message.
+OLD_SOURCE_HASH_COLUMN = "distilled_source_sha256"
 # Bumped whenever the files or their meaning change, so that an older cache is never read as a newer one
 # (2: beam search with early_stopping=True, as fairseq).
 CACHE_FORMAT_VERSION = 2
@@ -185,10 +191,17 @@ def _tokenizer_description(tokenizer: PreTrainedTokenizerBase | None) -> dict | 
     }
 
 
-def source_sha256(values: Sequence) -> str:
-    """The sha256 (hex) of a source as the student reads it: the texts of its source columns in order, whitespace
-    collapsed (`clean_text`), as a JSON list. `distill_dataset` stores it in `SOURCE_HASH_COLUMN`."""
-    text = json.dumps([clean_text(value) for value in values], ensure_ascii=False)
+def distilled_sha256(source_values: Sequence, distilled_labels: Sequence[Sequence[int]]) -> str:
+    """The sha256 (hex) of a distilled row: its source as the student reads it (the texts of the source columns in
+    order, whitespace collapsed by `clean_text`, as `encode_pairs` reads them) and its K distilled label sequences
+    (the ids the student trains on, unchanged), as the compact JSON object `{"distilled_labels": [[...], ...],
+    "source": ["...", ...]}` (UTF-8, keys sorted, non-ASCII kept). `distill_dataset` stores it in
+    `DISTILLED_HASH_COLUMN`. The texts and scores are not covered: training does not read them."""
+    payload = {
+        "source": [clean_text(value) for value in source_values],
+        "distilled_labels": [list(ids) for ids in distilled_labels],
+    }
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -396,11 +409,12 @@ def _collect_rows(records: Sequence[dict], num_rows: int, num_distilled: int, wh
     return rows
 
 
-def _source_hashes(dataset: datasets.Dataset, columns: Sequence[str]) -> list[str]:
-    hashes = []
+def _row_hashes(dataset: datasets.Dataset, columns: Sequence[str], rows: Sequence[dict]) -> list[str]:
+    """`distilled_sha256` of each row: the source columns of `dataset` and the `distilled_labels` of `rows`."""
+    sources = []
     for batch in dataset.select_columns(list(columns)).iter(batch_size=1000):
-        hashes.extend(source_sha256(values) for values in zip(*(batch[c] for c in columns), strict=True))
-    return hashes
+        sources.extend(zip(*(batch[c] for c in columns), strict=True))
+    return [distilled_sha256(source, row["distilled_labels"]) for source, row in zip(sources, rows, strict=True)]
 
 
 def _with_columns(
@@ -410,11 +424,11 @@ def _with_columns(
         "distilled_texts": datasets.List(datasets.Value("string")),
         "distilled_labels": datasets.List(datasets.List(datasets.Value("int64"))),
         "distilled_scores": datasets.List(datasets.Value("float64")),
-        SOURCE_HASH_COLUMN: datasets.Value("string"),
+        DISTILLED_HASH_COLUMN: datasets.Value("string"),
     }
-    hashes = _source_hashes(dataset, source_columns)
-    rows = [{**row, SOURCE_HASH_COLUMN: digest} for row, digest in zip(rows, hashes, strict=True)]
-    for name in (*DISTILLED_COLUMNS, SOURCE_HASH_COLUMN):
+    hashes = _row_hashes(dataset, source_columns, rows)
+    rows = [{**row, DISTILLED_HASH_COLUMN: digest} for row, digest in zip(rows, hashes, strict=True)]
+    for name in (*DISTILLED_COLUMNS, DISTILLED_HASH_COLUMN):
         # A fingerprint derived from the input's and the cache key's, so that later `map` calls can be cached.
         fingerprint = hashlib.blake2b(f"{dataset._fingerprint}|{key}|{name}".encode(), digest_size=8).hexdigest()
         dataset = dataset.add_column(
@@ -469,7 +483,8 @@ def distill_dataset(
             `length_penalty`. With `num_beams == 1`, the mean log-probability of the generated tokens, end of
             sequence included (the beam score with `length_penalty=1`); this package's choice, transformers
             returns no score there.
-        `distilled_source_sha256`: `source_sha256` of the row's source columns (not part of the cache).
+        `distilled_sha256`: `distilled_sha256` of the row's source columns and `distilled_labels` (not part of the
+            cache).
     An empty target (its text is empty, typically because the teacher ended the output at once: label `[SEP]`
     alone) is kept, and the number of empty targets is logged as a warning on every call, cached or not; whether
     it is an error is the trainer's decision.
@@ -491,12 +506,15 @@ def distill_dataset(
     would overwrite each other's parts; reading a complete cache needs no accelerator.
 
     Raises:
-        ValueError: a source or target column is missing, the data set is empty or already has distilled columns,
+        ValueError: a source or target column is missing, the data set is empty or already has distilled columns, a
+            source or target value is not a string or has no text (`dataset[i]` and the column named; a text-pair
+            column may be empty), a source holds no text once tokenized (all checked before anything is decoded),
             the vocabularies differ without `config.retokenize`, or the processes of a distributed run are not
             all known to `accelerator`.
         LockedError: another run is decoding into the same cache folder.
     """
     _check_dataset(dataset, config)
+    _check_texts(dataset, config, teacher_tokenizer)
     retokenize = _check_vocabularies(teacher_tokenizer, student_tokenizer, config.retokenize)
 
     key = distillation_cache_key(dataset, teacher, teacher_tokenizer, config, student_tokenizer)
@@ -590,11 +608,33 @@ def _check_dataset(dataset: datasets.Dataset, config: DistillationConfig) -> Non
     missing = [c for c in [*config.source_columns, config.target_column] if c not in dataset.column_names]
     if missing:
         raise ValueError(f"Column(s) {missing} are not in the data set (columns: {dataset.column_names}).")
-    present = [c for c in (*DISTILLED_COLUMNS, SOURCE_HASH_COLUMN) if c in dataset.column_names]
+    present = [
+        c for c in (*DISTILLED_COLUMNS, DISTILLED_HASH_COLUMN, OLD_SOURCE_HASH_COLUMN) if c in dataset.column_names
+    ]
     if present:
         raise ValueError(f"The data set already has the distilled column(s) {present}; remove them first.")
     if len(dataset) == 0:
         raise ValueError("The data set is empty: there is nothing to distil.")
+
+
+def _check_texts(dataset: datasets.Dataset, config: DistillationConfig, teacher_tokenizer) -> None:
+    """ValueErrors, before anything is decoded, naming `dataset[i]`, the column and the value found: a source or
+    target value that is not a string (a number, a list, null, which `source_texts` would turn into text silently),
+    a first source column or target without text (the text-pair columns may be empty strings, as in training), and a
+    source that holds no text once the teacher's tokenizer has read it (`check_source_text`: only special tokens,
+    as characters the tokenizer drops give)."""
+    columns = [*config.source_columns, config.target_column]
+    may_be_empty = set(config.source_columns[1:]) - {config.source_columns[0], config.target_column}
+    start = 0
+    for batch in dataset.select_columns(list(dict.fromkeys(columns))).iter(batch_size=1000):
+        for column in columns:
+            for offset, value in enumerate(batch[column]):
+                if not (column in may_be_empty and isinstance(value, str)):
+                    check_text(value, f"dataset[{start + offset}]", column)
+        text, text_pair = source_texts(batch, config.source_columns)
+        ids = teacher_tokenizer(text, text_pair, verbose=False)["input_ids"]
+        check_source_text(ids, teacher_tokenizer, lambda row, first=start: f"dataset[{first + row}]: the source")
+        start += len(text)
 
 
 def _process_layout(accelerator) -> tuple[int, int, bool]:
@@ -683,12 +723,13 @@ def _write_final_files(rows: Sequence[dict], meta: dict, final_path: Path, meta_
 
 __all__ = [
     "DISTILLED_COLUMNS",
-    "SOURCE_HASH_COLUMN",
+    "DISTILLED_HASH_COLUMN",
+    "OLD_SOURCE_HASH_COLUMN",
     "DistillationConfig",
     "distill_dataset",
     "distillation_cache_key",
+    "distilled_sha256",
     "hash_parameters",
     "labels_from_sequences",
     "mean_token_log_probs",
-    "source_sha256",
 ]

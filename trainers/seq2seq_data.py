@@ -7,12 +7,14 @@ than `max_target_length` tokens (its `[SEP]` included) is an error naming the ex
 `truncate_targets` is set (the truncated target still ends with `[SEP]`).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import datasets
 import torch
 from transformers.utils import logging
+
+from modeling_bang.generation_bang import rows_without_text, text_free_token_ids
 
 
 logger = logging.get_logger(__name__)
@@ -93,14 +95,32 @@ def source_texts(batch: dict[str, list], source_columns: Sequence[str]) -> tuple
     return first, [" ".join(clean_text(x) for x in row) for row in rest]
 
 
+def check_source_text(id_lists: Sequence[Sequence[int]], tokenizer, name_of: Callable[[int], str]) -> None:
+    """A ValueError naming the first source (`name_of(row)`, e.g. "The source of --text 2") whose token ids hold no
+    text: only `[PAD]`, `[CLS]` and `[SEP]` / eos (`modeling_bang.generation_bang.rows_without_text`, the rule
+    `generate` applies), as a text of characters the tokenizer drops (zero-width or control characters) or of
+    special tokens gives. Decoding it would give an output made up from nothing."""
+    if not id_lists:
+        return
+    input_ids, attention_mask = pad_sources(id_lists, tokenizer.pad_token_id or 0)
+    empty = rows_without_text(input_ids, text_free_token_ids(tokenizer), attention_mask)
+    if empty:
+        tokens = " ".join(tokenizer.convert_ids_to_tokens(list(id_lists[empty[0]])))
+        raise ValueError(
+            f"{name_of(empty[0])} holds no text once tokenized (its tokens: {tokens}): the tokenizer keeps none of "
+            "its characters, and decoding it would give an output made up from nothing."
+        )
+
+
 def encode_pairs(
     dataset: datasets.Dataset, tokenizer, encoding: PairEncoding, what: str, keep_columns: tuple[str, ...] = ()
 ) -> tuple[datasets.Dataset, dict[str, int]]:
     """Tokenizes sources and targets into `input_ids`, `attention_mask`, `labels` and `reference` (the target text).
 
     Returns the data set and the numbers of truncated sources and targets. Raises a ValueError naming the first
-    over-long target unless `--truncate_targets` is given. `keep_columns` are carried over unchanged (e.g.
-    `distilled_labels`).
+    value that is no text or is empty (a text pair may be empty), the first source that holds no text once tokenized
+    (`check_source_text`) and the first over-long target unless `--truncate_targets` is given. `keep_columns` are
+    carried over unchanged (e.g. `distilled_labels`).
     """
     columns = encoding.columns()
     needed = [*columns, encoding.target_column]
@@ -121,6 +141,7 @@ def encode_pairs(
         first, pair = source_texts(batch, columns)
         kwargs = {} if pair is None else {"text_pair": pair}
         full = tokenizer(first, **kwargs, verbose=False)["input_ids"]
+        check_source_text(full, tokenizer, lambda row: f"The source of {what} example {name_of(batch, indices, row)}")
         sources = tokenizer(first, **kwargs, truncation=True, max_length=encoding.max_source_length)
         targets = [clean_text(x) for x in batch[encoding.target_column]]
         labels = tokenizer(targets, verbose=False)["input_ids"]
@@ -195,6 +216,7 @@ class Seq2SeqCollator:
 __all__ = [
     "PairEncoding",
     "Seq2SeqCollator",
+    "check_source_text",
     "check_text",
     "clean_text",
     "describe_value",

@@ -37,7 +37,7 @@ from transformers.utils import logging
 
 from bang_spmd.model_cards import write_trainer_model_card
 
-from .distillation import SOURCE_HASH_COLUMN, source_sha256
+from .distillation import DISTILLED_HASH_COLUMN, OLD_SOURCE_HASH_COLUMN, distilled_sha256
 from .recipe import BangRecipeDefaults, BangTrainerMixin
 from .spmd_objectives import (
     MIX_SCHEDULES,
@@ -268,23 +268,59 @@ def check_distilled_value(value, where: str) -> None:
 
 def check_distilled_row(where: str, row: dict, source_columns: list[str]) -> None:
     """Checks one row of an SPMD training file (`where` names it, e.g. `train.jsonl:3`): its `distilled_labels`
-    (`check_distilled_value`) and that its source is the one they were distilled from: `distilled_source_sha256`
-    (written by bang-distill) must equal `source_sha256` of the row's `source_columns`. A mismatch means the rows
-    were rotated or mixed, or read with other source columns than bang-distill's; a ValueError says so."""
+    (`check_distilled_value`) and that they sit next to the source they were distilled from: `distilled_sha256`
+    (written by bang-distill) must equal `distilled_sha256(...)` of the row's `source_columns` and
+    `distilled_labels`. A mismatch means rows, or only their distilled columns, were rotated or mixed, a source or a
+    label was edited, or the file is read with other source columns than bang-distill's; a ValueError says so.
+
+    A row of an earlier bang-distill (`distilled_source_sha256`, the hash of the source alone) is refused too: that
+    hash does not see targets moved between rows, the silent failure the new one exists for, and writing the file
+    again costs no decoding (bang-distill reads its cache when the teacher, data and settings are unchanged)."""
     if DISTILLED_LABELS not in row:
         raise ValueError(f"{where}: no {DISTILLED_LABELS} column; run bang-distill (or --mixing_strategy gold).")
     check_distilled_value(row[DISTILLED_LABELS], where)
-    recorded = row.get(SOURCE_HASH_COLUMN)
+    recorded = row.get(DISTILLED_HASH_COLUMN)
+    if not isinstance(recorded, str) and OLD_SOURCE_HASH_COLUMN in row:
+        raise ValueError(
+            f"{where}: written by an earlier bang-distill, whose {OLD_SOURCE_HASH_COLUMN} covers the source only, so "
+            f"targets moved to another row would go unnoticed; run bang-distill again on the original data file "
+            f"(with the same --cache_dir it reads its cache and decodes nothing) to write {DISTILLED_HASH_COLUMN}."
+        )
     if not isinstance(recorded, str):
         raise ValueError(
-            f"{where}: no {SOURCE_HASH_COLUMN} (the sha256 of the source the targets were distilled from, which "
-            "bang-distill writes); distil the file again with this version."
+            f"{where}: no {DISTILLED_HASH_COLUMN} (the sha256 of the source and its distilled targets, which "
+            "bang-distill writes); distil the file with bang-distill."
         )
-    if recorded != source_sha256([row.get(c) for c in source_columns]):
+    if recorded != distilled_sha256([row.get(c) for c in source_columns], row[DISTILLED_LABELS]):
         raise ValueError(
-            f"{where}: the source (columns {source_columns}) is not the one its distilled targets were made from "
-            f"({SOURCE_HASH_COLUMN} differs): rows rotated or mixed, or other --source_columns than bang-distill's."
+            f"{where}: the source (columns {source_columns}) and the distilled targets are not the pair bang-distill "
+            f"wrote ({DISTILLED_HASH_COLUMN} differs): rows or their distilled columns rotated or mixed, a source or "
+            "a target edited, or other --source_columns than bang-distill's."
         )
+
+
+class DistilledFileCheck:
+    """The row check of an SPMD training file (`DataArguments.check_files(check_row)`): `check_distilled_row` on
+    every row, and the number of distilled targets of the file's first row in every other row. Rows with different
+    numbers come from different distillations (another `--num_distilled`, files joined), and the trainer would mix
+    a different number of references per example without a sign; a ValueError names the row (`file:line`), the
+    number found and the number expected."""
+
+    def __init__(self, source_columns: list[str]):
+        self.source_columns = list(source_columns)
+        self.first: tuple[str, int] | None = None  # (where, number of distilled targets) of the first row
+
+    def __call__(self, where: str, row: dict) -> None:
+        check_distilled_row(where, row, self.source_columns)
+        count = len(row[DISTILLED_LABELS])
+        if self.first is None:
+            self.first = (where, count)
+        elif count != self.first[1]:
+            raise ValueError(
+                f"{where}: {count} distilled target(s), but the file's first row ({self.first[0]}) has "
+                f"{self.first[1]}; every row needs the same number (bang-distill --num_distilled): the file mixes "
+                "rows of different distillations."
+            )
 
 
 def check_distilled_labels(

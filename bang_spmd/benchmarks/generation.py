@@ -15,9 +15,10 @@ rows, whose speed depends on how many proposals are accepted; `--model` times a 
     semi_nar_verify_k2 / _k4
                        BANG `generate(decoding_mode="semi_nar", semi_nar_acceptance="verify", semi_nar_block_size=k)`:
                        lossless (greedy AR's output), 1 to k tokens per decoder pass; the report gives the mean
-                       tokens accepted per pass (`tokens_per_pass`, the mean over the batch's rows). It needs
-                       k <= config.ngram: random-weight shapes are built with ngram = 4 when these rows run (the
-                       number of streams does not change the weights), a `--model` must have been trained with them.
+                       tokens accepted per pass (`tokens_per_pass`, the mean over the batch's rows).
+                       Semi-NAR rows need k <= config.ngram (`generate` refuses more): random-weight shapes are built
+                       with ngram = the largest k that runs (the number of streams does not change the weights), a
+                       `--model` must have been trained with them.
     ar_greedy          BANG `generate(decoding_mode="ar", num_beams=1)`.
     ar_beam4           BANG `generate(decoding_mode="ar", num_beams=4)`.
     ar_assisted        BANG greedy AR with transformers' assisted decoding, a smaller BANG as `assistant_model`
@@ -109,7 +110,7 @@ class Method:
     # tokens; at most N + 1 with `--free_length`), "nar" = at most N + 1 (the NAR post-processing cuts at [SEP] and
     # collapses repeats; the canvas always has N positions), "logits" = exactly N canvas positions.
     output: str = "forced"
-    # The streams the method needs (`semi_nar_block_size` of a verify row), else 0.
+    # The predicting streams the method needs (its `semi_nar_block_size`, at most `config.ngram`), else 0.
     streams: int = 0
 
 
@@ -168,10 +169,16 @@ METHODS: dict[str, Method] = {
         "BANG NAR: encoder + one decoder pass over the canvas", "bang", _bang_generate(decoding_mode="nar"), "nar"
     ),
     "semi_nar_k2": Method(
-        "BANG semi-NAR, 2 tokens per step", "bang", _forced_length(decoding_mode="semi_nar", semi_nar_block_size=2)
+        "BANG semi-NAR, 2 tokens per step",
+        "bang",
+        _forced_length(decoding_mode="semi_nar", semi_nar_block_size=2),
+        streams=2,
     ),
     "semi_nar_k4": Method(
-        "BANG semi-NAR, 4 tokens per step", "bang", _forced_length(decoding_mode="semi_nar", semi_nar_block_size=4)
+        "BANG semi-NAR, 4 tokens per step",
+        "bang",
+        _forced_length(decoding_mode="semi_nar", semi_nar_block_size=4),
+        streams=4,
     ),
     "semi_nar_verify_k2": Method(
         "BANG lossless semi-NAR (verify), up to 2 tokens per pass", "bang", _verify(2), streams=2
@@ -267,7 +274,7 @@ def build_models(
     assistant_path: Path | None = None,
 ) -> dict[str, Any]:
     """The models the methods `need`: "bang" (random weights of `shape`, built with at least `streams` predicting
-    streams for the verify rows, or the trained `model_path`), "prophetnet" (random, the same dimensions) and
+    streams for the semi-NAR rows, or the trained `model_path`), "prophetnet" (random, the same dimensions) and
     "assisted" (the BANG model and its assistant: `assistant_path`, or random weights of `assistant_config`)."""
     models: dict[str, Any] = {}
     if shape == MODEL_SHAPE:
@@ -275,7 +282,7 @@ def build_models(
         config = bang.config
     else:
         config = SHAPES[shape]()
-        # The number of streams only sets how many predicting streams `mode="ngram"` and verify use; no weights.
+        # The number of streams only sets how many predicting streams `mode="ngram"` and semi-NAR use; no weights.
         config.ngram = max(config.ngram, streams)
         bang = None
         if need & {"bang", "assisted"}:

@@ -22,7 +22,8 @@ generation config sets neither `max_new_tokens` nor `max_length` (no silent defa
 official post-processing's second stage (`collapse_repeated_words`) runs on the decoded text whenever its first
 stage (`nar_collapse_repeats`) is on, and NAR outputs keep their `[UNK]` pieces as officially (`--drop_unk` drops
 them); AR beam search stops once `num_beams` hypotheses are finished (`early_stopping=True`, as fairseq); an empty
-input, an empty source and a source longer than the model's `max_position_embeddings` are errors naming the source
+input, an empty source (blank, or holding no text once tokenized: only special tokens, as zero-width or control
+characters give) and a source longer than the model's `max_position_embeddings` are errors naming the source
 (`--truncate_sources` truncates instead); line breaks inside a decoded output become spaces, so that output line i
 always belongs to source i.
 """

@@ -1,7 +1,8 @@
 """Reading JSON and JSON Lines files with errors that name the file and the line.
 
 `iter_json_lines` yields the objects of JSON Lines text one line at a time; `read_json` loads a whole JSON file.
-Both raise a ValueError naming the place of a bad line (invalid JSON, not an object) instead of a JSONDecodeError.
+Both raise a ValueError naming the place of a bad line (invalid JSON, not an object, a key given twice in one object)
+instead of a JSONDecodeError, or a `datasets` DatasetGenerationError later.
 `check_jsonl_file` checks a whole file (its text columns hold non-empty strings) before anything expensive starts.
 `write_json_lines` writes rows atomically.
 """
@@ -15,6 +16,24 @@ from bang_spmd.trainers.run_files import write_atomically
 from bang_spmd.trainers.seq2seq_data import check_text, describe_value
 
 
+class _DuplicateKeyError(ValueError):
+    """A JSON object that gives one key twice (`json` would silently keep the last value)."""
+
+
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads`'s `object_pairs_hook`: the object of `pairs`, or a `_DuplicateKeyError` naming a repeated key."""
+    record = {}
+    for key, value in pairs:
+        if key in record:
+            raise _DuplicateKeyError(f"the key {key!r} appears twice in one object (one of its values would be lost)")
+        record[key] = value
+    return record
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, object_pairs_hook=_object_without_duplicate_keys)
+
+
 def iter_json_lines(
     lines: Iterable[str],
     name: str,
@@ -24,7 +43,7 @@ def iter_json_lines(
     """Yields (`where(line number)`, object) for each line of JSON Lines text, line numbers from 1.
 
     `where` names a line in errors (default `"{name}:{number}"`). A blank line is skipped, or with `skip_blank=False`
-    an error; invalid JSON and a line that is not a JSON object are errors.
+    an error; invalid JSON, a line that is not a JSON object and an object that gives a key twice are errors.
     """
     where = where or (lambda number: f"{name}:{number}")
     for number, line in enumerate(lines, 1):
@@ -33,9 +52,11 @@ def iter_json_lines(
                 continue
             raise ValueError(f"{where(number)} is empty; a .jsonl input has one JSON object per line.")
         try:
-            record = json.loads(line)
+            record = _loads(line)
         except json.JSONDecodeError as error:
             raise ValueError(f"{where(number)} is not valid JSON: {error}.") from error
+        except _DuplicateKeyError as error:
+            raise ValueError(f"{where(number)}: {error}.") from None
         if not isinstance(record, dict):
             raise ValueError(f"{where(number)} is not a JSON object.")
         yield where(number), record
@@ -56,12 +77,15 @@ def iter_jsonl_file(path: str | Path, **kwargs: Any) -> Iterator[tuple[str, dict
 
 
 def read_json(path: str | Path) -> Any:
-    """The content of a UTF-8 JSON file; a ValueError naming the file when it is not valid JSON."""
+    """The content of a UTF-8 JSON file; a ValueError naming the file when it is not valid JSON or an object in it
+    gives a key twice."""
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            return _loads(f.read())
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON: {error}.") from error
+    except _DuplicateKeyError as error:
+        raise ValueError(f"{path}: {error}.") from None
 
 
 def check_jsonl_file(
@@ -74,9 +98,10 @@ def check_jsonl_file(
     """Reads a JSON Lines file before it is used and returns its number of rows.
 
     A ValueError names the file and line (`path:line`), the column and what was expected for: a missing file, a line
-    that is not valid JSON or not an object, a row without one of `text_columns` or whose value there is not a
-    non-empty string (a number, a list, null, only spaces; the columns of `may_be_empty`, e.g. the text pair of a
-    source, must be strings but may be empty), and a file without any row. `check_row(where, row)` may check further
+    that is not valid JSON or not an object, an object that gives a key twice (the key named), a row without one of
+    `text_columns` or whose value there is not a non-empty string (a number, a list, null, only spaces; the columns
+    of `may_be_empty`, e.g. the text pair of a source, must be strings but may be empty), and a file without any
+    row. `check_row(where, row)` may check further
     columns. Blank lines are skipped, as `datasets` does.
     """
     path = Path(path)

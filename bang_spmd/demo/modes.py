@@ -9,7 +9,8 @@ the milliseconds of its `generate` call, measured with `time.perf_counter` insid
 synchronised on CUDA) and the notes the page shows. Outputs are post-processed as `bang-generate` does (NAR keeps
 `[UNK]` and collapses repeated words, `bang_spmd.evaluation.decoding`).
 
-Bad input is a message, never an exception: an empty text gives no results and `DemoRun.message`; a text longer than
+Bad input is a message, never an exception: an empty text, or one the tokenizer keeps no character of, gives no
+results and `DemoRun.message`; a text longer than
 the model's `max_position_embeddings` tokens is truncated to them (the tokenizer's truncation, as in training) and
 `DemoRun.notes` says so; a text of more than `MAX_CHARACTERS` characters is cut before it is tokenized. Call
 `warm_up` once before timing (the first calls of each mode pay for lazy initialisation).
@@ -27,11 +28,14 @@ from bang_spmd.evaluation.decoding import (
     decode_outputs,
     generation_settings,
 )
-from modeling_bang.generation_bang import collapse_repeated_words
+from modeling_bang.generation_bang import collapse_repeated_words, rows_without_text, text_free_token_ids
 
 
 MAX_CHARACTERS = 20_000  # longer pasted text is cut before tokenizing (no model here reads that many tokens)
 EMPTY_INPUT_MESSAGE = "The input is empty: type a text (or pick an example), then press Decode."
+NO_TEXT_MESSAGE = (
+    "The input holds no text the model can read (the tokenizer keeps none of its characters): type another text."
+)
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,8 @@ def demo_modes(model, max_new_tokens: int | None = None) -> list[DemoMode]:
 def encode_input(tokenizer, text: str, max_positions: int) -> tuple[list[int] | None, list[str], str | None]:
     """The token ids of `text` (`text [SEP]`), the notes about it, and the message when there is nothing to decode.
 
-    Whitespace is collapsed; an empty text gives no ids and `EMPTY_INPUT_MESSAGE`; a text of more than
+    Whitespace is collapsed; an empty text gives no ids and `EMPTY_INPUT_MESSAGE`, a text whose tokens are all
+    special ones (characters the tokenizer drops) `NO_TEXT_MESSAGE`; a text of more than
     `MAX_CHARACTERS` characters is cut first, and one of more than `max_positions` tokens is truncated to them."""
     notes = []
     text = " ".join(str(text or "").split())
@@ -132,8 +137,8 @@ def encode_input(tokenizer, text: str, max_positions: int) -> tuple[list[int] | 
             f"(max_position_embeddings): it was truncated to its first {max_positions} tokens."
         )
         ids = tokenizer(text, truncation=True, max_length=max_positions, verbose=False)["input_ids"]
-    if not ids:
-        return None, notes, "The input gives no tokens; type another text."
+    if rows_without_text(torch.tensor([ids]), text_free_token_ids(tokenizer)):  # only [SEP]: `generate` refuses it
+        return None, notes, NO_TEXT_MESSAGE
     return ids, notes, None
 
 
@@ -199,6 +204,7 @@ def warm_up(model, tokenizer, modes: list[DemoMode], text: str = "warm up") -> N
 __all__ = [
     "EMPTY_INPUT_MESSAGE",
     "MAX_CHARACTERS",
+    "NO_TEXT_MESSAGE",
     "DemoMode",
     "DemoRun",
     "ModeResult",

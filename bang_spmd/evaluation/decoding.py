@@ -16,8 +16,9 @@ from pathlib import Path
 import torch
 
 from bang_spmd.data.jsonl import iter_jsonl_file
-from bang_spmd.trainers.seq2seq_data import check_text, clean_text, pad_sources
-from modeling_bang.generation_bang import collapse_repeated_words
+from bang_spmd.trainers.seq2seq_data import check_source_text, check_text, clean_text, pad_sources
+from modeling_bang import generation_bang
+from modeling_bang.generation_bang import BangGenerationOptions, collapse_repeated_words
 
 
 # The generate options that apply to one decoding mode only.
@@ -71,7 +72,8 @@ def encode_sources(sources: list[Source], tokenizer, max_length: int, truncate: 
     """Token ids of each source (`text [SEP]` or `text [SEP] pair [SEP]`).
 
     A source longer than `max_length` tokens is a ValueError naming it, unless `truncate` (then the tokenizer's
-    `longest_first` truncation, as in training).
+    `longest_first` truncation, as in training); so is a source that holds no text once tokenized
+    (`check_source_text`: only special tokens, as a text of characters the tokenizer drops gives).
     """
     ids = []
     for source in sources:
@@ -84,6 +86,7 @@ def encode_sources(sources: list[Source], tokenizer, max_length: int, truncate: 
                 )
             full = tokenizer(source.text, text_pair=source.pair, truncation=True, max_length=max_length)["input_ids"]
         ids.append(full)
+    check_source_text(ids, tokenizer, lambda row: f"The source of {sources[row].where}")
     return ids
 
 
@@ -147,17 +150,15 @@ def check_device(device: str) -> str:
 
 
 def check_semi_nar_block_size(model, settings: dict) -> None:
-    """A ValueError when semi-NAR decoding would take more tokens per step than the model has predicting streams
-    (`config.ngram`): the streams beyond those were never trained, so the output would be made up silently."""
+    """Before anything is decoded, the rule `generate` applies to semi-NAR blocks
+    (`modeling_bang.generation_bang.check_semi_nar_block_size`: 1 to `config.ngram` tokens per step) on the block
+    size of semi-NAR `settings` (else the model's generation config's), a ValueError naming `--semi_nar_block_size`."""
     if settings.get("decoding_mode") != "semi_nar":
         return
     block = settings.get("semi_nar_block_size", getattr(model.generation_config, "semi_nar_block_size", None))
-    streams = getattr(model.config, "ngram", None)
-    if isinstance(block, int) and isinstance(streams, int) and block > streams:
-        raise ValueError(
-            f"--semi_nar_block_size {block} is more than the model's {streams} predicting streams (config.ngram); "
-            f"pass at most {streams}."
-        )
+    if block is None:
+        block = BangGenerationOptions.semi_nar_block_size
+    generation_bang.check_semi_nar_block_size(block, getattr(model.config, "ngram", None), "--semi_nar_block_size")
 
 
 def decode_outputs(tokenizer, sequences, keep_unk: bool = False) -> list[str]:

@@ -6,7 +6,8 @@
 command line that does the same, so any result can be reproduced step by step from a shell.
 
 Every step is resumable: it skips itself when its final output exists (a training step's `eval_results.json`, the
-distilled file, an evaluation's metrics file), and training steps resume from their last checkpoint; checkpoints are
+distilled file, an evaluation's metrics file; a distilled file of an earlier version, without `distilled_sha256`, is
+written again from its cache, decoding nothing), and training steps resume from their last checkpoint; checkpoints are
 deleted once a model is saved, so a finished model folder holds only what is published. Teacher and students start
 from `settings.init_model` (the shipped pretrained BANG-mini by default), or with `from_scratch` from random weights
 of its shape and tokenizer.
@@ -22,7 +23,7 @@ from transformers import AutoConfig
 from bang_spmd import evaluation, recipes
 from bang_spmd.evaluation import Decoding, SplitEvaluation
 from bang_spmd.recipes import DataArguments, DistillArguments, FinetuneModelArguments, SPMDModelArguments
-from bang_spmd.trainers.distillation import DistillationConfig
+from bang_spmd.trainers.distillation import DISTILLED_HASH_COLUMN, DistillationConfig
 from bang_spmd.trainers.model_setup import ModelShape
 from bang_spmd.trainers.recipe import BangTrainingArguments
 from bang_spmd.trainers.spmd_trainer import SPMDTrainingArguments
@@ -103,8 +104,9 @@ def train_teacher(settings: ExperimentSettings, train_file: Path, validation_fil
 
 def distill(settings: ExperimentSettings, teacher: Path, train_file: Path, output_file: Path, log=None) -> None:
     """The teacher's best beam for every training source of the task (K = 1), in the students' (= the teacher's)
-    vocabulary."""
-    if output_file.is_file():
+    vocabulary. A file written by an earlier version (its rows without `distilled_sha256`, which training requires)
+    is written again: the distillation cache next to it holds its targets, so nothing is decoded again."""
+    if output_file.is_file() and _has_row_hashes(output_file):
         return
     args = DistillArguments(
         teacher=str(teacher),
@@ -112,6 +114,7 @@ def distill(settings: ExperimentSettings, teacher: Path, train_file: Path, outpu
         where=settings.where,
         cache_dir=str(output_file.parent / "distillation_cache"),
         output_file=str(output_file),
+        overwrite=output_file.is_file(),
     )
     config = DistillationConfig(
         source_columns=settings.source_column_list(),
@@ -124,6 +127,13 @@ def distill(settings: ExperimentSettings, teacher: Path, train_file: Path, outpu
     )
     announce("bang-distill", args, config, log=log)
     recipes.distill(args, config)
+
+
+def _has_row_hashes(distilled_file: Path) -> bool:
+    """Whether the first row of `distilled_file` carries `distilled_sha256` (bang-distill writes it in every row)."""
+    with open(distilled_file, encoding="utf-8") as f:
+        first = f.readline()
+    return bool(first.strip()) and DISTILLED_HASH_COLUMN in json.loads(first)
 
 
 def train_student(

@@ -8,8 +8,8 @@ Lines, one row per input row in the input order, with every input column kept. D
 missing, and running it after completion decodes nothing. The output file is not overwritten unless `overwrite`.
 Under `accelerate launch` the processes share the batches. A run holds an advisory lock on its output file and on
 the cache folder it decodes into (`bang_spmd.trainers.run_files`): a second run on either refuses at once, naming
-the first; the temporary files of interrupted writes are removed. Each row carries `distilled_source_sha256`, the
-hash of its source, so that training refuses rows moved away from their source.
+the first; the temporary files of interrupted writes are removed. Each row carries `distilled_sha256`, the hash of
+its source and its distilled labels, so that training refuses targets moved away from their source.
 """
 
 import contextlib

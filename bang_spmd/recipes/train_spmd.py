@@ -49,9 +49,7 @@ def _train_spmd(
     resume = common.start_run(training_args, data_args.overwrite_output_dir)
     uses_distilled = training_args.mixing_strategy != "gold"
     columns = data_args.columns()
-    data_args.check_files(
-        (lambda where, row: spmd_trainer.check_distilled_row(where, row, columns)) if uses_distilled else None
-    )
+    data_args.check_files(spmd_trainer.DistilledFileCheck(columns) if uses_distilled else None)
     tokenizer, model = common.load_model(model_args, data_args)
     teacher = None
     if model_args.teacher_name_or_path is not None:

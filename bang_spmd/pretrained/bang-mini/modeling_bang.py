@@ -72,9 +72,12 @@ from transformers.utils.versions import require_version
 from .configuration_bang import DECODER_MODES, BangConfig
 from .generation_bang import (
     BangGenerationOptions,
+    check_semi_nar_block_size,
     kept_cache_slots,
     nar_canvas_to_sequences,
     pad_source,
+    rows_without_text,
+    text_free_token_ids,
     verified_token_counts,
 )
 
@@ -261,10 +264,11 @@ def _check_batch(
 ) -> None:
     """ValueErrors naming the tensor for what would otherwise fail deep inside torch or give a silent result: an
     empty batch, ids that are not integers, `input_ids` / `attention_mask` / `labels` that are not (batch, length)
-    or whose rows or lengths disagree, and labels without any target token (all -100: a loss of 0 that trains
-    nothing), except in a span-masking (pretraining) batch (`span_masking`: `target_span_index` given), whose chunks
-    may be too short to mask, so that its loss is 0 by design. The value check (all -100) runs in eager mode only
-    (`is_traced`)."""
+    or whose rows or lengths disagree, and a row of labels without any target token (all -100), in every mode: the
+    row's loss would be 0 (its `per_sample_loss` too, which SPMD's self-paced weights read as the easiest sample)
+    and train nothing. A span-masking (pretraining) batch (`span_masking`: `target_span_index` given) is exempt, since
+    its chunks may be too short to mask, so that their loss is 0 by design. The value check (all -100) runs in eager
+    mode only (`is_traced`)."""
     for name, tensor in (("input_ids", input_ids), ("labels", labels)):
         if tensor is None:
             continue
@@ -291,11 +295,22 @@ def _check_batch(
             + "; give one target row per source.",
         )
     _require(labels.shape[0] > 0 and labels.shape[1] > 0, f"`labels` is empty (shape {tuple(labels.shape)}).")
-    if not span_masking and not is_traced() and not bool(labels.ne(-100).any()):
+    if span_masking or is_traced():
+        return
+    empty = labels.eq(-100).all(-1)
+    if not bool(empty.any()):
+        return
+    empty_rows = empty.nonzero().flatten().tolist()
+    if len(empty_rows) == labels.shape[0]:
         raise ValueError(
             "`labels` holds no target token (every value is -100, the ignored index): the loss would be 0 and train "
             "nothing; drop such batches or check how the labels were padded."
         )
+    raise ValueError(
+        f"`labels` row(s) {empty_rows[:8]} of {labels.shape[0]} hold no target token (every value is -100, the "
+        "ignored index): their loss would be 0 and train nothing; give each row its target (at least its [SEP]) or "
+        "drop the row."
+    )
 
 
 def _padding_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -1494,8 +1509,8 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             labels: (batch, T) targets `y1 .. yT [SEP]`, -100 where no loss is taken. In `ar`/`ngram` mode they
                 also give `decoder_input_ids` (shifted right) when those are not passed; in `nar` mode they give the
                 canvas length. The loss is the cross-entropy, label-smoothed by `config.label_smoothing` (0 unless
-                set). Labels with no target token (all -100) are a ValueError unless `target_span_index` is given
-                (a pretraining batch whose chunks were too short to mask has loss 0).
+                set). A row of labels with no target token (all -100) is a ValueError, in every mode, unless
+                `target_span_index` is given (a pretraining batch whose chunks were too short to mask has loss 0).
             target_span_index: (batch, T) index of each target inside its span (pretraining); stream s is trained
                 on the positions whose index is at least s. Default: the position index 0..T-1, so stream s learns
                 position t >= s of a fine-tuning target.
@@ -1677,7 +1692,8 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
           `nar_canvas="source_length"`, the padded source length (the official generator). With
           `return_dict_in_generate=True` and `output_scores` / `output_logits`, `scores` / `logits` hold one
           (batch, vocab) tensor per canvas position (before post-processing).
-        * `"semi_nar"`: blockwise decoding, `semi_nar_block_size` tokens per decoder pass (this package's design,
+        * `"semi_nar"`: blockwise decoding, `semi_nar_block_size` tokens per decoder pass, at most `config.ngram`
+          (the streams trained to propose; `generation_bang.check_semi_nar_block_size`) (this package's design,
           see `generation_bang.py`); honours `max_new_tokens` / `max_length` and `min_new_tokens` / `min_length`.
           With `semi_nar_acceptance="verify"` it is lossless: the output is greedy AR decoding's, 1 to
           `semi_nar_block_size` tokens per decoder pass (see `_generate_semi_nar_verify`); its dict output
@@ -1687,7 +1703,9 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         (logits processors, stopping criteria, streamer, ...) instead of ignoring them; the generation config's own
         beam settings are AR settings and do not apply to them. Tensors of the batch that decoding does not use
         (`labels`, `decoder_input_ids` in NAR/semi-NAR, pretraining columns, ...) are dropped, so that
-        `Seq2SeqTrainer(predict_with_generate=True)` can pass its batches as they are.
+        `Seq2SeqTrainer(predict_with_generate=True)` can pass its batches as they are. In every mode, a source row
+        whose tokens are all `[PAD]`, `[CLS]` or `[SEP]` / eos (an empty or whitespace-only text) is a ValueError
+        naming the row (`_check_source_text`).
         """
         if kwargs.get("custom_generate") is not None:
             # A decoding method loaded from a Hub repo or folder (transformers' `custom_generate`) replaces this one.
@@ -1703,6 +1721,9 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         source = inputs if inputs is not None else kwargs.get("input_ids", kwargs.get("inputs_embeds"))
         if source is not None and (source.shape[0] == 0 or source.shape[1] == 0):
             raise ValueError(f"The input is empty: shape {tuple(source.shape)}.")
+        self._check_source_text(source, kwargs.get("attention_mask"))
+        if options.decoding_mode == "semi_nar":
+            check_semi_nar_block_size(options.semi_nar_block_size, self.config.ngram)
         self._check_generation_length(base_config, kwargs)
         self.config.check_special_token_ids()
         mode = kwargs.pop("mode", None)
@@ -1760,6 +1781,23 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         if options.semi_nar_acceptance in ("verify", "confidence"):
             return self._generate_semi_nar_verify(encoder_inputs, generation_config, options)
         return self._generate_semi_nar(encoder_inputs, generation_config, options)
+
+    def _check_source_text(self, source: torch.Tensor | None, attention_mask: torch.Tensor | None) -> None:
+        """A ValueError naming the rows of the source ids whose tokens are all `[PAD]`, `[CLS]` or `[SEP]` / eos
+        (`generation_bang.rows_without_text`), in every decoding mode: an empty or whitespace-only text is `[SEP]`
+        alone once tokenized, and decoding it gives a confident output made up from nothing. Embeddings
+        (`inputs_embeds`) are not checked."""
+        if source is None or source.dim() != 2 or source.is_floating_point():
+            return
+        if attention_mask is not None and tuple(attention_mask.shape) != tuple(source.shape):
+            attention_mask = None  # the forward names the mismatch
+        empty = rows_without_text(source, text_free_token_ids(self.config), attention_mask)
+        if empty:
+            raise ValueError(
+                f"Row(s) {empty[:8]} of the {source.shape[0]} source rows (`input_ids`) hold no text: every token is "
+                "[PAD], [CLS] or [SEP] / eos (an empty or whitespace-only source gives [SEP] alone), so decoding "
+                "them would give an output made up from nothing; give each row a source text or drop it."
+            )
 
     def prepare_inputs_for_generation(self, *args, **kwargs) -> dict:
         """transformers' inputs of one AR decoding step, with the decoder flow fixed to `mode="ar"` whatever
@@ -1970,13 +2008,7 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
         stream's (min-length processed) scores that chose it (zeros for rows that had already ended); no cache is
         returned (its rows are dropped as they finish).
         """
-        k = options.semi_nar_block_size
-        if k > self.config.ngram:
-            raise ValueError(
-                f"semi_nar_acceptance={options.semi_nar_acceptance!r} proposes with the model's predicting streams: "
-                f"semi_nar_block_size={k} is more than the config.ngram={self.config.ngram} streams the model was "
-                "trained with."
-            )
+        k = options.semi_nar_block_size  # at most config.ngram (`generate` checks it)
         threshold = options.semi_nar_confidence if options.semi_nar_acceptance == "confidence" else None
         states = self._encoder_states(encoder_inputs)
         source_mask = encoder_inputs["attention_mask"]
