@@ -37,7 +37,7 @@ from bang_spmd.trainers import (
     encode_pairs,
     source_sha256,
 )
-from bang_spmd.trainers.model_setup import check_training_arguments, record_weight_digests
+from bang_spmd.trainers.model_setup import check_training_arguments, load_pretrained_tokenizer, record_weight_digests
 from bang_spmd.trainers.spmd_trainer import check_distilled_value
 from modeling_bang import BangConfig, BangForConditionalGeneration
 
@@ -492,6 +492,21 @@ def test_from_pretrained_takes_a_folder_without_config_when_the_config_is_given(
     assert torch.equal(
         model.model.shared.weight, BangForConditionalGeneration.from_pretrained(saved[0]).lm_head.weight
     )
+
+
+def test_a_mistyped_local_path_says_it_is_no_folder_and_no_hub_model(saved, tmp_path, monkeypatch, capsys):
+    """`outputs/does-not-exist` has the form of a Hub id: the message says that it is not a local folder and why the
+    Hub could not provide it (offline here), in the API and in the programs."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs").mkdir()
+    both = f"outputs/does-not-exist is not a local folder (no such directory relative to {tmp_path}) and the Hub "
+    both += "could not provide it: "
+    with pytest.raises(OSError, match=re.escape(both)):
+        BangForConditionalGeneration.from_pretrained("outputs/does-not-exist")
+    argv = ["--model", "outputs/does-not-exist", "--text", "1"]
+    assert_one_line_error(*run_command(monkeypatch, capsys, "bang-generate", argv), "bang-generate", "--model " + both)
+    with pytest.raises(ValueError, match=re.escape("--tokenizer_name_or_path " + both)):
+        load_pretrained_tokenizer("outputs/does-not-exist", "--tokenizer_name_or_path")
 
 
 # ---------------------------------------------------------------------------------------------------------------
