@@ -16,14 +16,15 @@ import torch
 from safetensors import SafetensorError
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-from transformers.trainer_utils import get_last_checkpoint
-from transformers.utils import logging
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME, logging
 
 from modeling_bang import BangConfig, BangForConditionalGeneration, build_default_tokenizer
 from modeling_bang.configuration_bang import ARCHITECTURE_FIELDS, DROPOUT_FIELDS
 from modeling_bang.modeling_bang import CONFIG_NAME, check_checkpoint_files, not_a_local_folder, read_json_object
 
-from .run_files import write_atomically
+from .run_files import WEIGHT_DIGESTS, remove_stale_temporary_files, write_atomically
 
 
 logger = logging.get_logger(__name__)
@@ -228,20 +229,59 @@ def check_training_arguments(training_args) -> None:
             raise ValueError(f"--{name} must be positive, got {value}.")
 
 
+def checkpoint_problem(checkpoint: str | Path) -> str | None:
+    """Why the `checkpoint-N` folder `checkpoint` cannot be resumed from, or None when it is complete: no
+    `trainer_state.json` (transformers writes it last, so its absence marks a save that did not finish), a state that
+    is not JSON, no `config.json`, no weights, or a truncated or garbage safetensors file."""
+    checkpoint = Path(checkpoint)
+    state = checkpoint / TRAINER_STATE_NAME
+    if not state.is_file():
+        return f"it has no {TRAINER_STATE_NAME}, which a checkpoint save writes last: the save did not finish"
+    try:
+        read_json_object(state, "the checkpoint's state")
+        check_checkpoint_files(checkpoint, "the checkpoint")
+    except ValueError as error:
+        return str(error).rstrip(".")
+    if not any((checkpoint / name).is_file() for name in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME)):
+        return "it has no model weights"
+    return None
+
+
+def _checkpoints_newest_first(output_dir: Path) -> list[Path]:
+    found = [p for p in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.is_dir()]
+    steps = {p: int(p.name.rsplit("-", 1)[1]) for p in found if p.name.rsplit("-", 1)[1].isdigit()}
+    return sorted(steps, key=steps.get, reverse=True)
+
+
 def resolve_resume_checkpoint(training_args, overwrite_output_dir: bool) -> str | None:
     """The checkpoint a run resumes from, after checking that it may write into `output_dir`.
 
-    `resume_from_checkpoint="auto"` picks the last `checkpoint-*` folder of `output_dir` (a fresh start when there is
-    none). A non-empty `output_dir` is refused unless the run resumes or `overwrite_output_dir` is set, so that a
-    finished run is never overwritten by accident.
+    The staging folders and temporary files that runs which have ended left in `output_dir` (an interrupted save,
+    `bang_spmd.trainers.staged_saving`) are removed first, and logged. `resume_from_checkpoint="auto"` picks the
+    newest complete `checkpoint-*` folder of `output_dir` (`checkpoint_problem`; a fresh start when there is none),
+    logging each newer one it skips and why; a checkpoint named explicitly that is incomplete is a ValueError. A
+    non-empty `output_dir` is refused unless the run resumes or `overwrite_output_dir` is set, so that a finished
+    run is never overwritten by accident.
     """
     output_dir = Path(training_args.output_dir)
     resume = training_args.resume_from_checkpoint
+    if output_dir.is_dir():
+        remove_stale_temporary_files(output_dir)
     if resume == "auto":
-        resume = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+        resume = None
+        for checkpoint in _checkpoints_newest_first(output_dir) if output_dir.is_dir() else []:
+            problem = checkpoint_problem(checkpoint)
+            if problem is None:
+                resume = str(checkpoint)
+                break
+            logger.warning(f"--resume_from_checkpoint auto: skipping {checkpoint}: {problem}.")
         logger.warning(
-            f"--resume_from_checkpoint auto: {resume or 'no checkpoint in the output directory, fresh start'}"
+            f"--resume_from_checkpoint auto: {resume or 'no complete checkpoint in the output directory, fresh start'}"
         )
+    elif isinstance(resume, str) and Path(resume).is_dir():
+        problem = checkpoint_problem(resume)
+        if problem is not None:
+            raise ValueError(f"--resume_from_checkpoint {resume} cannot be resumed from: {problem}.")
     if output_dir.is_dir() and any(output_dir.iterdir()) and resume is None and not overwrite_output_dir:
         raise ValueError(
             f"Output directory {output_dir} is not empty; pass --overwrite_output_dir, or "
@@ -281,9 +321,6 @@ def _refuse_foreign_code(folder: Path, file_name: str, what: str, trust_remote_c
         f"{what} {folder} has {kind} whose code is the folder's own Python file(s) {code} ({file_name} auto_map); "
         "loading it would run that code. Pass --trust_remote_code if you trust it."
     )
-
-
-WEIGHT_DIGESTS = ".weights.sha256"  # hidden: a local record, neither uploaded nor exported (bang_spmd.hub)
 
 
 def _sha256(path: Path) -> str:
@@ -416,6 +453,7 @@ __all__ = [
     "bang_config",
     "build_bang_model",
     "check_finite_weights",
+    "checkpoint_problem",
     "check_training_arguments",
     "check_model_folder",
     "load_pretrained_model",
