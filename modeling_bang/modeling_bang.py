@@ -50,9 +50,12 @@ are skipped, so the traced graph has no data-dependent branch; the checks on sha
 constraints there.
 """
 
+import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -64,7 +67,7 @@ from transformers.generation.utils import GenerateEncoderDecoderOutput
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.utils import logging
+from transformers.utils import CONFIG_NAME, logging
 from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.versions import require_version
@@ -739,6 +742,125 @@ class BangDecoderLayer(GradientCheckpointingLayer):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Checkpoint folders: what loading checks before it reads them, and the permissions of saved weights
+# ---------------------------------------------------------------------------------------------------------------
+
+# The most missing or unexpected weight names an error message lists (then: "and N more").
+LISTED_WEIGHT_NAMES = 12
+PERMISSION_BITS = 0o7777  # of `st_mode`: what `os.chmod` sets
+
+
+def read_json_object(path: str | os.PathLike, what: str) -> dict:
+    """The JSON object stored in `path`; a ValueError naming `what` and `path` when the file holds anything else."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{what}: {path} is not valid JSON ({error}).") from error
+    if not isinstance(value, dict):
+        raise ValueError(f"{what}: {path} is not a JSON object.")
+    return value
+
+
+def check_safetensors_file(path: str | os.PathLike, what: str) -> None:
+    """A ValueError naming `path` when it is not a whole safetensors file: shorter than its header says (a copy or
+    save that was cut off), or no safetensors header at all (another format, garbage). Reads the header only."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+        header_size = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < header_size <= size - 8:
+            raise ValueError(f"{what}: {path} is not a safetensors file (size {size} bytes, no valid header).")
+        try:
+            header = json.loads(f.read(header_size))
+            ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, KeyError, IndexError, TypeError) as error:
+            raise ValueError(f"{what}: {path} has a damaged safetensors header ({error!r}).") from error
+    expected = 8 + header_size + max(ends, default=0)
+    if size < expected:
+        raise ValueError(
+            f"{what}: {path} is truncated: {size} bytes, its header describes {expected}; copy or save it again."
+        )
+
+
+def check_checkpoint_files(folder: str | os.PathLike, what: str, needs_config: bool = True) -> None:
+    """Checks the files of a local model folder before transformers reads them, so that what is wrong is one
+    ValueError naming the file: no `config.json` (with `needs_config`; transformers would build a default config and
+    fail on the first weight of another shape), a `config.json` that is not a JSON object, and a `*.safetensors`
+    file that is truncated or not a safetensors file (transformers would pass on safetensors' "header too large" or
+    "incomplete metadata"). `what` starts each message (`--model`, or `The model` from the API)."""
+    folder = Path(folder)
+    config = folder / CONFIG_NAME
+    if needs_config and not config.is_file():
+        checkpoints = sorted(p.name for p in folder.glob("checkpoint-*") if (p / CONFIG_NAME).is_file())
+        hint = f"; its checkpoints {checkpoints[-3:]} are" if checkpoints else ""
+        raise ValueError(
+            f"{what} {folder} has no {CONFIG_NAME}, so it is not a saved model folder (save_pretrained and the "
+            f"training programs write {CONFIG_NAME} with the weights){hint}."
+        )
+    if config.is_file():
+        read_json_object(config, what)
+    for weights in sorted(folder.glob("*.safetensors")):
+        check_safetensors_file(weights, what)
+
+
+def not_a_local_folder(name: str | os.PathLike, reason: BaseException | str) -> str:
+    """The message for a model `name` that is no local folder and that the Hub could not provide either (a mistyped
+    path of the form `dir/name` has the form of a Hub id, so transformers asks the Hub and reports only that)."""
+    path = Path(name).expanduser()
+    if path.exists():
+        where = "it is a file, not a folder"
+    elif path.is_absolute():
+        where = "no such directory"
+    else:
+        where = f"no such directory relative to {Path.cwd()}"
+    reason = " ".join(str(reason).split())
+    return f"{name} is not a local folder ({where}) and the Hub could not provide it: {reason}"
+
+
+def _listed(names) -> str:
+    names = sorted(str(name) for name in names)
+    more = f" and {len(names) - LISTED_WEIGHT_NAMES} more" if len(names) > LISTED_WEIGHT_NAMES else ""
+    return ", ".join(names[:LISTED_WEIGHT_NAMES]) + more
+
+
+def plain_file_mode() -> int:
+    """The permission bits of a file that `open(path, "w")` creates: 0o666 without the process's umask."""
+    try:  # Linux shows the umask without changing it
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _weight_file_versions(folder: str | os.PathLike) -> dict[Path, os.stat_result]:
+    folder = Path(folder)
+    return {path: path.stat() for path in folder.glob("*.safetensors")} if folder.is_dir() else {}
+
+
+def _file_version(status: os.stat_result) -> tuple[int, int, int]:
+    return status.st_ino, status.st_mtime_ns, status.st_size
+
+
+def _give_written_weights_plain_permissions(before: dict[Path, os.stat_result], folder: str | os.PathLike) -> None:
+    """The safetensors files of `folder` written since `before` (`_weight_file_versions`) get the mode a plain write
+    would leave: a replaced file keeps its former mode, a new one gets `plain_file_mode()`. safetensors writes through
+    a private temporary file (mode 0o600) renamed into place."""
+    for path, now in _weight_file_versions(folder).items():
+        old = before.get(path)
+        if old is not None and _file_version(old) == _file_version(now):
+            continue  # not written by this save
+        mode = old.st_mode & PERMISSION_BITS if old is not None else plain_file_mode()
+        if now.st_mode & PERMISSION_BITS != mode:
+            os.chmod(path, mode)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Models
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -789,31 +911,76 @@ class BangPreTrainedModel(PreTrainedModel):
             init.normal_(module.predict_input_embedding, mean=0.0, std=self.config.init_std)
 
     @classmethod
-    def from_pretrained(cls, *args, strict: bool = False, **kwargs):
-        """transformers' `from_pretrained`, with `strict=True` turning an incomplete checkpoint into an error.
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike | None,
+        *model_args,
+        strict: bool = False,
+        allow_missing_weights: bool = False,
+        **kwargs,
+    ):
+        """transformers' `from_pretrained`, except that it does not return a partly random model unasked.
 
-        Without `strict`, missing, unexpected and mismatched keys are handled exactly as transformers does: a
-        mismatched shape is an error (unless `ignore_mismatched_sizes=True`), missing weights are initialised and
-        reported in the loading report (and in `output_loading_info`). With `strict=True` (this package's option, used
-        by its deployment tools), a checkpoint that lacks weights the model needs, or holds weights it does not
-        know, raises a ValueError naming them instead of returning a partly random model. Weights that are tied to
-        a loaded weight (the shared embedding's aliases, the tied output projection) are not missing.
+        Before loading, a local folder is checked (`check_checkpoint_files`): a folder without `config.json` (unless
+        `config` is given), a `config.json` that is not a JSON object, and a truncated or garbage safetensors file
+        are one ValueError naming the file. A name that is no local folder and that the Hub cannot provide is an
+        OSError saying both (`not_a_local_folder`).
+
+        After loading, weights the model needs that the checkpoint lacks (the shared embedding, a layer, ...) are a
+        ValueError naming them, where transformers would initialise them randomly and only log a report. Weights
+        tied to a loaded weight (the encoder's and decoder's `embed_tokens`, the tied `lm_head`: a base-model
+        checkpoint loads into the head model) and the model's `_keys_to_ignore_on_load_missing` are not missing.
+        transformers' behaviour (the missing weights newly initialised, listed in the loading report) stays for a
+        deliberate partial load, with `allow_missing_weights=True`, and for a caller that asks for the loading
+        report (`output_loading_info=True`), which receives the missing weights in `missing_keys` (transformers'
+        contract; its common tests load checkpoints emptied on purpose this way).
+
+        Args:
+            allow_missing_weights: load a checkpoint that lacks weights, initialising them (e.g. the encoder and
+                decoder of a checkpoint into a model with an untied head to train).
+            strict: this package's option for its deployment tools: missing weights (even with
+                `output_loading_info=True`), unexpected weights and weights of another shape (even with
+                `ignore_mismatched_sizes=True`) are all errors. Without it, transformers handles the last two: an
+                unexpected weight is reported, a weight of another shape is transformers' error unless
+                `ignore_mismatched_sizes=True` asks to initialise it (it is listed in `mismatched_keys`).
         """
-        if not strict:
-            return super().from_pretrained(*args, **kwargs)
+        if strict and allow_missing_weights:
+            raise ValueError("strict=True refuses missing weights, allow_missing_weights=True accepts them: pass one.")
+        name = pretrained_model_name_or_path
+        folder = None if name is None else Path(name, kwargs.get("subfolder") or "").expanduser()
+        if folder is not None and folder.is_dir():
+            check_checkpoint_files(folder, "The model", needs_config=kwargs.get("config") is None)
         wants_info = kwargs.pop("output_loading_info", False)
-        model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
-        problems = []
-        if info["missing_keys"]:
-            problems.append(f"missing weights {sorted(info['missing_keys'])}")
-        if info["unexpected_keys"]:
-            problems.append(f"unexpected weights {sorted(info['unexpected_keys'])}")
-        if info["mismatched_keys"]:
-            problems.append(f"weights of another shape {sorted(str(k) for k in info['mismatched_keys'])}")
+        try:
+            model, info = super().from_pretrained(name, *model_args, output_loading_info=True, **kwargs)
+        except OSError as error:
+            if name is None or Path(name).expanduser().is_dir():
+                raise
+            raise OSError(not_a_local_folder(name, error)) from error
+        missing = info["missing_keys"] if strict or not (allow_missing_weights or wants_info) else ()
+        if missing and not strict:
+            raise ValueError(
+                f"The checkpoint {name} lacks weights that {cls.__name__} needs: {_listed(missing)}. Loaded, the "
+                "model would be partly random: save or convert the checkpoint again, or pass "
+                "allow_missing_weights=True for a deliberate partial load."
+            )
+        problems = [f"missing weights {_listed(missing)}"] if missing else []
+        if strict and info["unexpected_keys"]:
+            problems.append(f"unexpected weights {_listed(info['unexpected_keys'])}")
+        if strict and info["mismatched_keys"]:
+            problems.append(f"weights of another shape {_listed(key for key, *_ in info['mismatched_keys'])}")
         if problems:
-            source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
-            raise ValueError(f"The checkpoint {source} does not match {cls.__name__}: {'; '.join(problems)}.")
+            raise ValueError(f"The checkpoint {name} does not match {cls.__name__}: {'; '.join(problems)}.")
         return (model, info) if wants_info else model
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs):
+        """transformers' `save_pretrained`; the weight files it writes get the mode a plain write would give them
+        (`plain_file_mode()`, or the former mode of a replaced file), like `config.json`: safetensors writes them
+        through a private temporary file, so that they would be 0o600 in a folder whose other files are readable."""
+        before = _weight_file_versions(save_directory)
+        saved = super().save_pretrained(save_directory, *args, **kwargs)
+        _give_written_weights_plain_permissions(before, save_directory)
+        return saved
 
 
 class BangPositionalEmbedding(nn.Embedding):

@@ -39,9 +39,9 @@ from bang_spmd.trainers import (
     encode_pairs,
 )
 from bang_spmd.trainers.distillation import OLD_SOURCE_HASH_COLUMN
-from bang_spmd.trainers.model_setup import check_training_arguments, record_weight_digests
+from bang_spmd.trainers.model_setup import check_training_arguments, load_pretrained_tokenizer, record_weight_digests
 from bang_spmd.trainers.spmd_trainer import check_distilled_value
-from modeling_bang import BangConfig
+from modeling_bang import BangConfig, BangForConditionalGeneration
 
 from .helpers import random_batch, tiny_model, tiny_tokenizer
 
@@ -573,6 +573,69 @@ def test_finetune_names_a_start_folder_without_config(saved, tmp_path):
     argv = data_program_argv("finetune", saved[0], saved[1], tmp_path) + ["--model_name_or_path", str(folder)]
     with pytest.raises(ValueError, match=r"--model_name_or_path .*damaged has no config.json"):
         finetune_program.main(argv)
+
+
+def without_embedding(saved, tmp_path):
+    """A copy of the saved model whose weight file lacks the shared embedding (the encoder's and decoder's input and
+    the tied head)."""
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "no_embedding"
+    shutil.copytree(saved[0], folder)
+    weights = folder / "model.safetensors"
+    tensors = {k: v for k, v in load_file(weights).items() if k != "model.shared.weight"}
+    save_file(tensors, weights, metadata={"format": "pt"})
+    return folder
+
+
+def test_the_programs_refuse_a_checkpoint_without_its_embedding(saved, tmp_path, monkeypatch, capsys):
+    folder = without_embedding(saved, tmp_path)
+    status, err = run_command(monkeypatch, capsys, "bang-generate", ["--model", str(folder), "--text", "10 11"])
+    needs = "lacks weights that BangForConditionalGeneration needs: "
+    assert_one_line_error(status, err, "bang-generate", needs)
+    assert "model.shared.weight" in err and "could not be loaded" in err
+    argv = data_program_argv("finetune", saved[0], saved[1], tmp_path) + ["--model_name_or_path", str(folder)]
+    with pytest.raises(ValueError, match=rf"--model_name_or_path .*no_embedding could not be loaded: .*{needs}"):
+        finetune_program.main(argv)
+    assert not (tmp_path / "run").exists()  # refused before training
+
+
+API_FOLDER_CASES = [  # (damage, message of BangForConditionalGeneration.from_pretrained)
+    ("no_config", r"The model .*damaged has no config.json, so it is not a saved model folder"),
+    ("config_not_json", r"The model: .*damaged/config.json is not valid JSON"),
+    ("truncated", r"The model: .*damaged/model.safetensors is truncated: \d+ bytes, its header describes \d+"),
+    ("not_safetensors", r"The model: .*damaged/model.safetensors is not a safetensors file \(size 5 bytes"),
+]
+
+
+@pytest.mark.parametrize("damage, message", API_FOLDER_CASES, ids=[c[0] for c in API_FOLDER_CASES])
+def test_from_pretrained_names_the_file_of_a_damaged_folder(saved, tmp_path, damage, message):
+    folder = damaged_folder(saved, tmp_path, damage)
+    with pytest.raises(ValueError, match=message):
+        BangForConditionalGeneration.from_pretrained(folder)
+
+
+def test_from_pretrained_takes_a_folder_without_config_when_the_config_is_given(saved, tmp_path):
+    folder = damaged_folder(saved, tmp_path, "no_config")
+    model = BangForConditionalGeneration.from_pretrained(folder, config=BangConfig.from_pretrained(saved[0]))
+    assert torch.equal(
+        model.model.shared.weight, BangForConditionalGeneration.from_pretrained(saved[0]).lm_head.weight
+    )
+
+
+def test_a_mistyped_local_path_says_it_is_no_folder_and_no_hub_model(saved, tmp_path, monkeypatch, capsys):
+    """`outputs/does-not-exist` has the form of a Hub id: the message says that it is not a local folder and why the
+    Hub could not provide it (offline here), in the API and in the programs."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs").mkdir()
+    both = f"outputs/does-not-exist is not a local folder (no such directory relative to {tmp_path}) and the Hub "
+    both += "could not provide it: "
+    with pytest.raises(OSError, match=re.escape(both)):
+        BangForConditionalGeneration.from_pretrained("outputs/does-not-exist")
+    argv = ["--model", "outputs/does-not-exist", "--text", "1"]
+    assert_one_line_error(*run_command(monkeypatch, capsys, "bang-generate", argv), "bang-generate", "--model " + both)
+    with pytest.raises(ValueError, match=re.escape("--tokenizer_name_or_path " + both)):
+        load_pretrained_tokenizer("outputs/does-not-exist", "--tokenizer_name_or_path")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def test_bang_export_refuses_an_incomplete_checkpoint(tmp_path):
     state = load_file(tmp_path / "model.safetensors")
     save_file({k: v for k, v in state.items() if "layers.1.feed_forward" not in k}, tmp_path / "model.safetensors",
               metadata={"format": "pt"})  # fmt: skip
-    with pytest.raises(ValueError, match=r"missing weights \[.*model.decoder.layers.1.feed_forward.fc1.bias"):
+    with pytest.raises(ValueError, match=r"missing weights model.decoder.layers.1.feed_forward.fc1.bias, "):
         cli.main(["--model", str(tmp_path), "--output_dir", str(tmp_path / "export")])
 
 

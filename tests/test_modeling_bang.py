@@ -2,6 +2,8 @@
 
 import copy
 import itertools
+import os
+import stat
 import types
 
 import pytest
@@ -356,6 +358,25 @@ def test_gradient_checkpointing_gives_the_same_gradients(mode):
 # ---------------------------------------------------------------------------------------------------------------
 # Saving, loading and errors
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def test_saved_weights_get_the_permissions_of_a_plain_file(tmp_path):
+    """safetensors writes the weights through a private temporary file (mode 0o600): `save_pretrained` gives them
+    the mode of a plain new file (0o666 without the umask), like config.json, shards included; a replaced weight file
+    keeps its mode, as a plain write would leave it."""
+    umask = os.umask(0o027)
+    try:
+        tiny_model().save_pretrained(tmp_path / "one")
+        tiny_model().save_pretrained(tmp_path / "sharded", max_shard_size="30KB")
+    finally:
+        os.umask(umask)
+    modes = {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in tmp_path.rglob("*")}
+    assert modes["one/model.safetensors"] == modes["one/config.json"] == 0o640
+    shards = [name for name in modes if name.startswith("sharded/model-")]
+    assert len(shards) > 1 and {modes[name] for name in shards} == {0o640}
+    os.chmod(tmp_path / "one" / "model.safetensors", 0o600)
+    tiny_model().save_pretrained(tmp_path / "one")
+    assert stat.S_IMODE((tmp_path / "one" / "model.safetensors").stat().st_mode) == 0o600
 
 
 def test_save_and_reload_gives_identical_logits(tmp_path):

@@ -13,7 +13,9 @@ pretraining, the distillation of targets from an AR teacher and SPMD's objective
 * `distillation`: distilled targets from an AR teacher (`distill_dataset`), cached and resumable;
 * `spmd_objectives`: SPMD's pure functions (pace, self-paced weights, reference mixing, token KL, loss);
 * `spmd_trainer`: `SPMDTrainingArguments`, `SPMDDataCollator` and `SPMDTrainer`;
-* `run_files`: an advisory lock per output (a second run refuses), atomic fsync'ed writes, stale temporary files.
+* `run_files`: an advisory lock per output (a second run refuses), atomic fsync'ed writes and moves, stale
+  temporary files, failed writes named;
+* `staged_saving`: checkpoints and final models written into a staging folder and moved into place when complete.
 """
 
 from .distillation import (

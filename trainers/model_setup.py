@@ -8,7 +8,6 @@ the training settings and `ngram` of a saved model may change) or builds a rando
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -17,11 +16,15 @@ import torch
 from safetensors import SafetensorError
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-from transformers.trainer_utils import get_last_checkpoint
-from transformers.utils import logging
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME, logging
 
 from modeling_bang import BangConfig, BangForConditionalGeneration, build_default_tokenizer
 from modeling_bang.configuration_bang import ARCHITECTURE_FIELDS, DROPOUT_FIELDS
+from modeling_bang.modeling_bang import CONFIG_NAME, check_checkpoint_files, not_a_local_folder, read_json_object
+
+from .run_files import WEIGHT_DIGESTS, remove_stale_temporary_files, write_atomically
 
 
 logger = logging.get_logger(__name__)
@@ -226,20 +229,59 @@ def check_training_arguments(training_args) -> None:
             raise ValueError(f"--{name} must be positive, got {value}.")
 
 
+def checkpoint_problem(checkpoint: str | Path) -> str | None:
+    """Why the `checkpoint-N` folder `checkpoint` cannot be resumed from, or None when it is complete: no
+    `trainer_state.json` (transformers writes it last, so its absence marks a save that did not finish), a state that
+    is not JSON, no `config.json`, no weights, or a truncated or garbage safetensors file."""
+    checkpoint = Path(checkpoint)
+    state = checkpoint / TRAINER_STATE_NAME
+    if not state.is_file():
+        return f"it has no {TRAINER_STATE_NAME}, which a checkpoint save writes last: the save did not finish"
+    try:
+        read_json_object(state, "the checkpoint's state")
+        check_checkpoint_files(checkpoint, "the checkpoint")
+    except ValueError as error:
+        return str(error).rstrip(".")
+    if not any((checkpoint / name).is_file() for name in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME)):
+        return "it has no model weights"
+    return None
+
+
+def _checkpoints_newest_first(output_dir: Path) -> list[Path]:
+    found = [p for p in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.is_dir()]
+    steps = {p: int(p.name.rsplit("-", 1)[1]) for p in found if p.name.rsplit("-", 1)[1].isdigit()}
+    return sorted(steps, key=steps.get, reverse=True)
+
+
 def resolve_resume_checkpoint(training_args, overwrite_output_dir: bool) -> str | None:
     """The checkpoint a run resumes from, after checking that it may write into `output_dir`.
 
-    `resume_from_checkpoint="auto"` picks the last `checkpoint-*` folder of `output_dir` (a fresh start when there is
-    none). A non-empty `output_dir` is refused unless the run resumes or `overwrite_output_dir` is set, so that a
-    finished run is never overwritten by accident.
+    The staging folders and temporary files that runs which have ended left in `output_dir` (an interrupted save,
+    `bang_spmd.trainers.staged_saving`) are removed first, and logged. `resume_from_checkpoint="auto"` picks the
+    newest complete `checkpoint-*` folder of `output_dir` (`checkpoint_problem`; a fresh start when there is none),
+    logging each newer one it skips and why; a checkpoint named explicitly that is incomplete is a ValueError. A
+    non-empty `output_dir` is refused unless the run resumes or `overwrite_output_dir` is set, so that a finished
+    run is never overwritten by accident.
     """
     output_dir = Path(training_args.output_dir)
     resume = training_args.resume_from_checkpoint
+    if output_dir.is_dir():
+        remove_stale_temporary_files(output_dir)
     if resume == "auto":
-        resume = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+        resume = None
+        for checkpoint in _checkpoints_newest_first(output_dir) if output_dir.is_dir() else []:
+            problem = checkpoint_problem(checkpoint)
+            if problem is None:
+                resume = str(checkpoint)
+                break
+            logger.warning(f"--resume_from_checkpoint auto: skipping {checkpoint}: {problem}.")
         logger.warning(
-            f"--resume_from_checkpoint auto: {resume or 'no checkpoint in the output directory, fresh start'}"
+            f"--resume_from_checkpoint auto: {resume or 'no complete checkpoint in the output directory, fresh start'}"
         )
+    elif isinstance(resume, str) and Path(resume).is_dir():
+        problem = checkpoint_problem(resume)
+        if problem is not None:
+            raise ValueError(f"--resume_from_checkpoint {resume} cannot be resumed from: {problem}.")
     if output_dir.is_dir() and any(output_dir.iterdir()) and resume is None and not overwrite_output_dir:
         raise ValueError(
             f"Output directory {output_dir} is not empty; pass --overwrite_output_dir, or "
@@ -256,24 +298,13 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
 _HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
 
 
-def _read_config_json(path: Path, what: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{what}: {path} is not valid JSON ({error}).") from error
-    if not isinstance(config, dict):
-        raise ValueError(f"{what}: {path} is not a JSON object.")
-    return config
-
-
 def _refuse_foreign_code(folder: Path, file_name: str, what: str, trust_remote_code: bool) -> None:
     """A ValueError when `folder/file_name` has an `auto_map` naming code that transformers does not already have
     (the folder's own Python files) and `trust_remote_code` is off: loading it would run that code."""
     path = folder / file_name
     if trust_remote_code or not path.is_file():
         return
-    config = _read_config_json(path, what)
+    config = read_json_object(path, what)
     auto_map = config.get("auto_map")
     if not auto_map:
         return
@@ -292,29 +323,6 @@ def _refuse_foreign_code(folder: Path, file_name: str, what: str, trust_remote_c
     )
 
 
-def _check_safetensors(path: Path, what: str) -> None:
-    """A ValueError naming `path` when it is not a whole safetensors file (too short, bad header, truncated)."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        header_size = int.from_bytes(head, "little") if len(head) == 8 else -1
-        if not 0 < header_size <= size - 8:
-            raise ValueError(f"{what}: {path} is not a safetensors file (size {size} bytes, no valid header).")
-        try:
-            header = json.loads(f.read(header_size))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{what}: {path} has a damaged safetensors header ({error}).") from error
-    ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
-    expected = 8 + header_size + max(ends, default=0)
-    if size < expected:
-        raise ValueError(
-            f"{what}: {path} is truncated: {size} bytes, its header describes {expected}; copy or save it again."
-        )
-
-
-WEIGHT_DIGESTS = ".weights.sha256"  # hidden: a local record, neither uploaded nor exported (bang_spmd.hub)
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -330,9 +338,7 @@ def record_weight_digests(folder: str | Path) -> Path:
     folder = Path(folder)
     digests = {path.name: _sha256(path) for path in sorted(folder.glob("*.safetensors"))}
     path = folder / WEIGHT_DIGESTS
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(digests, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(digests, indent=2) + "\n")
     return path
 
 
@@ -340,7 +346,7 @@ def _check_weight_digests(folder: Path, what: str) -> None:
     record = folder / WEIGHT_DIGESTS
     if not record.is_file():
         return
-    digests = _read_config_json(record, what)
+    digests = read_json_object(record, what)
     for name, expected in sorted(digests.items()):
         path = folder / name
         if not path.is_file():
@@ -358,9 +364,10 @@ def check_model_folder(
     """Checks a model named by the user before anything is loaded; returns it (a shipped model's name resolved).
 
     A ValueError says what is wrong: a path that does not exist, a file instead of a folder, a folder without
-    `config.json` (or whose `config.json` is not JSON), a model whose code is the folder's own Python files while
-    `trust_remote_code` is off (nothing of it is imported), a non-BANG model where `bang_only`, and a truncated or
-    damaged safetensors file, or one whose sha256 differs from the one recorded when it was saved
+    `config.json` (or whose `config.json` is not JSON) and a truncated or damaged safetensors file (the checks of
+    `BangPreTrainedModel.from_pretrained`, `modeling_bang.modeling_bang.check_checkpoint_files`), a model whose code
+    is the folder's own Python files while `trust_remote_code` is off (nothing of it is imported), a non-BANG model
+    where `bang_only`, and a safetensors file whose sha256 differs from the one recorded when it was saved
     (`record_weight_digests`). A name that is no local path but has the form of a Hub id (`owner/name`) is returned
     unchecked: `from_pretrained` resolves it (and transformers refuses its remote code without `trust_remote_code`).
     """
@@ -374,22 +381,14 @@ def check_model_folder(
         raise ValueError(
             f"{what} {name_or_path} does not exist (neither a folder nor a Hub id of the form owner/name)."
         )
-    if not (folder / "config.json").is_file():
-        checkpoints = sorted(p.name for p in folder.glob("checkpoint-*") if (p / "config.json").is_file())
-        hint = f"; its checkpoints {checkpoints[-3:]} are" if checkpoints else ""
-        raise ValueError(
-            f"{what} {name_or_path} has no config.json, so it is not a saved model folder (save_pretrained and the "
-            f"training programs write config.json with the weights){hint}."
-        )
-    config = _read_config_json(folder / "config.json", what)
+    check_checkpoint_files(folder, what)  # config.json, and whole safetensors files
+    config = read_json_object(folder / CONFIG_NAME, what)
     if bang_only and config.get("model_type") != BangConfig.model_type:
         raise ValueError(
             f"{what} {name_or_path} holds a {config.get('model_type')!r} model, not a BANG model (model_type 'bang'), "
             "which is what this program takes."
         )
-    _refuse_foreign_code(folder, "config.json", what, trust_remote_code)
-    for weights in sorted(folder.glob("*.safetensors")):
-        _check_safetensors(weights, what)
+    _refuse_foreign_code(folder, CONFIG_NAME, what, trust_remote_code)
     _check_weight_digests(folder, what)
     return str(resolved)
 
@@ -408,12 +407,16 @@ def load_pretrained_model(
     name_or_path: str, what: str = "--model", trust_remote_code: bool = False, bang_only: bool = False
 ):
     """`AutoModelForSeq2SeqLM.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)` after
-    `check_model_folder`; a loading failure is a ValueError naming `what` and the model, and so are non-finite
-    weights. BANG folders load through the classes `import modeling_bang` registers, without remote code."""
+    `check_model_folder`; a loading failure is a ValueError naming `what` and the model (a name that is no local
+    folder and that the Hub could not provide says both, `not_a_local_folder`), and so are non-finite weights. BANG
+    folders load through the classes `import modeling_bang` registers, without remote code; a BANG checkpoint that
+    lacks weights the model needs is refused there (`BangPreTrainedModel.from_pretrained`)."""
     resolved = check_model_folder(name_or_path, what, trust_remote_code, bang_only)
     try:
         model = AutoModelForSeq2SeqLM.from_pretrained(resolved, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError, SafetensorError) as error:
+        if isinstance(error, OSError) and not Path(resolved).expanduser().is_dir():
+            raise ValueError(f"{what} {not_a_local_folder(name_or_path, error)}") from error
         raise ValueError(f"{what} {name_or_path} could not be loaded: {error}") from error
     check_finite_weights(model, what, name_or_path)
     return model
@@ -422,7 +425,8 @@ def load_pretrained_model(
 def load_pretrained_tokenizer(name_or_path: str, what: str = "--model", trust_remote_code: bool = False):
     """`AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)`: a folder without tokenizer
     files, or whose tokenizer is the folder's own code while `trust_remote_code` is off, and a loading failure are
-    ValueErrors naming `what` and the folder."""
+    ValueErrors naming `what` and the folder (a name that is no local folder and that the Hub could not provide says
+    both, `not_a_local_folder`)."""
     resolved = str(name_or_path)
     folder = Path(resolved).expanduser()
     if folder.is_dir():
@@ -439,6 +443,8 @@ def load_pretrained_tokenizer(name_or_path: str, what: str = "--model", trust_re
     try:
         return AutoTokenizer.from_pretrained(resolved, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as error:
+        if isinstance(error, OSError) and not folder.is_dir():
+            raise ValueError(f"{what} {not_a_local_folder(name_or_path, error)}") from error
         raise ValueError(f"{what} {name_or_path}: the tokenizer could not be loaded: {error}") from error
 
 
@@ -447,6 +453,7 @@ __all__ = [
     "bang_config",
     "build_bang_model",
     "check_finite_weights",
+    "checkpoint_problem",
     "check_training_arguments",
     "check_model_folder",
     "load_pretrained_model",

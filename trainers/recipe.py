@@ -27,6 +27,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging
 
 from .batching import DEFAULT_WINDOW_BATCHES, LengthBucketSampler
+from .staged_saving import StagedSavingMixin
 
 
 logger = logging.get_logger(__name__)
@@ -136,7 +137,7 @@ class TrainingTimeBudget(TrainerCallback):
             control.should_save = True
 
 
-class BangTrainerMixin:
+class BangTrainerMixin(StagedSavingMixin):
     """What a Trainer of BANG models adds to `transformers.Trainer` (mix it in before the Trainer class):
 
     * `train_sampling_strategy="length_buckets"`: the training sampler is a `LengthBucketSampler` over the lengths of
@@ -146,7 +147,9 @@ class BangTrainerMixin:
     * `max_train_minutes` stops training after that time (`TrainingTimeBudget`);
     * `label_smoothing_factor` is BANG's own label smoothing: it is written to the model's `config.label_smoothing`
       (the loss of every BANG flow reads it there, the n-stream loss included) instead of transformers' label
-      smoother, which would smooth only the first stream's logits; a change from the loaded config's value is logged.
+      smoother, which would smooth only the first stream's logits; a change from the loaded config's value is logged;
+    * checkpoints and the final model are written into a staging folder and moved into place when complete, and a
+      refused write is an OSError naming it (`StagedSavingMixin`, `bang_spmd.trainers.staged_saving`).
     """
 
     def __init__(self, *args, **kwargs):

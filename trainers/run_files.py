@@ -1,4 +1,5 @@
-"""The files a run writes: an advisory lock per output, atomic writes, and the temporary files of dead runs.
+"""The files a run writes: an advisory lock per output, atomic writes and moves, the temporary files of dead runs,
+and failed writes named.
 
 * `exclusive_lock(path, what)`: a context manager holding `fcntl.flock` on the lock file next to `path`
   (`lock_file_for`: `.NAME.lock` in the same folder, so that an output folder stays empty until the run writes into
@@ -7,28 +8,53 @@
   exits, however it ends, so a killed run never leaves a stale lock; the lock file itself stays.
 * `write_atomically(path, text)`: a temporary file `.NAME.tmp-PID` in the same folder, flushed and fsync'ed, then
   renamed over `path` (`os.replace`) and the folder fsync'ed: readers see the old file or the whole new one.
-* `remove_stale_temporary_files(folder)`: removes the `.NAME.tmp-PID` files whose process no longer exists (an
-  interrupted write); a run calls it while holding its lock, so no live writer of its outputs is touched.
+* `staging_path(path)`: `_NAME.tmp-PID` next to `path`, where a folder (a checkpoint, a model;
+  `bang_spmd.trainers.staged_saving`) is written before it is moved into place; the leading underscore keeps it out
+  of the uploads of the output directory by transformers' `Trainer` (`ignore_patterns=["_*", "checkpoint-*"]`, also
+  while a checkpoint is pushed in the background) and by `bang-push`.
+* `move_folder_into_place(staged, path)`: renames a complete folder to `path` (replacing an older one).
+* `move_model_files_into(staged, folder)`: moves a complete saved model into a folder that holds other files too,
+  `config.json` last, so that the folder holds a whole model or none at every moment (function docstring).
+* `remove_stale_temporary_files(folder)`: removes the `.NAME.tmp-PID` files and `_NAME.tmp-PID` folders whose
+  process no longer exists (an interrupted write or save), and logs each; a run calls it while holding its lock,
+  so no live writer of its outputs is touched.
+* `naming_write_failures(path)`: a failed write in the block (a full disk, a file size or quota limit, a read-only
+  or forbidden place, also when safetensors or `torch.save` report it in their own way) becomes a `WriteFailedError`
+  (an OSError) that names what was written and why, e.g. `Could not write the model into out/run: No space left on
+  device`, instead of a library's traceback.
 
 POSIX only (`fcntl`); locks are advisory, so they bind this package's programs, not other writers.
 """
 
 import contextlib
 import datetime
+import errno
 import fcntl
 import json
+import logging
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from safetensors import SafetensorError
 
-TEMPORARY_NAME = re.compile(r"\..+\.tmp-(\d+)")
+
+logger = logging.getLogger(__name__)  # no transformers import: a lock holder starts in a fraction of a second
+
+CONFIG_NAME = "config.json"  # transformers' CONFIG_NAME: what makes a folder a saved model
+
+TEMPORARY_NAME = re.compile(r"[._].+\.tmp-(\d+)")  # a temporary file (`.NAME.tmp-PID`) or folder (`_NAME.tmp-PID`)
 
 
 class LockedError(OSError):
     """An output is in use by another run (its lock is held)."""
+
+
+class WriteFailedError(OSError):
+    """A file or folder could not be written (`naming_write_failures`); nothing partial was left in its place."""
 
 
 def lock_file_for(path: str | Path) -> Path:
@@ -87,17 +113,31 @@ def _pid_is_alive(pid: int) -> bool:
     return True
 
 
+def staging_path(path: str | Path, pid: int | None = None) -> Path:
+    """`_NAME.tmp-PID` next to `path` (PID: this process's unless given), where the folder `path` is written before
+    it is moved into place (module docstring); `remove_stale_temporary_files` removes it once its process is
+    gone."""
+    path = Path(path)
+    return path.with_name(f"_{path.name}.tmp-{os.getpid() if pid is None else pid}")
+
+
 def remove_stale_temporary_files(folder: str | Path) -> list[Path]:
-    """Removes the `.NAME.tmp-PID` files of `folder` whose process is gone; returns them."""
+    """Removes the temporary files and folders (`TEMPORARY_NAME`) of `folder` whose process is gone, logging each;
+    returns them."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     removed = []
-    for path in folder.iterdir():
+    for path in sorted(folder.iterdir()):
         found = TEMPORARY_NAME.fullmatch(path.name)
-        if found and path.is_file() and int(found.group(1)) != os.getpid() and not _pid_is_alive(int(found.group(1))):
+        if not found or int(found.group(1)) == os.getpid() or _pid_is_alive(int(found.group(1))):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
             path.unlink(missing_ok=True)
-            removed.append(path)
+        logger.warning(f"Removed {path}: the unfinished write of process {found.group(1)}, which has ended.")
+        removed.append(path)
     return removed
 
 
@@ -113,27 +153,138 @@ def _fsync_folder(folder: Path) -> None:
 def write_atomically(path: str | Path, text: str | Iterator[str]) -> None:
     """Writes `text` (a string, or strings written one after the other) to `path` through `.NAME.tmp-PID` in the
     same folder: flushed and fsync'ed before `os.replace`, then the folder fsync'ed. An interrupted write leaves only
-    the temporary file (`remove_stale_temporary_files` removes it later), never a partial `path`."""
+    the temporary file (`remove_stale_temporary_files` removes it later), never a partial `path`; a failed one
+    (full disk, ...) removes it and is a `WriteFailedError` naming `path`, which keeps its former content."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for part in [text] if isinstance(text, str) else text:
-                f.write(part)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with naming_write_failures(path, outcome=f"{path} keeps its former content, if it had one"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                for part in [text] if isinstance(text, str) else text:
+                    f.write(part)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     _fsync_folder(path.parent)
 
 
+def move_folder_into_place(staged: str | Path, path: str | Path) -> None:
+    """Renames the complete folder `staged` to `path` (same file system) and fsyncs their parent: readers see no
+    folder or the whole one. An existing `path` is first renamed aside (to its `staging_path` with `.replaced`), then
+    deleted once the new folder is in place; a crash between the two renames leaves neither `path` nor a partial
+    one, and the folder aside is removed as stale by the next run."""
+    staged, path = Path(staged), Path(path)
+    aside = staging_path(path.with_name(f"{path.name}.replaced")) if path.exists() else None
+    if aside is not None:
+        os.replace(path, aside)
+    os.replace(staged, path)
+    _fsync_folder(path.parent)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+# The sha256 record of a saved model's weights (`model_setup.record_weight_digests`); hidden: a local record, neither
+# uploaded nor exported (bang_spmd.hub).
+WEIGHT_DIGESTS = ".weights.sha256"
+# The weight files of a saved model (and their record) that a newer model in the same folder replaces or makes stale.
+WEIGHT_FILE_PATTERNS = (
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "pytorch_model*.bin",
+    "*.bin.index.json",
+    WEIGHT_DIGESTS,
+)
+
+
+def move_model_files_into(staged: str | Path, folder: str | Path) -> None:
+    """Moves the files of `staged`, a folder holding one complete saved model, into `folder`, which may hold other
+    things (checkpoints, run files, an earlier model), then removes `staged`.
+
+    A model folder is recognised by its `config.json` (transformers and this package load nothing from a folder
+    without one), so the order makes every moment safe: (1) `folder`'s former `config.json` is removed, so the
+    earlier model, if any, stops being one; (2) its weight files that the new model does not have (other shards,
+    an index, the sha256 record `WEIGHT_DIGESTS` of the former weights) are removed; (3) every new file but
+    `config.json` is renamed into `folder`, replacing the earlier one; (4) `config.json` is renamed last, then
+    `folder` is fsync'ed. A crash before (4) leaves a folder without `config.json`, refused as "no config.json"
+    (never an old config over new weights, or a config without weights); a crash after it leaves the complete new
+    model.
+    """
+    staged, folder = Path(staged), Path(folder)
+    names = sorted(path.name for path in staged.iterdir())
+    if CONFIG_NAME not in names:
+        raise ValueError(f"{staged} is not a saved model folder: it has no {CONFIG_NAME}.")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CONFIG_NAME).unlink(missing_ok=True)
+    _fsync_folder(folder)
+    for pattern in WEIGHT_FILE_PATTERNS:
+        for path in folder.glob(pattern):
+            if path.name not in names:
+                path.unlink()
+    for name in names:
+        if name != CONFIG_NAME:
+            os.replace(staged / name, folder / name)
+    _fsync_folder(folder)  # every other file is in place before the folder becomes a model
+    os.replace(staged / CONFIG_NAME, folder / CONFIG_NAME)
+    _fsync_folder(folder)
+    staged.rmdir()
+
+
+# errno values of a write that the machine refused: no space or quota, a file size limit, a read-only or forbidden
+# place, an I/O error.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def write_failure_reason(error: BaseException, path: str | Path) -> str | None:
+    """Why a write into `path` failed, when `error` is a refused write; None for any other error (a bug keeps its
+    traceback). Recognised: an OSError with an errno of `WRITE_ERRNOS`; safetensors' `SafetensorError` "I/O error:
+    ... (os error N)"; and PyTorch's `torch.save` writer, whose RuntimeError ("[enforce fail at
+    inline_container.cc ...] unexpected pos ...") names no cause, so the free space of `path`'s file system is
+    given with it."""
+    if isinstance(error, OSError) and error.errno in WRITE_ERRNOS:
+        return os.strerror(error.errno)
+    if isinstance(error, SafetensorError):
+        found = _RUST_OS_ERROR.search(str(error))
+        return os.strerror(int(found.group(1))) if found else None
+    if isinstance(error, RuntimeError) and "inline_container" in str(error):
+        existing = next((p for p in [Path(path), *Path(path).absolute().parents] if p.exists()), Path("/"))
+        free = shutil.disk_usage(existing).free
+        return f"torch.save stopped writing ({' '.join(str(error).split())}); {free} bytes are free on that disk"
+    return None
+
+
+@contextlib.contextmanager
+def naming_write_failures(path: str | Path, description: str | None = None, outcome: str = "") -> Iterator[None]:
+    """Turns a refused write into `path` inside the block (`write_failure_reason`) into a `WriteFailedError` "Could
+    not write {description}: {reason}; {outcome}." (`description` defaults to `path`; `outcome` says what was left,
+    e.g. that nothing partial was). Other errors, and a `WriteFailedError` of an inner block, pass unchanged."""
+    try:
+        yield
+    except WriteFailedError:
+        raise
+    except Exception as error:
+        reason = write_failure_reason(error, path)
+        if reason is None:
+            raise
+        message = f"Could not write {description or path}: {reason}" + (f"; {outcome}." if outcome else ".")
+        raise WriteFailedError(message) from error
+
+
 __all__ = [
+    "WEIGHT_DIGESTS",
     "LockedError",
+    "WriteFailedError",
     "exclusive_lock",
     "lock_file_for",
+    "move_folder_into_place",
+    "move_model_files_into",
+    "naming_write_failures",
     "remove_stale_temporary_files",
+    "staging_path",
     "write_atomically",
+    "write_failure_reason",
 ]

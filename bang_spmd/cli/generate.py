@@ -13,7 +13,9 @@ is refused unless `--trust_remote_code` is given (BANG folders load without it).
 (repeatable), `--input_file` (plain text, one source per line; or `.jsonl` with `--source_columns`, joined as in
 training: the first column is the text, the others joined by a space are the text pair, giving `a [SEP] b [SEP]`,
 see `bang_spmd.trainers.encode_pairs`), or standard input when neither is given. Outputs are decoded with
-`skip_special_tokens=True`, one line per source in input order, to standard output or `--output_file`.
+`skip_special_tokens=True`, one line per source in input order, to standard output or `--output_file` (written
+whole through a temporary file, fsync'ed and renamed: a failed write, e.g. on a full disk, is one error naming the
+file and leaves no empty or partial file; an existing file keeps its content).
 
 This program's choices: `--decoding_mode` and the other generation flags default to the model's generation config
 (`generation_config.json`); a flag that does not apply to the decoding mode (`--num_beams` / `--length_penalty`
@@ -48,6 +50,7 @@ from bang_spmd.evaluation.decoding import (
 )
 from bang_spmd.pretrained import resolve_model_name
 from bang_spmd.trainers.model_setup import load_pretrained_model, load_pretrained_tokenizer
+from bang_spmd.trainers.run_files import write_atomically
 from modeling_bang.generation_bang import DECODING_MODES
 
 
@@ -142,8 +145,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     lines = generate_lines(model, tokenizer, ids, settings, args.batch_size, args.drop_unk)
     text = "".join(line + "\n" for line in lines)
     if args.output_file is not None:
-        args.output_file.parent.mkdir(parents=True, exist_ok=True)
-        args.output_file.write_text(text, encoding="utf-8")
+        write_atomically(args.output_file, text)
     else:
         sys.stdout.write(text)
         sys.stdout.flush()

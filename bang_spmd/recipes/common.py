@@ -29,7 +29,7 @@ from bang_spmd.trainers.model_setup import (
     load_tokenizer,
     resolve_resume_checkpoint,
 )
-from bang_spmd.trainers.run_files import exclusive_lock
+from bang_spmd.trainers.run_files import exclusive_lock, write_atomically
 from bang_spmd.trainers.seq2seq_data import PairEncoding, encode_pairs
 
 
@@ -212,10 +212,9 @@ def set_output_length(model, max_target_length: int, decoding_mode: str) -> None
 
 
 def save_results(trainer, results: dict) -> None:
-    """Writes `output_dir/eval_results.json` and prints the results (main process only)."""
+    """Writes `output_dir/eval_results.json` (`write_atomically`) and prints the results (main process only)."""
     if trainer.is_world_process_zero():
-        with open(os.path.join(trainer.args.output_dir, "eval_results.json"), "w") as f:
-            json.dump(results, f, indent=2)
+        write_atomically(os.path.join(trainer.args.output_dir, "eval_results.json"), json.dumps(results, indent=2))
         print("results " + json.dumps(results))
 
 

@@ -32,6 +32,7 @@ from transformers import TrainingArguments
 from bang_spmd.evaluation.metrics import validation_metric
 from bang_spmd.trainers.model_setup import record_weight_digests
 from bang_spmd.trainers.recipe import BangTrainer
+from bang_spmd.trainers.run_files import naming_write_failures, write_atomically
 from bang_spmd.trainers.seq2seq_data import Seq2SeqCollator, encode_pairs
 from bang_spmd.trainers.validation import decode_nar
 from modeling_bang import DECODER_MODES
@@ -85,20 +86,20 @@ def _finetune(model_args: FinetuneModelArguments, data_args: DataArguments, trai
         trainer.model_accepts_loss_kwargs = False
     train_result = trainer.train(resume_from_checkpoint=resume)
     common.set_output_length(model, data_args.max_target_length, "nar" if model_args.mode == "nar" else "ar")
-    trainer.save_model()
-    if trainer.is_world_process_zero():  # the weights' sha256, so that a later load notices a damaged file
-        record_weight_digests(training_args.output_dir)
-    tokenizer.save_pretrained(training_args.output_dir)
-    trainer.save_metrics("train", train_result.metrics)
-    trainer.save_state()
+    with naming_write_failures(training_args.output_dir, f"into the output directory {training_args.output_dir}"):
+        trainer.save_model()  # with the tokenizer (the processing class), moved in whole (StagedSavingMixin)
+        if trainer.is_world_process_zero():  # the weights' sha256, so that a later load notices a damaged file
+            record_weight_digests(training_args.output_dir)
+        trainer.save_metrics("train", train_result.metrics)
+        trainer.save_state()
 
-    results = {"mode": model_args.mode, "global_step": trainer.state.global_step}
-    if validation is not None:
-        results["eval_loss"] = trainer.evaluate()["eval_loss"]
-        results["eval_samples"] = len(validation)
-        if model_args.mode == "nar" and trainer.is_world_process_zero():
-            results.update(_nar_validation(trainer, tokenizer, validation, data_args, training_args))
-    common.save_results(trainer, results)
+        results = {"mode": model_args.mode, "global_step": trainer.state.global_step}
+        if validation is not None:
+            results["eval_loss"] = trainer.evaluate()["eval_loss"]
+            results["eval_samples"] = len(validation)
+            if model_args.mode == "nar" and trainer.is_world_process_zero():
+                results.update(_nar_validation(trainer, tokenizer, validation, data_args, training_args))
+        common.save_results(trainer, results)
     return results
 
 
@@ -113,9 +114,10 @@ def _nar_validation(trainer, tokenizer, validation, data_args: DataArguments, tr
         training_args.device,
     )
     references = list(validation["reference"])
-    with open(os.path.join(training_args.output_dir, "nar_predictions.jsonl"), "w", encoding="utf-8") as f:
-        for prediction, reference in zip(predictions, references, strict=True):
-            f.write(json.dumps({"prediction": prediction, "reference": reference}) + "\n")
+    write_atomically(
+        os.path.join(training_args.output_dir, "nar_predictions.jsonl"),
+        (json.dumps({"prediction": p, "reference": r}) + "\n" for p, r in zip(predictions, references, strict=True)),
+    )
     scores = validation_metric(data_args.validation_metric)(predictions, references)
     return {**scores, "canvas_length": data_args.max_target_length}
 

@@ -42,6 +42,7 @@ from bang_spmd.trainers.pretraining import (
     mask_spans_for_dataset,
     tokenize_and_chunk,
 )
+from bang_spmd.trainers.run_files import naming_write_failures, write_atomically
 
 from .common import BangModelArguments, claim_output_dir, count_parameters, start_run
 
@@ -239,26 +240,27 @@ def _pretrain(
     started, first_step = time.time(), _checkpoint_step(resume)
     trainer.add_callback(SittingRecorder(training_args, started, first_step))
     train_result = trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model()
-    if trainer.is_world_process_zero():  # the weights' sha256, so that a later load notices a damaged file
-        record_weight_digests(training_args.output_dir)
-    tokenizer.save_pretrained(training_args.output_dir)
-    trainer.log_metrics("train", train_result.metrics)
-    trainer.save_metrics("train", train_result.metrics)
-    trainer.save_state()
-    print(f"Finished at global step {trainer.state.global_step}")
+    with naming_write_failures(training_args.output_dir, f"into the output directory {training_args.output_dir}"):
+        trainer.save_model()  # with the tokenizer (the processing class), moved in whole (StagedSavingMixin)
+        if trainer.is_world_process_zero():  # the weights' sha256, so that a later load notices a damaged file
+            record_weight_digests(training_args.output_dir)
+        trainer.log_metrics("train", train_result.metrics)
+        trainer.save_metrics("train", train_result.metrics)
+        trainer.save_state()
+        print(f"Finished at global step {trainer.state.global_step}")
 
-    metrics = {}
-    if eval_dataset is not None:
-        metrics = trainer.evaluate()
-        trainer.log_metrics("eval", metrics)
+        metrics = {}
+        if eval_dataset is not None:
+            metrics = trainer.evaluate()
+            trainer.log_metrics("eval", metrics)
+            if trainer.is_world_process_zero():
+                write_atomically(Path(training_args.output_dir) / "eval_results.json", json.dumps(metrics, indent=2))
+            print("eval " + json.dumps({k: round(v, 4) for k, v in metrics.items() if "loss" in k}))
         if trainer.is_world_process_zero():
-            with open(os.path.join(training_args.output_dir, "eval_results.json"), "w") as f:
-                json.dump(metrics, f, indent=2)
-        print("eval " + json.dumps({k: round(v, 4) for k, v in metrics.items() if "loss" in k}))
-    if trainer.is_world_process_zero():
-        sittings = record_sitting(training_args, started, first_step, trainer.state.global_step)
-        write_pretraining_card(training_args.output_dir, data_args, training_args, trainer, metrics, sittings, command)
+            sittings = record_sitting(training_args, started, first_step, trainer.state.global_step)
+            write_pretraining_card(
+                training_args.output_dir, data_args, training_args, trainer, metrics, sittings, command
+            )
     return metrics
 
 
@@ -299,7 +301,7 @@ def record_sitting(training_args: TrainingArguments, started: float, first_step:
             "machine": f"{platform.node() or 'unknown host'} ({platform.machine()}), {device}",
         }
     )
-    path.write_text(json.dumps(sittings, indent=2))
+    write_atomically(path, json.dumps(sittings, indent=2))
     return sittings
 
 
