@@ -415,6 +415,17 @@ def test_the_partial_models_transformers_builds_on_purpose_still_load(tmp_path):
     assert on_cpu.model.shared.weight.device.type == "cpu"
 
 
+def test_a_state_dict_without_a_checkpoint_name_is_checked_unless_it_is_empty():
+    """`from_pretrained(None, config=..., state_dict=...)`: an empty state dict asks for a newly initialised model (as
+    transformers' test_can_init_all_missing_weights), a partial one is refused as a partial checkpoint is."""
+    config = tiny_config()
+    fresh = BangForConditionalGeneration.from_pretrained(None, config=config, state_dict={})
+    assert torch.isfinite(fresh.model.shared.weight).all()
+    partial = {k: v for k, v in tiny_model().state_dict().items() if not k.startswith("model.encoder.layers.0.")}
+    with pytest.raises(ValueError, match=r"lacks weights that BangForConditionalGeneration needs: model\.encoder"):
+        BangForConditionalGeneration.from_pretrained(None, config=config, state_dict=partial)
+
+
 def test_strict_loading_names_unexpected_and_accepts_a_complete_checkpoint(tmp_path):
     model = tiny_model()
     model.save_pretrained(tmp_path)

@@ -933,7 +933,9 @@ class BangPreTrainedModel(PreTrainedModel):
         transformers' behaviour (the missing weights newly initialised, listed in the loading report) stays for a
         deliberate partial load, with `allow_missing_weights=True`, and for a caller that asks for the loading
         report (`output_loading_info=True`), which receives the missing weights in `missing_keys` (transformers'
-        contract; its common tests load checkpoints emptied on purpose this way).
+        contract; its common tests load checkpoints emptied on purpose this way), and for an empty `state_dict`
+        without a checkpoint name (`from_pretrained(None, config=config, state_dict={})`), which asks for nothing to
+        be loaded.
 
         Args:
             allow_missing_weights: load a checkpoint that lacks weights, initialising them (e.g. the encoder and
@@ -957,7 +959,9 @@ class BangPreTrainedModel(PreTrainedModel):
             if name is None or Path(name).expanduser().is_dir():
                 raise
             raise OSError(not_a_local_folder(name, error)) from error
-        missing = info["missing_keys"] if strict or not (allow_missing_weights or wants_info) else ()
+        # `from_pretrained(None, config=..., state_dict={})` loads nothing by request: a newly initialised model.
+        fresh = name is None and kwargs.get("state_dict") is not None and len(kwargs["state_dict"]) == 0
+        missing = info["missing_keys"] if strict or not (allow_missing_weights or wants_info or fresh) else ()
         if missing and not strict:
             raise ValueError(
                 f"The checkpoint {name} lacks weights that {cls.__name__} needs: {_listed(missing)}. Loaded, the "
