@@ -22,6 +22,7 @@ import pytest
 import torch
 from safetensors import SafetensorError
 
+from bang_spmd.cli import export as export_program
 from bang_spmd.cli import finetune as finetune_program
 from bang_spmd.cli import train as train_program
 from bang_spmd.trainers.model_setup import resolve_resume_checkpoint
@@ -298,3 +299,93 @@ def test_a_crash_while_a_model_is_moved_in_leaves_a_whole_model_or_none(tmp_path
     else:
         with pytest.raises(ValueError, match="has no config.json, so it is not a saved model folder"):
             BangForConditionalGeneration.from_pretrained(folder)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The other programs' outputs on a full disk: one line naming the output, nothing partial left
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def fill(disk: Path) -> None:
+    """Leaves no free byte on the tmpfs `disk`."""
+    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        with pytest.raises(OSError, match="No space left"):
+            while True:
+                os.write(fd, b"\0" * 4096)
+    finally:
+        os.close(fd)
+
+
+def wndef_data(folder: Path) -> Path:
+    (folder / "wndef").mkdir(parents=True)
+    rows = [{"word": f"w{i}", "example": f"{i} a b c", "definition": f"d {i} e f"} for i in range(30)]
+    write_jsonl(folder / "wndef" / "train.jsonl", rows)
+    return folder
+
+
+def test_bang_train_tokenizer_on_a_full_tmpfs_leaves_no_folder(small_disk, tmp_path, monkeypatch, capsys):
+    fill(small_disk)
+    out = small_disk / "tok"
+    argv = ["--data_dir", str(wndef_data(tmp_path / "data")), "--datasets", "wndef", "--vocab_size", "40",
+            "--output_dir", str(out)]  # fmt: skip
+    status, err = run_command(monkeypatch, capsys, "bang-train-tokenizer", argv)
+    assert_one_line_error(status, err, "bang-train-tokenizer", f"Could not write the tokenizer into {out}: No space")
+    assert names(small_disk) == ["filler"]
+
+
+def test_bang_prepare_pretraining_text_on_a_full_tmpfs_leaves_no_file(small_disk, tmp_path, monkeypatch, capsys):
+    fill(small_disk)
+    out = small_disk / "corpus.txt"
+    argv = ["--data_dir", str(wndef_data(tmp_path / "data")), "--datasets", "wndef", "--output_file", str(out)]
+    status, err = run_command(monkeypatch, capsys, "bang-prepare-pretraining-text", argv)
+    assert_one_line_error(status, err, "bang-prepare-pretraining-text", f"Could not write {out}: No space left")
+    assert names(small_disk) == ["filler"]
+
+
+def test_bang_evaluate_on_a_full_tmpfs_leaves_no_file(small_disk, tmp_path, monkeypatch, capsys):
+    model = tmp_path / "model"
+    tiny_model(init_std=0.3).save_pretrained(model)
+    tiny_tokenizer().save_pretrained(model)
+    data = write_jsonl(tmp_path / "test.jsonl", ROWS)
+    fill(small_disk)
+    out = small_disk / "predictions.jsonl"
+    argv = ["--model", str(model), "--data_file", data, "--source_columns", "word,example", "--target_column",
+            "definition", "--max_new_tokens", "4", "--meteor", "no", "--output_file", str(out)]  # fmt: skip
+    status, err = run_command(monkeypatch, capsys, "bang-evaluate", argv)
+    assert_one_line_error(status, err, "bang-evaluate", f"Could not write {out}: No space left on device")
+    assert names(small_disk) == ["filler"]
+
+
+def test_a_lock_file_that_cannot_be_written_is_named(small_disk, tmp_path, monkeypatch, capsys):
+    fill(small_disk)
+    model = tmp_path / "model"
+    tiny_model(init_std=0.3).save_pretrained(model)
+    tiny_tokenizer().save_pretrained(model)
+    data = write_jsonl(tmp_path / "train.jsonl", ROWS)
+    out = small_disk / "distilled.jsonl"
+    argv = ["--teacher", str(model), "--data_file", data, "--source_columns", "word,example", "--target_column",
+            "definition", "--max_new_tokens", "4", "--output_file", str(out),
+            "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    status, err = run_command(monkeypatch, capsys, "bang-distill", argv)
+    assert_one_line_error(status, err, "bang-distill", f"Could not write the lock file {small_disk}/.distilled.jsonl")
+    assert not out.exists()
+
+
+def test_bang_export_on_a_full_disk_leaves_the_former_export_whole(tmp_path, monkeypatch, capsys):
+    """The ONNX file fails to write (ENOSPC) while a former export is in the folder: it stays whole and loadable."""
+    model = tmp_path / "model"
+    tiny_model(init_std=0.3).save_pretrained(model)
+    tiny_tokenizer().save_pretrained(model)
+    out = tmp_path / "onnx"
+    argv = ["--model", str(model), "--canvas_length", "6", "--output_dir", str(out)]
+    export_program.main(argv)
+    before = {name: (out / name).read_bytes() for name in names(out)}
+
+    def no_space_for_the_graph(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch.onnx, "export", no_space_for_the_graph)
+    status, err = run_command(monkeypatch, capsys, "bang-export", [*argv[:3], "8", *argv[4:]])
+    assert_one_line_error(status, err, "bang-export", f"Could not write the export into {out}: No space left")
+    assert {name: (out / name).read_bytes() for name in names(out)} == before

@@ -13,6 +13,10 @@ and failed writes named.
   of the uploads of the output directory by transformers' `Trainer` (`ignore_patterns=["_*", "checkpoint-*"]`, also
   while a checkpoint is pushed in the background) and by `bang-push`.
 * `move_folder_into_place(staged, path)`: renames a complete folder to `path` (replacing an older one).
+* `staged_folder(path, description)`: a context manager yielding a staging folder that replaces the folder `path`
+  once the block ends normally (a trained tokenizer); removed on any failure.
+* `move_files_into(staged, folder, last)`: moves a complete set of files into a folder that holds other files too,
+  the file that completes the set (an export's metadata) last.
 * `move_model_files_into(staged, folder)`: moves a complete saved model into a folder that holds other files too,
   `config.json` last, so that the folder holds a whole model or none at every moment (function docstring).
 * `remove_stale_temporary_files(folder)`: removes the `.NAME.tmp-PID` files and `_NAME.tmp-PID` folders whose
@@ -81,8 +85,9 @@ def exclusive_lock(path: str | Path, what: str = "The output") -> Iterator[Path]
         LockedError: another process holds it; the message names `what`, `path` and that process.
     """
     lock_path = lock_file_for(path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    with naming_write_failures(lock_path, f"the lock file {lock_path}", f"nothing was written for {path}"):
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -96,8 +101,9 @@ def exclusive_lock(path: str | Path, what: str = "The output") -> Iterator[Path]
             "started": datetime.datetime.now().isoformat(timespec="seconds"),
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "?",
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(record).encode(), 0)
+        with naming_write_failures(lock_path, f"the lock file {lock_path}", f"nothing was written for {path}"):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(record).encode(), 0)
         yield lock_path
     finally:
         os.close(fd)  # closing the descriptor releases the lock
@@ -214,7 +220,7 @@ def move_model_files_into(staged: str | Path, folder: str | Path) -> None:
     model.
     """
     staged, folder = Path(staged), Path(folder)
-    names = sorted(path.name for path in staged.iterdir())
+    names = {path.name for path in staged.iterdir()}
     if CONFIG_NAME not in names:
         raise ValueError(f"{staged} is not a saved model folder: it has no {CONFIG_NAME}.")
     folder.mkdir(parents=True, exist_ok=True)
@@ -224,11 +230,45 @@ def move_model_files_into(staged: str | Path, folder: str | Path) -> None:
         for path in folder.glob(pattern):
             if path.name not in names:
                 path.unlink()
+    move_files_into(staged, folder, last=CONFIG_NAME)
+
+
+@contextlib.contextmanager
+def staged_folder(path: str | Path, description: str) -> Iterator[Path]:
+    """Yields a staging folder (`staging_path(path)`) to write the whole folder `path` into; when the block ends
+    normally the staging folder replaces `path` (`move_folder_into_place`). A failed write (full disk, ...) or any
+    other error removes the staging folder, and a refused write is a `WriteFailedError` naming `description`:
+    `path` is never left half-written (it keeps its former content, if it had any)."""
+    path = Path(path)
+    staging = staging_path(path)
+    outcome = f"{path} keeps its former content, if it had any"
+    try:
+        with naming_write_failures(path, description, outcome):
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            yield staging
+            move_folder_into_place(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def move_files_into(staged: str | Path, folder: str | Path, last: str) -> None:
+    """Moves every file of the complete folder `staged` into `folder` (which may hold other files), the file `last`
+    after all the others, then removes `staged`: the file `last` marks the set complete to its readers (an export's
+    metadata, a model's `config.json`), so any moment leaves the former set or the whole new one readable. `last`'s
+    former copy is removed first, so the old set stops being complete before any of its files is replaced."""
+    staged, folder = Path(staged), Path(folder)
+    names = sorted(path.name for path in staged.iterdir())
+    if last not in names:
+        raise ValueError(f"{staged} lacks {last}, which completes it.")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / last).unlink(missing_ok=True)
+    _fsync_folder(folder)
     for name in names:
-        if name != CONFIG_NAME:
+        if name != last:
             os.replace(staged / name, folder / name)
-    _fsync_folder(folder)  # every other file is in place before the folder becomes a model
-    os.replace(staged / CONFIG_NAME, folder / CONFIG_NAME)
+    _fsync_folder(folder)
+    os.replace(staged / last, folder / last)
     _fsync_folder(folder)
     staged.rmdir()
 
@@ -242,14 +282,14 @@ _RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
 def write_failure_reason(error: BaseException, path: str | Path) -> str | None:
     """Why a write into `path` failed, when `error` is a refused write; None for any other error (a bug keeps its
     traceback). Recognised: an OSError with an errno of `WRITE_ERRNOS`; safetensors' `SafetensorError` "I/O error:
-    ... (os error N)"; and PyTorch's `torch.save` writer, whose RuntimeError ("[enforce fail at
-    inline_container.cc ...] unexpected pos ...") names no cause, so the free space of `path`'s file system is
-    given with it."""
+    ... (os error N)" and the bare `Exception` "... (os error N)" of tokenizers' `save` (N of `WRITE_ERRNOS`); and
+    PyTorch's `torch.save` writer, whose RuntimeError ("[enforce fail at inline_container.cc ...] unexpected pos
+    ...") names no cause, so the free space of `path`'s file system is given with it."""
     if isinstance(error, OSError) and error.errno in WRITE_ERRNOS:
         return os.strerror(error.errno)
-    if isinstance(error, SafetensorError):
+    if isinstance(error, SafetensorError) or type(error) is Exception:  # tokenizers raises a bare Exception
         found = _RUST_OS_ERROR.search(str(error))
-        return os.strerror(int(found.group(1))) if found else None
+        return os.strerror(int(found.group(1))) if found and int(found.group(1)) in WRITE_ERRNOS else None
     if isinstance(error, RuntimeError) and "inline_container" in str(error):
         existing = next((p for p in [Path(path), *Path(path).absolute().parents] if p.exists()), Path("/"))
         free = shutil.disk_usage(existing).free
@@ -280,10 +320,12 @@ __all__ = [
     "WriteFailedError",
     "exclusive_lock",
     "lock_file_for",
+    "move_files_into",
     "move_folder_into_place",
     "move_model_files_into",
     "naming_write_failures",
     "remove_stale_temporary_files",
+    "staged_folder",
     "staging_path",
     "write_atomically",
     "write_failure_reason",

@@ -5,7 +5,9 @@
 The model folder is loaded strictly (weights it lacks or does not know are an error naming them). The output folder
 gets `bang_nar.onnx` (inputs `input_ids`, `attention_mask`, int64 (batch, source_length); output `canvas`, int64
 (batch, canvas_length): the argmax of the NAR pass), `bang_nar_export.json` (canvas length, source limit, special ids
-and post-processing settings) and the model's tokenizer when the folder has one. With `--check`, random source
+and post-processing settings) and the model's tokenizer when the folder has one; they are written into a staging
+folder inside it and moved in with `bang_nar_export.json` last, so a full disk is one error naming the folder and
+leaves no partial export. With `--check`, random source
 batches of several shapes (one row, right- and left-padded rows, the longest source) run through the eager model and
 through onnxruntime, and the canvases and the post-processed sequences must be equal token for token; the command
 exits with status 1 when they are not. See `bang_spmd.deploy.onnx_export` for serving.
@@ -13,12 +15,14 @@ exits with status 1 when they are not. See `bang_spmd.deploy.onnx_export` for se
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
 from bang_spmd.cli.benchmark_flags import positive_int
 from bang_spmd.deploy import onnx_export
 from bang_spmd.trainers.model_setup import check_model_folder, load_pretrained_tokenizer
+from bang_spmd.trainers.run_files import move_files_into, naming_write_failures, staging_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,18 +70,32 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     check_model_folder(args.model, "--model", bang_only=True)
     model = onnx_export.load_model(args.model)
-    path = onnx_export.export_nar_onnx(
-        model,
-        args.output_dir,
-        canvas_length=args.canvas_length,
-        max_source_length=args.max_source_length,
-        opset=args.opset,
-    )
+    output_dir = Path(args.output_dir)
+    settings = model.generation_config
+    if args.canvas_length is None and settings.max_new_tokens is None and settings.max_length is None:
+        raise ValueError(
+            f"--model {args.model}: its generation config sets no output length (max_new_tokens or max_length); "
+            "pass --canvas_length."
+        )
+    staging = staging_path(output_dir / "export")  # inside the output folder: same file system for the moves
+    try:
+        with naming_write_failures(output_dir, f"the export into {output_dir}", f"{output_dir} was not changed"):
+            onnx_export.export_nar_onnx(
+                model,
+                staging,
+                canvas_length=args.canvas_length,
+                max_source_length=args.max_source_length,
+                opset=args.opset,
+            )
+            tokenizer = copy_tokenizer(Path(args.model), staging)
+            move_files_into(staging, output_dir, last=onnx_export.METADATA_FILE)  # the metadata completes it
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     summary = {
-        "onnx": str(path),
-        "metadata": str(Path(args.output_dir) / onnx_export.METADATA_FILE),
-        "tokenizer": copy_tokenizer(Path(args.model), Path(args.output_dir)),
-        **{k: v for k, v in vars(onnx_export.NarExportMetadata.load(args.output_dir)).items() if k != "inputs"},
+        "onnx": str(output_dir / onnx_export.ONNX_FILE),
+        "metadata": str(output_dir / onnx_export.METADATA_FILE),
+        "tokenizer": tokenizer,
+        **{k: v for k, v in vars(onnx_export.NarExportMetadata.load(output_dir)).items() if k != "inputs"},
     }
     if args.check:
         summary["check"] = onnx_export.check_against_eager(model, onnx_export.OnnxNarDecoder(args.output_dir))

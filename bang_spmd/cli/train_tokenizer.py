@@ -10,13 +10,15 @@ Only TRAIN splits are read (both sides of every pair: `bang_spmd.data.text_corpu
 test text never shapes the vocabulary. Small
 models spend most of their time in the embedding and the output projection; a vocabulary fitted to the corpus (a few
 thousand pieces instead of 30,522) makes CPU experiments several times faster. The saved folder loads with
-`AutoTokenizer.from_pretrained(output_dir)`.
+`AutoTokenizer.from_pretrained(output_dir)`; it is written into a staging folder next to it and moved into place
+once complete, so a full disk is one error naming it and leaves no partial folder.
 """
 
 import argparse
 from pathlib import Path
 
 from bang_spmd.data.text_corpus import DEFAULT_DATA_DIR, TEXT_FIELDS, tokenizer_training_texts
+from bang_spmd.trainers.run_files import staged_folder
 from modeling_bang import train_wordpiece_tokenizer
 
 
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     except ValueError as error:  # a missing data set or field
         raise SystemExit(str(error)) from error
-    tokenizer.save_pretrained(args.output_dir)
+    with staged_folder(args.output_dir, f"the tokenizer into {args.output_dir}") as staging:
+        tokenizer.save_pretrained(staging)  # moved into place whole: a full disk leaves no partial folder
     print(f"WordPiece vocabulary of {len(tokenizer)} pieces trained on {args.datasets}, saved to {args.output_dir}")
     print(f"special ids: pad {tokenizer.pad_token_id}, eos/decoder start {tokenizer.eos_token_id}")
 

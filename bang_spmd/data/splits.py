@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from bang_spmd.trainers.run_files import write_atomically
+
 
 SPLITS = ("train", "validation", "test")
 
@@ -70,8 +72,9 @@ def group_split(
 def write_splits(splits: Mapping[str, list], output_dir: str | Path, overwrite: bool = False) -> dict[str, int]:
     """Writes `{split}.jsonl` (UTF-8, one JSON object a line, non-ASCII kept) for train, validation and test.
 
-    Raises a ValueError before writing anything when one of the files exists and `overwrite` is False. Returns the
-    number of rows written per split.
+    Raises a ValueError before writing anything when one of the files exists and `overwrite` is False. Each file is
+    written through a temporary file (`write_atomically`): a full disk leaves it whole or absent (an existing one
+    keeps its former content) and is an OSError naming it. Returns the number of rows written per split.
     """
     output_dir = Path(output_dir)
     missing = [name for name in SPLITS if name not in splits]
@@ -83,10 +86,8 @@ def write_splits(splits: Mapping[str, list], output_dir: str | Path, overwrite: 
         raise ValueError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace.")
     output_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
-    for name, path in paths.items():
-        with open(path, "w", encoding="utf-8") as f:
-            for row in splits[name]:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    for name, path in paths.items():  # each file whole or not replaced (a full disk names it)
+        write_atomically(path, (json.dumps(row, ensure_ascii=False) + "\n" for row in splits[name]))
         counts[name] = len(splits[name])
     return counts
 

@@ -8,6 +8,7 @@ vocabulary or the pretraining. The data sets are the folders `<data_dir>/<name>/
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from bang_spmd.trainers.run_files import write_atomically
 from bang_spmd.trainers.seq2seq_data import describe_value
 
 from .jsonl import iter_jsonl_file
@@ -62,14 +63,16 @@ def tokenizer_training_texts(data_dir: Path, names: Iterable[str], split: str = 
 
 
 def write_pretraining_text(data_dir: Path, names: Iterable[str], split: str, output_file: Path) -> dict[str, int]:
-    """Writes `corpus_texts` of `split` of the data sets `names` to `output_file`, one document a line. Returns the
-    number of documents written per data set."""
-    output_file.parent.mkdir(parents=True, exist_ok=True)
+    """Writes `corpus_texts` of `split` of the data sets `names` to `output_file`, one document a line, through a
+    temporary file (`write_atomically`). Returns the number of documents written per data set."""
     counts = dict.fromkeys(names, 0)
-    with open(output_file, "w", encoding="utf-8") as out:
+
+    def lines() -> Iterator[str]:
         for name, text in corpus_texts(data_dir, names, split):
-            out.write(text + "\n")
             counts[name] += 1
+            yield text + "\n"
+
+    write_atomically(output_file, lines())  # a full disk leaves no partial corpus
     return counts
 
 

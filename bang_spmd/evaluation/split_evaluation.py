@@ -23,6 +23,7 @@ from bang_spmd.data.jsonl import check_jsonl_file
 from bang_spmd.data.tasks import select_where
 from bang_spmd.pretrained import resolve_model_name
 from bang_spmd.trainers.model_setup import load_pretrained_model, load_pretrained_tokenizer
+from bang_spmd.trainers.run_files import write_atomically
 from bang_spmd.trainers.seq2seq_data import PairEncoding, encode_pairs
 from modeling_bang.generation_bang import DECODING_MODES, collapse_repeated_words
 
@@ -164,9 +165,13 @@ def evaluate_split(evaluation: SplitEvaluation) -> dict:
         "threads": torch.get_num_threads(),
     }
     if evaluation.output_file is not None:
-        with open(evaluation.output_file, "w", encoding="utf-8") as f:
-            for prediction, reference in zip(predictions, references, strict=True):
-                f.write(json.dumps({"prediction": prediction, "reference": reference}) + "\n")
+        write_atomically(
+            evaluation.output_file,
+            (
+                json.dumps({"prediction": prediction, "reference": reference}) + "\n"
+                for prediction, reference in zip(predictions, references, strict=True)
+            ),
+        )
     return result
 
 
