@@ -67,7 +67,7 @@ from transformers.generation.utils import GenerateEncoderDecoderOutput
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.utils import CONFIG_NAME, logging
+from transformers.utils import CONFIG_NAME, GENERATION_CONFIG_NAME, logging
 from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.versions import require_version
@@ -267,11 +267,11 @@ def _check_batch(
 ) -> None:
     """ValueErrors naming the tensor for what would otherwise fail deep inside torch or give a silent result: an
     empty batch, ids that are not integers, `input_ids` / `attention_mask` / `labels` that are not (batch, length)
-    or whose rows or lengths disagree, and a row of labels without any target token (all -100), in every mode: the
-    row's loss would be 0 (its `per_sample_loss` too, which SPMD's self-paced weights read as the easiest sample)
-    and train nothing. A span-masking (pretraining) batch (`span_masking`: `target_span_index` given) is exempt, since
-    its chunks may be too short to mask, so that their loss is 0 by design. The value check (all -100) runs in eager
-    mode only (`is_traced`)."""
+    or whose rows or lengths disagree, an `attention_mask` holding values other than 0 and 1, and a row of labels
+    without any target token (all -100), in every mode: the row's loss would be 0 (its `per_sample_loss` too, which
+    SPMD's self-paced weights read as the easiest sample) and train nothing. A span-masking (pretraining) batch
+    (`span_masking`: `target_span_index` given) is exempt, since its chunks may be too short to mask, so that their
+    loss is 0 by design. The value checks (mask values, all -100) run in eager mode only (`is_traced`)."""
     for name, tensor in (("input_ids", input_ids), ("labels", labels)):
         if tensor is None:
             continue
@@ -287,6 +287,17 @@ def _check_batch(
                 f"`attention_mask` has shape {tuple(attention_mask.shape)} but `input_ids` {tuple(input_ids.shape)}; "
                 "they must match.",
             )
+    # With the source ids only: once per encoder pass, not at every cached generation step (a host sync on GPUs).
+    if (
+        input_ids is not None
+        and attention_mask is not None
+        and not is_traced()
+        and not bool(((attention_mask == 0) | (attention_mask == 1)).all())
+    ):
+        raise ValueError(
+            "`attention_mask` must hold 1 for the tokens to attend to and 0 for padding; it holds other values "
+            f"({sorted(set(attention_mask.flatten().tolist()))[:5]}...)."
+        )
     if labels is None:
         return
     rows = encoder_sample_index.shape[0] if encoder_sample_index is not None else source_rows
@@ -786,7 +797,8 @@ def check_safetensors_file(path: str | os.PathLike, what: str) -> None:
 def check_checkpoint_files(folder: str | os.PathLike, what: str, needs_config: bool = True) -> None:
     """Checks the files of a local model folder before transformers reads them, so that what is wrong is one
     ValueError naming the file: no `config.json` (with `needs_config`; transformers would build a default config and
-    fail on the first weight of another shape), a `config.json` that is not a JSON object, and a `*.safetensors`
+    fail on the first weight of another shape), a `config.json` or `generation_config.json` that is not a JSON object
+    (transformers would drop a damaged generation config and decode with its defaults, unasked), and a `*.safetensors`
     file that is truncated or not a safetensors file (transformers would pass on safetensors' "header too large" or
     "incomplete metadata"). `what` starts each message (`--model`, or `The model` from the API)."""
     folder = Path(folder)
@@ -798,10 +810,19 @@ def check_checkpoint_files(folder: str | os.PathLike, what: str, needs_config: b
             f"{what} {folder} has no {CONFIG_NAME}, so it is not a saved model folder (save_pretrained and the "
             f"training programs write {CONFIG_NAME} with the weights){hint}."
         )
-    if config.is_file():
-        read_json_object(config, what)
+    for json_file in (config, folder / GENERATION_CONFIG_NAME):
+        if json_file.is_file():
+            read_json_object(json_file, what)
     for weights in sorted(folder.glob("*.safetensors")):
         check_safetensors_file(weights, what)
+
+
+def check_finite_weights(model: nn.Module, what: str) -> None:
+    """A ValueError naming the first floating-point weight of `model` that holds NaN or infinite values (a damaged
+    weight file loads without any other sign); `what` starts the message."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{what}: the weight {name} holds NaN or infinite values; the weight file is damaged.")
 
 
 def not_a_local_folder(name: str | os.PathLike, reason: BaseException | str) -> str:
@@ -922,9 +943,15 @@ class BangPreTrainedModel(PreTrainedModel):
         """transformers' `from_pretrained`, except that it does not return a partly random model unasked.
 
         Before loading, a local folder is checked (`check_checkpoint_files`): a folder without `config.json` (unless
-        `config` is given), a `config.json` that is not a JSON object, and a truncated or garbage safetensors file
-        are one ValueError naming the file. A name that is no local folder and that the Hub cannot provide is an
-        OSError saying both (`not_a_local_folder`).
+        `config` is given), a `config.json` or `generation_config.json` that is not a JSON object, a `config.json` of
+        another model type (unless `config` is given), and a truncated or garbage safetensors file are one
+        ValueError naming the file; so is a file given instead of the folder (unless `config` is given). A name that
+        is no local folder and that the Hub cannot provide is an OSError saying both (`not_a_local_folder`).
+
+        After loading, weights of another shape than the config describes (an edited `config.json`) are a
+        ValueError naming them and both shapes, unless `ignore_mismatched_sizes=True` asks to initialise them (then
+        they are listed in the loading report, as in transformers); so are weights holding NaN or infinite values
+        (`check_finite_weights`).
 
         After loading, weights the model needs that the checkpoint lacks (the shared embedding, a layer, ...) are a
         ValueError naming them, where transformers would initialise them randomly and only log a report. Weights
@@ -950,11 +977,30 @@ class BangPreTrainedModel(PreTrainedModel):
             raise ValueError("strict=True refuses missing weights, allow_missing_weights=True accepts them: pass one.")
         name = pretrained_model_name_or_path
         folder = None if name is None else Path(name, kwargs.get("subfolder") or "").expanduser()
+        given_config = kwargs.get("config") is not None
+        if folder is not None and folder.is_file() and not given_config:
+            raise ValueError(
+                f"The model {name} is a file; give the model's folder (the one holding {CONFIG_NAME}), or pass "
+                "`config=` to load the weights of one file."
+            )
         if folder is not None and folder.is_dir():
-            check_checkpoint_files(folder, "The model", needs_config=kwargs.get("config") is None)
+            check_checkpoint_files(folder, "The model", needs_config=not given_config)
+            model_type = (
+                None if given_config else read_json_object(folder / CONFIG_NAME, "The model").get("model_type")
+            )
+            if model_type not in (None, cls.config_class.model_type):
+                raise ValueError(
+                    f"The model {name} holds a {model_type!r} model (its {CONFIG_NAME}), not a BANG model "
+                    f"(model_type {cls.config_class.model_type!r}); load it with its own class or AutoModel."
+                )
         wants_info = kwargs.pop("output_loading_info", False)
+        ignore_mismatched_sizes = kwargs.pop("ignore_mismatched_sizes", False)
         try:
-            model, info = super().from_pretrained(name, *model_args, output_loading_info=True, **kwargs)
+            # Weights of another shape are loaded as initialised, then refused below with their names and shapes
+            # (transformers would raise a RuntimeError pointing at its log).
+            model, info = super().from_pretrained(
+                name, *model_args, output_loading_info=True, ignore_mismatched_sizes=True, **kwargs
+            )
         except OSError as error:
             if name is None or Path(name).expanduser().is_dir():
                 raise
@@ -968,13 +1014,24 @@ class BangPreTrainedModel(PreTrainedModel):
                 "model would be partly random: save or convert the checkpoint again, or pass "
                 "allow_missing_weights=True for a deliberate partial load."
             )
+        mismatched = info["mismatched_keys"]
+        if mismatched and not (strict or ignore_mismatched_sizes):
+            shapes = _listed(f"{key} ({tuple(saved)} in the checkpoint, {tuple(built)} in the model)"
+                             for key, saved, built in mismatched)  # fmt: skip
+            raise ValueError(
+                f"The checkpoint {name} holds weights of another shape than its config describes: {shapes}. Was "
+                f"{CONFIG_NAME} edited, or saved with other weights? Pass ignore_mismatched_sizes=True to initialise "
+                "them instead (a deliberate change of shape)."
+            )
         problems = [f"missing weights {_listed(missing)}"] if missing else []
         if strict and info["unexpected_keys"]:
             problems.append(f"unexpected weights {_listed(info['unexpected_keys'])}")
-        if strict and info["mismatched_keys"]:
-            problems.append(f"weights of another shape {_listed(key for key, *_ in info['mismatched_keys'])}")
+        if strict and mismatched:
+            problems.append(f"weights of another shape {_listed(key for key, *_ in mismatched)}")
         if problems:
             raise ValueError(f"The checkpoint {name} does not match {cls.__name__}: {'; '.join(problems)}.")
+        if name is not None:
+            check_finite_weights(model, f"The checkpoint {name}")
         return (model, info) if wants_info else model
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs):
@@ -1889,7 +1946,10 @@ class BangForConditionalGeneration(BangPreTrainedModel, GenerationMixin):
             )
             if not keep:
                 kwargs.pop(name)
-        source = inputs if inputs is not None else kwargs.get("input_ids", kwargs.get("inputs_embeds"))
+        source_ids = inputs if inputs is not None else kwargs.get("input_ids")
+        if source_ids is not None:  # integer (batch, length) ids, an attention mask of their shape, 0/1 values
+            _check_batch(source_ids, kwargs.get("attention_mask"), None, None, None)
+        source = source_ids if source_ids is not None else kwargs.get("inputs_embeds")
         if source is not None and (source.shape[0] == 0 or source.shape[1] == 0):
             raise ValueError(f"The input is empty: shape {tuple(source.shape)}.")
         self._check_source_text(source, kwargs.get("attention_mask"))

@@ -537,6 +537,12 @@ def damaged_folder(saved, tmp_path, damage: str):
     elif damage == "file":
         shutil.rmtree(folder)
         folder.write_text("a file\n")
+    elif damage == "generation_config_not_json":
+        (folder / "generation_config.json").write_text("{not json")
+    elif damage in ("other_model_type", "wider_config"):
+        config = json.loads((folder / "config.json").read_text())
+        config.update({"model_type": "bert"} if damage == "other_model_type" else {"hidden_size": 32})
+        (folder / "config.json").write_text(json.dumps(config))
     elif damage == "missing":
         shutil.rmtree(folder)
     return folder
@@ -550,6 +556,8 @@ MODEL_CASES = [  # (damage, message)
     ("truncated", r"--model: .*model.safetensors is truncated: \d+ bytes, its header describes \d+"),
     ("not_safetensors", r"--model: .*model.safetensors is not a safetensors file"),
     ("nan_weights", r"--model .*damaged: the weight .* holds NaN or infinite values; the weight file is damaged"),
+    ("generation_config_not_json", r"--model: .*generation_config.json is not valid JSON"),
+    ("wider_config", r"--model .*damaged could not be loaded: .* holds weights of another shape than its config"),
 ]
 
 
@@ -605,12 +613,22 @@ API_FOLDER_CASES = [  # (damage, message of BangForConditionalGeneration.from_pr
     ("config_not_json", r"The model: .*damaged/config.json is not valid JSON"),
     ("truncated", r"The model: .*damaged/model.safetensors is truncated: \d+ bytes, its header describes \d+"),
     ("not_safetensors", r"The model: .*damaged/model.safetensors is not a safetensors file \(size 5 bytes"),
+    ("generation_config_not_json", r"The model: .*damaged/generation_config.json is not valid JSON"),
+    ("other_model_type", r"The model .*damaged holds a 'bert' model \(its config.json\), not a BANG model"),
+    (
+        "wider_config",
+        r"another shape than its config describes: model.decoder.embed_layer_norm.bias \(\(16,\) in the checkpoint, ",
+    ),
+    ("nan_weights", r"The checkpoint .*damaged: the weight .* holds NaN or infinite values"),
+    ("config_file", r"The model .*damaged/config.json is a file; give the model's folder"),
 ]
 
 
 @pytest.mark.parametrize("damage, message", API_FOLDER_CASES, ids=[c[0] for c in API_FOLDER_CASES])
 def test_from_pretrained_names_the_file_of_a_damaged_folder(saved, tmp_path, damage, message):
     folder = damaged_folder(saved, tmp_path, damage)
+    if damage == "config_file":
+        folder = folder / "config.json"
     with pytest.raises(ValueError, match=message):
         BangForConditionalGeneration.from_pretrained(folder)
 
@@ -663,6 +681,8 @@ def forward_inputs(change: str) -> dict:
         inputs.update(labels=labels.index_fill(0, torch.tensor([1]), -100), mode=change.removeprefix("row_ignored_"))
     elif change == "one_dimensional":
         inputs.update(input_ids=input_ids[0], attention_mask=attention_mask[0], labels=labels[0])
+    elif change == "mask_values":
+        inputs["attention_mask"] = attention_mask * 0.5
     return model, inputs
 
 
@@ -677,7 +697,26 @@ FORWARD_CASES = [
     ("row_ignored_ngram", r"`labels` row\(s\) \[1\] of 3 hold no target token"),
     ("row_ignored_ar", r"`labels` row\(s\) \[1\] of 3 hold no target token"),
     ("one_dimensional", r"`input_ids` must be a \(batch, length\) tensor, got shape \(9,\)"),
+    ("mask_values", r"`attention_mask` must hold 1 for the tokens to attend to and 0 for padding"),
 ]
+
+
+GENERATE_INPUT_CASES = [  # (change, message): refused by generate before any decoding, in every decoding mode
+    ("float_ids", r"`input_ids` must hold integer token ids \(torch.long\), got a torch.float32 tensor"),
+    ("one_dimensional", r"`input_ids` must be a \(batch, length\) tensor, got shape \(9,\)"),
+    ("mask_shape", r"`attention_mask` has shape \(3, 8\) but `input_ids` \(3, 9\)"),
+    ("mask_values", r"`attention_mask` must hold 1 for the tokens to attend to and 0 for padding"),
+]
+
+
+@pytest.mark.parametrize("decoding_mode", ["ar", "nar", "semi_nar"])
+@pytest.mark.parametrize("change, message", GENERATE_INPUT_CASES, ids=[c[0] for c in GENERATE_INPUT_CASES])
+def test_generate_refuses_bad_source_tensors_naming_them(change, message, decoding_mode):
+    model, inputs = forward_inputs(change)
+    with pytest.raises(ValueError, match=message):
+        model.generate(
+            inputs["input_ids"], attention_mask=inputs["attention_mask"], decoding_mode=decoding_mode, max_new_tokens=3
+        )
 
 
 @pytest.mark.parametrize("change, message", FORWARD_CASES, ids=[c[0] for c in FORWARD_CASES])

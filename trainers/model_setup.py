@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import torch
 from safetensors import SafetensorError
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
@@ -22,7 +21,13 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGH
 
 from modeling_bang import BangConfig, BangForConditionalGeneration, build_default_tokenizer
 from modeling_bang.configuration_bang import ARCHITECTURE_FIELDS, DROPOUT_FIELDS
-from modeling_bang.modeling_bang import CONFIG_NAME, check_checkpoint_files, not_a_local_folder, read_json_object
+from modeling_bang.modeling_bang import (
+    CONFIG_NAME,
+    check_checkpoint_files,
+    check_finite_weights,
+    not_a_local_folder,
+    read_json_object,
+)
 
 from .run_files import WEIGHT_DIGESTS, remove_stale_temporary_files, write_atomically
 
@@ -393,16 +398,6 @@ def check_model_folder(
     return str(resolved)
 
 
-def check_finite_weights(model, what: str, name_or_path: str) -> None:
-    """A ValueError naming the first floating-point weight of `model` with NaN or infinite values (a damaged
-    weight file)."""
-    for name, tensor in model.state_dict().items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise ValueError(
-                f"{what} {name_or_path}: the weight {name} holds NaN or infinite values; the weight file is damaged."
-            )
-
-
 def load_pretrained_model(
     name_or_path: str, what: str = "--model", trust_remote_code: bool = False, bang_only: bool = False
 ):
@@ -418,7 +413,7 @@ def load_pretrained_model(
         if isinstance(error, OSError) and not Path(resolved).expanduser().is_dir():
             raise ValueError(f"{what} {not_a_local_folder(name_or_path, error)}") from error
         raise ValueError(f"{what} {name_or_path} could not be loaded: {error}") from error
-    check_finite_weights(model, what, name_or_path)
+    check_finite_weights(model, f"{what} {name_or_path}")  # BANG checks it when loading; other models here
     return model
 
 
