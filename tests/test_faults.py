@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from bang_spmd.cli import export as export_program
 from bang_spmd.cli import finetune as finetune_program
@@ -104,6 +105,22 @@ def test_a_run_killed_while_writing_a_checkpoint_resumes_from_the_last_complete_
     for weights in (out / "model.safetensors", out / "checkpoint-6" / "model.safetensors"):
         assert stat.S_IMODE(weights.stat().st_mode) == plain_file_mode()
     BangForConditionalGeneration.from_pretrained(out)  # the final model, complete
+
+
+def test_resuming_from_a_checkpoint_that_lacks_weights_is_refused(start, tmp_path, monkeypatch, capsys):
+    """transformers' Trainer only logs the weights a resumed checkpoint lacks and trains them from their random
+    initialisation; the package's trainers refuse it, naming them (tied weights, which safetensors does not store,
+    are not missing)."""
+    out = tmp_path / "run"
+    finetune_program.main(finetune_argv(start, out, "--max_steps", "2", "--save_steps", "2"))
+    weights = out / "checkpoint-2" / "model.safetensors"
+    state = {k: v for k, v in load_file(weights).items() if not k.startswith("model.encoder.layers.1.")}
+    save_file(state, weights, metadata={"format": "pt"})
+    resumed = finetune_argv(start, out, "--max_steps", "4", "--save_steps", "2", "--resume_from_checkpoint", "auto")
+    status, err = run_command(monkeypatch, capsys, "bang-finetune", resumed)
+    message = "The checkpoint loaded into the model lacks weights it needs: model.encoder.layers.1."
+    assert_one_line_error(status, err, "bang-finetune", message)
+    assert "embed_tokens" not in err and "lm_head" not in err
 
 
 def complete_checkpoint(folder: Path, step: int) -> Path:

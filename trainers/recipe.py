@@ -148,6 +148,7 @@ class BangTrainerMixin(StagedSavingMixin):
     * `label_smoothing_factor` is BANG's own label smoothing: it is written to the model's `config.label_smoothing`
       (the loss of every BANG flow reads it there, the n-stream loss included) instead of transformers' label
       smoother, which would smooth only the first stream's logits; a change from the loaded config's value is logged;
+    * a checkpoint loaded into the model that lacks weights it needs is an error (`_issue_warnings_after_load`);
     * checkpoints and the final model are written into a staging folder and moved into place when complete, and a
       refused write is an OSError naming it (`StagedSavingMixin`, `bang_spmd.trainers.staged_saving`).
     """
@@ -171,6 +172,27 @@ class BangTrainerMixin(StagedSavingMixin):
         minutes = getattr(self.args, "max_train_minutes", None)
         if minutes is not None:
             self.add_callback(TrainingTimeBudget(minutes))
+
+    def _issue_warnings_after_load(self, load_result) -> None:
+        """After transformers loads a checkpoint into the model (`--resume_from_checkpoint`, the best model at the
+        end), weights the checkpoint lacks are a ValueError naming them, where transformers only logs them and goes on
+        training from their random initialisation; the weights tied to a loaded one (the shared embedding's aliases,
+        the tied output projection), which safetensors checkpoints do not store, are re-tied."""
+        model = self.accelerator.unwrap_model(self.model)
+        tied = set(getattr(model, "all_tied_weights_keys", None) or {})
+        missing = sorted(key for key in load_result.missing_keys if key not in tied)
+        if missing:
+            listed = ", ".join(missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12 else "")
+            raise ValueError(
+                f"The checkpoint loaded into the model lacks weights it needs: {listed}; the model would go on "
+                "partly random. Resume from another checkpoint (or start afresh)."
+            )
+        if load_result.missing_keys:
+            model.tie_weights()
+        if load_result.unexpected_keys:
+            logger.warning(
+                f"The checkpoint loaded into the model has weights it does not use: {load_result.unexpected_keys}."
+            )
 
     def _get_train_sampler(self, train_dataset=None):
         if self.args.train_sampling_strategy != LENGTH_BUCKETS:
