@@ -219,18 +219,7 @@ def move_model_files_into(staged: str | Path, folder: str | Path) -> None:
     (never an old config over new weights, or a config without weights); a crash after it leaves the complete new
     model.
     """
-    staged, folder = Path(staged), Path(folder)
-    names = {path.name for path in staged.iterdir()}
-    if CONFIG_NAME not in names:
-        raise ValueError(f"{staged} is not a saved model folder: it has no {CONFIG_NAME}.")
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / CONFIG_NAME).unlink(missing_ok=True)
-    _fsync_folder(folder)
-    for pattern in WEIGHT_FILE_PATTERNS:
-        for path in folder.glob(pattern):
-            if path.name not in names:
-                path.unlink()
-    move_files_into(staged, folder, last=CONFIG_NAME)
+    move_files_into(staged, folder, last=CONFIG_NAME, stale=WEIGHT_FILE_PATTERNS)
 
 
 @contextlib.contextmanager
@@ -252,11 +241,13 @@ def staged_folder(path: str | Path, description: str) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def move_files_into(staged: str | Path, folder: str | Path, last: str) -> None:
+def move_files_into(staged: str | Path, folder: str | Path, last: str, stale: tuple[str, ...] = ()) -> None:
     """Moves every file of the complete folder `staged` into `folder` (which may hold other files), the file `last`
     after all the others, then removes `staged`: the file `last` marks the set complete to its readers (an export's
     metadata, a model's `config.json`), so any moment leaves the former set or the whole new one readable. `last`'s
-    former copy is removed first, so the old set stops being complete before any of its files is replaced."""
+    former copy is removed first, so the old set stops being complete before any of its files is replaced or removed;
+    then `folder`'s files matching a `stale` glob pattern that the new set does not have (a former model's other
+    shards) are removed."""
     staged, folder = Path(staged), Path(folder)
     names = sorted(path.name for path in staged.iterdir())
     if last not in names:
@@ -264,6 +255,10 @@ def move_files_into(staged: str | Path, folder: str | Path, last: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / last).unlink(missing_ok=True)
     _fsync_folder(folder)
+    for pattern in stale:
+        for path in folder.glob(pattern):
+            if path.name not in names:
+                path.unlink()
     for name in names:
         if name != last:
             os.replace(staged / name, folder / name)

@@ -27,6 +27,7 @@ from bang_spmd.trainers.model_setup import (
     check_model_folder,
     check_training_arguments,
     load_tokenizer,
+    record_weight_digests,
     resolve_resume_checkpoint,
 )
 from bang_spmd.trainers.run_files import exclusive_lock, write_atomically
@@ -211,6 +212,17 @@ def set_output_length(model, max_target_length: int, decoding_mode: str) -> None
     model.generation_config.max_length = None
 
 
+def save_trained_model(trainer, train_result) -> None:
+    """Saves the trained model with its tokenizer (the processing class) into `output_dir`, moved in whole
+    (`StagedSavingMixin`), the sha256 of its weights (`record_weight_digests`: a later load notices a damaged file),
+    the training metrics and the trainer state."""
+    trainer.save_model()
+    if trainer.is_world_process_zero():
+        record_weight_digests(trainer.args.output_dir)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+
+
 def save_results(trainer, results: dict) -> None:
     """Writes `output_dir/eval_results.json` (`write_atomically`) and prints the results (main process only)."""
     if trainer.is_world_process_zero():
@@ -234,6 +246,7 @@ __all__ = [
     "starting_model",
     "load_validation",
     "save_results",
+    "save_trained_model",
     "set_output_length",
     "start_run",
 ]

@@ -30,7 +30,6 @@ import transformers
 from transformers import TrainingArguments
 
 from bang_spmd.evaluation.metrics import validation_metric
-from bang_spmd.trainers.model_setup import record_weight_digests
 from bang_spmd.trainers.recipe import BangTrainer
 from bang_spmd.trainers.run_files import naming_write_failures, write_atomically
 from bang_spmd.trainers.seq2seq_data import Seq2SeqCollator, encode_pairs
@@ -87,11 +86,7 @@ def _finetune(model_args: FinetuneModelArguments, data_args: DataArguments, trai
     train_result = trainer.train(resume_from_checkpoint=resume)
     common.set_output_length(model, data_args.max_target_length, "nar" if model_args.mode == "nar" else "ar")
     with naming_write_failures(training_args.output_dir, f"into the output directory {training_args.output_dir}"):
-        trainer.save_model()  # with the tokenizer (the processing class), moved in whole (StagedSavingMixin)
-        if trainer.is_world_process_zero():  # the weights' sha256, so that a later load notices a damaged file
-            record_weight_digests(training_args.output_dir)
-        trainer.save_metrics("train", train_result.metrics)
-        trainer.save_state()
+        common.save_trained_model(trainer, train_result)
 
         results = {"mode": model_args.mode, "global_step": trainer.state.global_step}
         if validation is not None:

@@ -35,7 +35,7 @@ from transformers import TrainerCallback, TrainingArguments
 from bang_spmd.data.jsonl import check_jsonl_file
 from bang_spmd.model_cards import write_model_card
 from bang_spmd.pretrained import resolve_model_name
-from bang_spmd.trainers.model_setup import build_bang_model, check_model_folder, load_tokenizer, record_weight_digests
+from bang_spmd.trainers.model_setup import build_bang_model, check_model_folder, load_tokenizer
 from bang_spmd.trainers.pretraining import (
     BangPretrainingTrainer,
     BangSpanMaskingCollator,
@@ -44,7 +44,7 @@ from bang_spmd.trainers.pretraining import (
 )
 from bang_spmd.trainers.run_files import naming_write_failures, write_atomically
 
-from .common import BangModelArguments, claim_output_dir, count_parameters, start_run
+from .common import BangModelArguments, claim_output_dir, count_parameters, save_trained_model, start_run
 
 
 logger = transformers.utils.logging.get_logger(__name__)
@@ -241,12 +241,8 @@ def _pretrain(
     trainer.add_callback(SittingRecorder(training_args, started, first_step))
     train_result = trainer.train(resume_from_checkpoint=resume)
     with naming_write_failures(training_args.output_dir, f"into the output directory {training_args.output_dir}"):
-        trainer.save_model()  # with the tokenizer (the processing class), moved in whole (StagedSavingMixin)
-        if trainer.is_world_process_zero():  # the weights' sha256, so that a later load notices a damaged file
-            record_weight_digests(training_args.output_dir)
+        save_trained_model(trainer, train_result)
         trainer.log_metrics("train", train_result.metrics)
-        trainer.save_metrics("train", train_result.metrics)
-        trainer.save_state()
         print(f"Finished at global step {trainer.state.global_step}")
 
         metrics = {}

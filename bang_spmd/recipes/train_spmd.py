@@ -17,7 +17,7 @@ import transformers
 
 from bang_spmd.evaluation.metrics import validation_metric
 from bang_spmd.trainers import spmd_trainer
-from bang_spmd.trainers.model_setup import load_pretrained_model, record_weight_digests
+from bang_spmd.trainers.model_setup import load_pretrained_model
 from bang_spmd.trainers.run_files import naming_write_failures
 from bang_spmd.trainers.seq2seq_data import encode_pairs
 from bang_spmd.trainers.spmd_trainer import DISTILLED_LABELS, SPMDTrainingArguments
@@ -106,11 +106,7 @@ def _train_spmd(
         results["eval_samples"] = len(validation)
     common.set_output_length(model, data_args.max_target_length, "nar")  # the Trainer rebuilds the config
     with naming_write_failures(training_args.output_dir, f"into the output directory {training_args.output_dir}"):
-        trainer.save_model()  # with the tokenizer (the processing class), moved in whole (StagedSavingMixin)
-        if trainer.is_world_process_zero():  # the weights' sha256, so that a later load notices a damaged file
-            record_weight_digests(training_args.output_dir)
-        trainer.save_metrics("train", train_result.metrics)
-        trainer.save_state()
+        common.save_trained_model(trainer, train_result)
         common.save_results(trainer, results)
     return results
 
