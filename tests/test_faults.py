@@ -59,6 +59,13 @@ def environment(tmp_path) -> dict[str, str]:
             "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache")}  # fmt: skip
 
 
+def saved_tiny_model(folder: Path) -> Path:
+    """A tiny model whose outputs depend on its input, saved with its tokenizer."""
+    tiny_model(init_std=0.3).save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    return folder
+
+
 def names(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())
 
@@ -260,9 +267,7 @@ def test_bang_finetune_on_a_full_tmpfs_leaves_no_model_files(start, small_disk, 
 def test_bang_generate_on_a_full_disk_keeps_the_former_output(tmp_path, monkeypatch, capsys):
     """The issue's case: a full disk left a 0-byte output file. Here the disk fills when the outputs are flushed to
     it (`fsync` fails with ENOSPC, as on a file system that allocates late)."""
-    model = tmp_path / "model"
-    tiny_model(init_std=0.3).save_pretrained(model)
-    tiny_tokenizer().save_pretrained(model)
+    model = saved_tiny_model(tmp_path / "model")
     output = tmp_path / "generated.txt"
     output.write_text("former\n")
 
@@ -361,9 +366,7 @@ def test_bang_prepare_pretraining_text_on_a_full_tmpfs_leaves_no_file(small_disk
 
 
 def test_bang_evaluate_on_a_full_tmpfs_leaves_no_file(small_disk, tmp_path, monkeypatch, capsys):
-    model = tmp_path / "model"
-    tiny_model(init_std=0.3).save_pretrained(model)
-    tiny_tokenizer().save_pretrained(model)
+    model = saved_tiny_model(tmp_path / "model")
     data = write_jsonl(tmp_path / "test.jsonl", ROWS)
     fill(small_disk)
     out = small_disk / "predictions.jsonl"
@@ -376,9 +379,7 @@ def test_bang_evaluate_on_a_full_tmpfs_leaves_no_file(small_disk, tmp_path, monk
 
 def test_a_lock_file_that_cannot_be_written_is_named(small_disk, tmp_path, monkeypatch, capsys):
     fill(small_disk)
-    model = tmp_path / "model"
-    tiny_model(init_std=0.3).save_pretrained(model)
-    tiny_tokenizer().save_pretrained(model)
+    model = saved_tiny_model(tmp_path / "model")
     data = write_jsonl(tmp_path / "train.jsonl", ROWS)
     out = small_disk / "distilled.jsonl"
     argv = ["--teacher", str(model), "--data_file", data, "--source_columns", "word,example", "--target_column",
@@ -391,9 +392,7 @@ def test_a_lock_file_that_cannot_be_written_is_named(small_disk, tmp_path, monke
 
 def test_bang_export_on_a_full_disk_leaves_the_former_export_whole(tmp_path, monkeypatch, capsys):
     """The ONNX file fails to write (ENOSPC) while a former export is in the folder: it stays whole and loadable."""
-    model = tmp_path / "model"
-    tiny_model(init_std=0.3).save_pretrained(model)
-    tiny_tokenizer().save_pretrained(model)
+    model = saved_tiny_model(tmp_path / "model")
     out = tmp_path / "onnx"
     argv = ["--model", str(model), "--canvas_length", "6", "--output_dir", str(out)]
     export_program.main(argv)
