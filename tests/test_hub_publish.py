@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
+from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, ModelCard, RepoUrl
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 from bang_spmd.cli import push
@@ -57,10 +57,11 @@ print(tokenizer.batch_decode(output, skip_special_tokens=True))
 
 
 class FakeHub:
-    """Stands in for the Hub: records create_repo / create_branch calls and the files upload_folder would send.
+    """Stands in for the Hub: records create_repo / create_branch calls and the files a commit would send, from
+    create_commit (`bang-push`) or upload_folder (the Trainer's own upload).
 
-    The file list is computed as `HfApi.upload_folder` does: every file under `folder_path`, filtered with
-    `allow_patterns` and `ignore_patterns` plus huggingface_hub's default ignore patterns; contents are read at once.
+    upload_folder's file list is computed as `HfApi.upload_folder` does: every file under `folder_path`, filtered with
+    `allow_patterns` and `ignore_patterns` plus huggingface_hub's default ignore patterns. Contents are read at once.
     """
 
     def __init__(self):
@@ -73,6 +74,14 @@ class FakeHub:
     def create_branch(self, api, repo_id, *, branch, exist_ok=False, **kwargs):
         self.branches.append({"repo_id": repo_id, "branch": branch, "exist_ok": exist_ok})
 
+    def create_commit(self, api, *, repo_id, operations, **kwargs):
+        files = {}
+        for operation in operations:
+            assert isinstance(operation, CommitOperationAdd), operation
+            with operation.as_file() as f:
+                files[operation.path_in_repo] = f.read()
+        return self._commit(repo_id, files, kwargs)
+
     def upload_folder(self, api, *, repo_id, folder_path, allow_patterns=None, ignore_patterns=None, **kwargs):
         folder = Path(folder_path)
         names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
@@ -80,7 +89,9 @@ class FakeHub:
         kept = filter_repo_objects(
             names, allow_patterns=allow_patterns, ignore_patterns=ignore + DEFAULT_IGNORE_PATTERNS
         )
-        files = {name: (folder / name).read_bytes() for name in kept}
+        return self._commit(repo_id, {name: (folder / name).read_bytes() for name in kept}, kwargs)
+
+    def _commit(self, repo_id, files, kwargs):
         self.uploads.append({"repo_id": repo_id, "files": files, **kwargs})
         oid = "0" * 40
         return CommitInfo(
@@ -94,7 +105,7 @@ class FakeHub:
 @pytest.fixture
 def hub(monkeypatch):
     fake = FakeHub()
-    for name in ("create_repo", "create_branch", "upload_folder"):
+    for name in ("create_repo", "create_branch", "create_commit", "upload_folder"):
         method = getattr(fake, name)
         monkeypatch.setattr(HfApi, name, lambda api, *args, _method=method, **kwargs: _method(api, *args, **kwargs))
     return fake
@@ -159,17 +170,11 @@ def test_uploaded_files_load_and_generate_in_a_fresh_process(saved_package, hub,
         ("tokenizer.json", "a tokenizer vocabulary file"),
         ("tokenizer_config.json", "tokenizer_config.json"),
         ("README.md", "README.md (model card"),
-        ("auto_map", "config.json has no auto_map"),
     ],
 )
 def test_an_incomplete_folder_is_refused_naming_what_is_missing(saved_package, hub, tmp_path, remove, message):
     folder = copy_package(saved_package, tmp_path / "package")
-    if remove == "auto_map":
-        config = json.loads((folder / "config.json").read_text())
-        del config["auto_map"]
-        (folder / "config.json").write_text(json.dumps(config))
-    else:
-        (folder / remove).unlink()
+    (folder / remove).unlink()
     with pytest.raises(ValueError, match="is not a complete BANG model package") as error:
         publish.push_model_folder_to_hub(folder, REPO_ID)
     assert message in str(error.value)
@@ -180,8 +185,49 @@ def test_every_problem_is_named_at_once(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bart"}))
     with pytest.raises(ValueError) as error:
         publish.check_model_folder(tmp_path)
-    for part in ("model_type 'bart', not 'bang'", "no auto_map", "model.safetensors", "README.md", "tokenizer"):
+    for part in ("model_type 'bart', not 'bang'", "model.safetensors", "README.md", "tokenizer"):
         assert part in str(error.value)
+    assert publish.files_to_upload(tmp_path) == ["config.json"]  # no BANG config: no code attached
+
+
+def test_a_folder_without_its_own_code_is_published_with_the_packages(saved_package, hub, tmp_path):
+    """A folder whose config.json has no auto_map gets the installed package's code and an auto_map in the uploaded
+    config.json (the folder is left as it is; a stray code file of the same name is replaced); a folder with an
+    auto_map publishes its own code."""
+    folder = copy_package(saved_package, tmp_path / "package")
+    config = json.loads((folder / "config.json").read_text())
+    del config["auto_map"]
+    (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    (folder / "configuration_bang.py").unlink()
+    (folder / "generation_bang.py").unlink()
+    (folder / "modeling_bang.py").write_text("raise ImportError('a stray copy, named by no auto_map')\n")
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    assert publish.files_to_upload(folder) == publish.check_model_folder(folder)
+    publish.push_model_folder_to_hub(folder, REPO_ID)
+    (upload,) = hub.uploads
+    assert set(upload["files"]) == PACKAGE_FILES | {"eval_results.json"} == set(publish.files_to_upload(folder))
+    for name in ("configuration_bang.py", "modeling_bang.py", "generation_bang.py"):
+        assert upload["files"][name] == (publish.PACKAGE_CODE_DIR / name).read_bytes(), name
+    uploaded_config = json.loads(upload["files"]["config.json"])
+    assert uploaded_config == config | {"auto_map": publish.PACKAGE_AUTO_MAP}
+    assert upload["files"]["config.json"] == (saved_package / "config.json").read_bytes()  # save_pretrained's layout
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+    own = copy_package(saved_package, tmp_path / "own")
+    (own / "modeling_bang.py").write_text((own / "modeling_bang.py").read_text() + "# the folder's own version\n")
+    publish.push_model_folder_to_hub(own, REPO_ID)
+    assert hub.uploads[1]["files"]["modeling_bang.py"] == (own / "modeling_bang.py").read_bytes()
+    assert hub.uploads[1]["files"]["config.json"] == (own / "config.json").read_bytes()
+
+
+def test_an_auto_map_that_is_no_mapping_is_refused(saved_package, tmp_path):
+    folder = copy_package(saved_package, tmp_path / "package")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(
+        json.dumps(config | {"auto_map": "modeling_bang.BangForConditionalGeneration"})
+    )
+    with pytest.raises(ValueError, match="auto_map is not a mapping of auto classes"):
+        publish.check_model_folder(folder)
 
 
 def test_command_line(saved_package, hub, capsys):

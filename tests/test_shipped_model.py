@@ -1,6 +1,7 @@
-"""The pretrained BANG-mini that ships in the package (`bang_spmd.pretrained`): complete, loadable offline, pretrained
-(its masked-span loss far below a random model's of the same shape), cased with accents, and a start that
-fine-tunes."""
+"""The pretrained BANG-mini that ships in the package (`bang_spmd.pretrained`): complete, loadable offline through the
+package's classes and by its name in the programs, without a copy of the model code (the export and the upload attach
+it: the exported folder loads as remote code where this package cannot be imported), pretrained (its masked-span loss
+far below a random model's of the same shape), cased with accents, and a start that fine-tunes."""
 
 import json
 import math
@@ -8,13 +9,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
-import modeling_bang
-from bang_spmd.hub.publish import check_model_folder
+from bang_spmd.cli import generate as generate_program
+from bang_spmd.cli import push as push_program
+from bang_spmd.hub.publish import PACKAGE_AUTO_MAP, PACKAGE_CODE_DIR, check_model_folder
 from bang_spmd.pretrained import BANG_MINI, resolve_model_name
 from bang_spmd.trainers.pretraining import BangSpanMaskingCollator
-from modeling_bang import BangForConditionalGeneration
+from modeling_bang import BangConfig, BangForConditionalGeneration
+
+from .helpers import random_batch, run_fresh_python
+from .test_hub_packaging import REMOTE_LOAD_SCRIPT
 
 
 VALIDATION_TEXTS = [
@@ -30,12 +35,81 @@ def shipped():
     return AutoModelForSeq2SeqLM.from_pretrained(BANG_MINI).eval(), AutoTokenizer.from_pretrained(BANG_MINI)
 
 
-def test_the_shipped_folder_is_a_complete_hub_package():
+REMOTE_CODE_FILES = ("configuration_bang.py", "modeling_bang.py", "generation_bang.py")
+
+
+def test_the_shipped_folder_holds_no_code_and_is_a_complete_hub_package():
+    """No copy of the model code and no auto_map (which would send trust_remote_code=True looking for it); publishing
+    attaches the package's code (`bang_spmd.hub.publish`)."""
     assert resolve_model_name("bang-mini") == BANG_MINI
-    files = set(check_model_folder(BANG_MINI))  # raises ValueError naming anything missing
-    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "modeling_bang.py"} <= files
+    assert not list(Path(BANG_MINI).rglob("*.py"))
     config = json.loads((Path(BANG_MINI) / "config.json").read_text())
+    assert "auto_map" not in config
     assert config["model_type"] == "bang" and config["ngram"] >= 2
+    files = set(check_model_folder(BANG_MINI))  # raises ValueError naming anything missing
+    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", *REMOTE_CODE_FILES} <= files
+
+
+def test_the_packages_classes_load_the_shipped_folder(shipped):
+    model, _ = shipped
+    assert type(model) is BangForConditionalGeneration  # the registered class, not remote code
+    assert type(AutoConfig.from_pretrained(BANG_MINI)) is BangConfig
+    direct = BangForConditionalGeneration.from_pretrained(BANG_MINI)
+    assert direct.state_dict().keys() == model.state_dict().keys()
+    assert all(torch.equal(direct.state_dict()[k], v) for k, v in model.state_dict().items())
+
+
+def test_importing_the_name_is_enough_to_load_it(tmp_path):
+    """The documented snippet, in a fresh process: `bang_spmd.pretrained` registers the classes that load BANG_MINI."""
+    script = (
+        "from transformers import AutoModelForSeq2SeqLM\n"
+        "from bang_spmd.pretrained import BANG_MINI\n"
+        "model = AutoModelForSeq2SeqLM.from_pretrained(BANG_MINI)\n"
+        "assert type(model).__module__ == 'modeling_bang.modeling_bang', type(model).__module__\n"
+    )
+    run_fresh_python(script, cwd=tmp_path)
+
+
+def test_the_programs_take_the_shipped_name(shipped, tmp_path, monkeypatch, capsys):
+    """`bang-generate --model bang-mini` (the name resolved; no --trust_remote_code) decodes as the package's class."""
+    model, tokenizer = shipped
+    monkeypatch.chdir(tmp_path)  # no folder named bang-mini here
+    argv = ["--model", "bang-mini", "--text", VALIDATION_TEXTS[1], "--decoding_mode", "ar", "--max_new_tokens", "8"]
+    lines = generate_program.main([*argv, "--device", "cpu"])
+    batch = tokenizer([VALIDATION_TEXTS[1]], return_tensors="pt")
+    expected = model.generate(**batch, decoding_mode="ar", max_new_tokens=8)
+    assert lines == tokenizer.batch_decode(expected, skip_special_tokens=True)
+    assert capsys.readouterr().out == lines[0] + "\n"
+
+
+def test_the_exported_shipped_model_loads_as_remote_code_without_the_package(shipped, tmp_path):
+    """`bang-push --export_dir` gives the shipped folder the package's code and an auto_map (weights and the rest of
+    the config unchanged); that folder loads with trust_remote_code=True in a fresh process that cannot import
+    `modeling_bang` or `bang_spmd`, and computes what the package's class computes."""
+    model, _ = shipped
+    export = tmp_path / "bang-mini"
+    files = push_program.main(["--model_dir", BANG_MINI, "--export_dir", str(export)])
+    assert sorted(p.name for p in export.iterdir()) == files
+    for name in REMOTE_CODE_FILES:
+        assert (export / name).read_bytes() == (PACKAGE_CODE_DIR / name).read_bytes(), name
+    config = json.loads((Path(BANG_MINI) / "config.json").read_text())
+    expected_config = json.dumps(config | {"auto_map": PACKAGE_AUTO_MAP}, indent=2, sort_keys=True) + "\n"
+    assert (export / "config.json").read_text() == expected_config
+    assert (export / "model.safetensors").read_bytes() == (Path(BANG_MINI) / "model.safetensors").read_bytes()
+
+    input_ids, attention_mask, labels = random_batch(model.config)
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+    torch.save(batch, export / "batch.pt")
+    script = 'import sys\nsys.modules["bang_spmd"] = None\n' + REMOTE_LOAD_SCRIPT
+    run_fresh_python(script, str(export), cwd=tmp_path)
+    remote = torch.load(export / "remote_logits.pt", weights_only=True)
+    with torch.no_grad():
+        for mode in ("ar", "nar", "ngram"):
+            torch.testing.assert_close(remote["logits"][mode], model(**batch, mode=mode).logits, rtol=0, atol=1e-5)
+    source = {"input_ids": input_ids, "attention_mask": attention_mask}
+    for mode in ("ar", "nar", "semi_nar"):
+        expected = model.generate(**source, decoding_mode=mode, max_new_tokens=6)
+        assert torch.equal(remote["generated"][mode], expected), mode
 
 
 def test_the_tokenizer_is_cased_and_keeps_accents(shipped):
@@ -91,15 +165,6 @@ def test_fine_tuning_starts_from_the_shipped_model(shipped):
         optimizer.step()
         optimizer.zero_grad()
     assert losses[-1] < losses[0] - 1.0, losses
-
-
-def test_the_shipped_remote_code_is_the_packages_code():
-    """The remote-code files in the shipped folder (so that it loads with trust_remote_code=True where this package
-    is not installed) are today's `modeling_bang` files; after changing the model code, refresh them with
-    `cp modeling_bang/{configuration,modeling,generation}_bang.py bang_spmd/pretrained/bang-mini/`."""
-    package = Path(modeling_bang.__file__).parent
-    for name in ("configuration_bang.py", "modeling_bang.py", "generation_bang.py"):
-        assert (Path(BANG_MINI) / name).read_bytes() == (package / name).read_bytes(), name
 
 
 def test_a_new_model_takes_the_shipped_tokenizer_by_name(shipped, tmp_path):

@@ -1,12 +1,13 @@
 """`bang-push`: publish a saved BANG model folder to the Hugging Face Hub, after checking that it is complete.
 
     bang-push --model_dir outputs/wndef-spmd --repo_id user/bang-wndef-spmd [--private] [--dry_run]
-    bang-push --model_dir outputs/bang-mini --export_dir bang_spmd/pretrained/bang-mini   # copy, upload nothing
+    bang-push --model_dir bang_spmd/pretrained/bang-mini --export_dir bang-mini   # copy, upload nothing
 
-What a complete package holds and what is uploaded is described in `bang_spmd.hub.publish`; `--dry_run` lists the
-files without contacting the Hub. The token comes from `--token`, else from `HF_TOKEN` or `hf auth login`
-(huggingface_hub's usual lookup); prefer the latter two, since a token on the command line is visible to other users
-of the machine.
+What a complete package holds and what is uploaded is described in `bang_spmd.hub.publish` (a BANG folder whose
+config.json has no `auto_map`, such as the shipped bang-mini, gets the installed package's remote code and an
+`auto_map`); `--dry_run` lists the files without contacting the Hub. The token comes from `--token`, else from
+`HF_TOKEN` or `hf auth login` (huggingface_hub's usual lookup); prefer the latter two, since a token on the command
+line is visible to other users of the machine.
 """
 
 import argparse

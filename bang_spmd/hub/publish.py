@@ -3,32 +3,52 @@
 `push_model_folder_to_hub(folder, repo_id)` checks the folder and uploads it (`bang-push` on the command line);
 `export_model_folder(folder, target)` copies the same files into another folder (`bang-push --export_dir`).
 
-A complete package (`check_model_folder`) has: `config.json` of model type `bang` with an `auto_map` for
-`AutoConfig` and `AutoModelForSeq2SeqLM`; the remote-code files that `auto_map` names and every file they import
-relatively (`generation_bang.py`); safetensors weights (`model.safetensors`, or an index and all its shards);
-`generation_config.json`; the tokenizer (`tokenizer_config.json` and a vocabulary file such as `tokenizer.json`);
-and a model card `README.md` with YAML metadata (`bang_spmd.model_cards.write_model_card` writes one). A folder that
-lacks any of them is refused with a message naming every missing file; nothing is sent.
+A complete package (`check_model_folder`) has: `config.json` of model type `bang`; the remote-code files that its
+`auto_map` names and every file they import relatively (`generation_bang.py`); safetensors weights
+(`model.safetensors`, or an index and all its shards); `generation_config.json`; the tokenizer (`tokenizer_config.json`
+and a vocabulary file such as `tokenizer.json`); and a model card `README.md` with YAML metadata
+(`bang_spmd.model_cards.write_model_card` writes one). A folder that lacks any of them is refused with a message naming
+every missing file; nothing is sent.
+
+Remote code (this package's choice): a folder whose `config.json` has an `auto_map` publishes its own code, which must
+then be in the folder (`save_pretrained` after `import modeling_bang` copies it there). A folder whose `config.json`
+has no `auto_map` (the model that ships with this package, `bang_spmd.pretrained`, holds no code) gets the code of the
+installed `modeling_bang` package attached (`configuration_bang.py`, `modeling_bang.py`, `generation_bang.py`: the
+`auto_map` modules and what they import relatively; `package_code_files`) and an `auto_map` for `AutoConfig` and
+`AutoModelForSeq2SeqLM` (`PACKAGE_AUTO_MAP`) added to the published `config.json`, which is otherwise unchanged; the
+folder itself is not modified, and Python files of those names in such a folder (not named by any `auto_map`, so
+never loaded from it) are replaced by the package's. Either way the published folder loads with
+`trust_remote_code=True` where this package is not installed.
 
 What is uploaded (this package's choice, `UPLOAD_IGNORE_PATTERNS`): the files at the top of the folder, except
-training state and pickles. Files in subfolders (`checkpoint-*`, `runs/` logs, caches) are not uploaded, nor are
-`training_args.bin`, optimizer / scheduler / scaler / RNG states and any other `*.bin`, `*.pt`, `*.pth`, `*.ckpt`,
-`*.pkl` file (the weights travel as safetensors), nor hidden or `_`-prefixed files. Other top-level files
-(`trainer_state.json`, `eval_results.json`, prediction files, ...) are uploaded with the model; `files_to_upload`
-lists them without contacting the Hub.
+training state and pickles, plus the attached code. Files in subfolders (`checkpoint-*`, `runs/` logs, caches) are
+not uploaded, nor are `training_args.bin`, optimizer / scheduler / scaler / RNG states and any other `*.bin`, `*.pt`,
+`*.pth`, `*.ckpt`, `*.pkl` file (the weights travel as safetensors), nor hidden or `_`-prefixed files. Other
+top-level files (`trainer_state.json`, `eval_results.json`, prediction files, ...) are uploaded with the model;
+`files_to_upload` lists them without contacting the Hub.
 
 The token comes from `token`, else from `HF_TOKEN` or `hf auth login` (huggingface_hub's usual lookup).
 """
 
 import ast
 import json
+import shutil
 from pathlib import Path
 
-from huggingface_hub import HfApi, ModelCard
+from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 from huggingface_hub.utils import filter_repo_objects
+
+import modeling_bang
+from modeling_bang import BangConfig, BangForConditionalGeneration
 
 
 REQUIRED_AUTO_CLASSES = ("AutoConfig", "AutoModelForSeq2SeqLM")
+PACKAGE_CODE_DIR = Path(modeling_bang.__file__).resolve().parent
+# What `save_pretrained` writes after `import modeling_bang` (module file in the folder, then class name).
+PACKAGE_AUTO_MAP = {
+    auto_class: f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}"
+    for auto_class, cls in zip(REQUIRED_AUTO_CLASSES, (BangConfig, BangForConditionalGeneration), strict=True)
+}
 TOKENIZER_VOCABULARY_FILES = (
     "tokenizer.json",
     "vocab.txt",
@@ -101,6 +121,49 @@ def _remote_code_files(folder: Path, auto_map: dict, problems: list[str]) -> lis
     return found
 
 
+def package_code_files() -> list[str]:
+    """The remote-code files of the installed `modeling_bang` package that a folder without its own code gets
+    attached when published: the modules `PACKAGE_AUTO_MAP` names and, transitively, their relative imports."""
+    problems: list[str] = []
+    files = _remote_code_files(PACKAGE_CODE_DIR, PACKAGE_AUTO_MAP, problems)
+    if problems:
+        raise RuntimeError(f"The installed modeling_bang package ({PACKAGE_CODE_DIR}) lacks " + "; ".join(problems))
+    return files
+
+
+def _read_config(folder: Path) -> dict:
+    """`folder/config.json` as a dict; {} when it is missing or not a JSON object (`check_model_folder` says why)."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def attached_code_files(folder: str | Path) -> list[str]:
+    """The package's code files that publishing `folder` attaches (`package_code_files`): all of them when its
+    `config.json` is a BANG config without `auto_map` (a folder without its own code), else none."""
+    config = _read_config(Path(folder))
+    if config.get("model_type") != BangConfig.model_type or "auto_map" in config:
+        return []
+    return package_code_files()
+
+
+def _published_sources(folder: Path, files: list[str]) -> dict[str, Path | bytes]:
+    """Where each published file comes from: the folder's file, the package's code file (attached), or, for
+    `config.json` of a folder that gets the package's code, the folder's config with `PACKAGE_AUTO_MAP` added."""
+    attached = attached_code_files(folder)
+    sources: dict[str, Path | bytes] = {
+        name: (PACKAGE_CODE_DIR if name in attached else folder) / name for name in files
+    }
+    if attached:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config["auto_map"] = dict(PACKAGE_AUTO_MAP)
+        # The layout of transformers' `PretrainedConfig.to_json_file`.
+        sources["config.json"] = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    return sources
+
+
 def _weight_files(folder: Path, problems: list[str]) -> list[str]:
     index = folder / "model.safetensors.index.json"
     if index.is_file():
@@ -139,10 +202,8 @@ def check_model_folder(folder: str | Path) -> list[str]:
             problems.append(f"config.json is not valid JSON ({error})")
         if config and config.get("model_type") != "bang":
             problems.append(f"config.json has model_type {config.get('model_type')!r}, not 'bang'")
-        if config and not isinstance(config.get("auto_map"), dict):
-            problems.append(
-                "config.json has no auto_map (save the model after `import modeling_bang`, which registers it)"
-            )
+        if config and "auto_map" in config and not isinstance(config["auto_map"], dict):
+            problems.append(f"config.json auto_map is not a mapping of auto classes (got {config['auto_map']!r})")
     if isinstance(config.get("auto_map"), dict):
         _remote_code_files(folder, config["auto_map"], problems)
     _weight_files(folder, problems)
@@ -171,18 +232,19 @@ def check_model_folder(folder: str | Path) -> list[str]:
 
 
 def files_to_upload(folder: str | Path) -> list[str]:
-    """The folder's files (relative POSIX paths, sorted) that `push_model_folder_to_hub` uploads."""
+    """The files (relative POSIX paths, sorted) that `push_model_folder_to_hub` uploads: the folder's own and the
+    package's code it gets attached (`attached_code_files`)."""
     folder = Path(folder)
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    return list(filter_repo_objects(files, ignore_patterns=list(UPLOAD_IGNORE_PATTERNS)))
+    kept = filter_repo_objects(files, ignore_patterns=list(UPLOAD_IGNORE_PATTERNS))
+    return sorted({*kept, *attached_code_files(folder)})
 
 
 def export_model_folder(folder: str | Path, target: str | Path, overwrite: bool = False) -> list[str]:
     """Copies the files `push_model_folder_to_hub` would upload (after the same check) into the folder `target`: the
     publishable package of a training run, e.g. the model that ships with this package. A non-empty `target` is
-    refused unless `overwrite` (which empties it first). Returns the copied files."""
-    import shutil
-
+    refused unless `overwrite` (which empties it first). A folder without its own code gets the package's attached
+    (module docstring). Returns the copied files."""
     files = check_model_folder(folder)
     target = Path(target)
     if target.exists() and any(target.iterdir()):
@@ -190,8 +252,11 @@ def export_model_folder(folder: str | Path, target: str | Path, overwrite: bool 
             raise ValueError(f"{target} is not empty; pass overwrite=True (--overwrite) to replace it.")
         shutil.rmtree(target)
     target.mkdir(parents=True, exist_ok=True)
-    for name in files:
-        shutil.copy2(Path(folder) / name, target / name)
+    for name, source in _published_sources(Path(folder), files).items():
+        if isinstance(source, bytes):
+            (target / name).write_bytes(source)
+        else:
+            shutil.copy2(source, target / name)
     return files
 
 
@@ -205,7 +270,8 @@ def push_model_folder_to_hub(
     revision: str | None = None,
     create_pr: bool = False,
 ) -> str:
-    """Checks `folder` (`check_model_folder`), creates the model repository if needed and uploads the package.
+    """Checks `folder` (`check_model_folder`), creates the model repository if needed and uploads the package (in one
+    commit; a folder without its own code gets the package's attached, module docstring).
 
     `private=None` keeps the Hub's default for a new repository (and never changes an existing one). With
     `revision`, the branch is created if missing. Returns the URL of the commit (of the pull request with
@@ -213,29 +279,35 @@ def push_model_folder_to_hub(
     """
     if create_pr and revision is not None:
         raise ValueError("`create_pr=True` opens a pull request against the main branch; do not also pass `revision`.")
-    check_model_folder(folder)
+    files = check_model_folder(folder)
+    operations = [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=source if isinstance(source, bytes) else str(source))
+        for name, source in _published_sources(Path(folder), files).items()
+    ]
     api = HfApi(token=token)
     repo_url = api.create_repo(repo_id, token=token, private=private, repo_type="model", exist_ok=True)
     repo_id = getattr(repo_url, "repo_id", None) or repo_id
     if revision is not None and not create_pr:
         api.create_branch(repo_id, branch=revision, token=token, repo_type="model", exist_ok=True)
-    commit = api.upload_folder(
+    commit = api.create_commit(
         repo_id=repo_id,
-        folder_path=str(folder),
+        operations=operations,
         repo_type="model",
         token=token,
         revision=revision,
         create_pr=create_pr,
         commit_message=commit_message or "Upload BANG model with bang-push",
-        ignore_patterns=list(UPLOAD_IGNORE_PATTERNS),  # upload_folder extends the list it is given
     )
     return str(commit.pr_url if create_pr and commit.pr_url else commit.commit_url)
 
 
 __all__ = [
+    "PACKAGE_AUTO_MAP",
     "UPLOAD_IGNORE_PATTERNS",
+    "attached_code_files",
     "check_model_folder",
     "export_model_folder",
     "files_to_upload",
+    "package_code_files",
     "push_model_folder_to_hub",
 ]

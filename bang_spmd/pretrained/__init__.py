@@ -2,19 +2,26 @@
 
 `bang-mini` is BANG pretrained by this package (`bang-pretrain`, the n-stream span-masking objective of the BANG paper,
 section 3) on the training splits of the shared data sets; its folder (`BANG_MINI`) holds the weights, tokenizer,
-configuration, generation configuration, remote code and model card, so it loads offline anywhere:
+configuration, generation configuration, model card and training logs, and loads offline through the classes that
+`import modeling_bang` registers with transformers' auto classes (importing this module imports it):
 
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
     from bang_spmd.pretrained import BANG_MINI
 
-    model = AutoModelForSeq2SeqLM.from_pretrained(BANG_MINI)  # or trust_remote_code=True without bang_spmd installed
+    model = AutoModelForSeq2SeqLM.from_pretrained(BANG_MINI)
     tokenizer = AutoTokenizer.from_pretrained(BANG_MINI)
+
+The folder holds no copy of the model code and its `config.json` no `auto_map`: `bang-push --model_dir BANG_MINI
+--export_dir DIR` (or `--repo_id` to upload) attaches the installed `modeling_bang` code and an `auto_map`, and the
+result loads with `trust_remote_code=True` where this package is not installed (`bang_spmd.hub.publish`).
 
 The programs (`bang-finetune`, `bang-train`, `bang-evaluate`, ...) also take the name itself as a model path
 (`--model_name_or_path bang-mini`) and start from it by default; `resolve_model_name` maps a name to its folder.
 """
 
 from pathlib import Path
+
+import modeling_bang  # noqa: F401  (registers BANG with the auto classes that load BANG_MINI)
 
 
 PRETRAINED_DIR = Path(__file__).resolve().parent

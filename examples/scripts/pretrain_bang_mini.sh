@@ -7,7 +7,8 @@
 # MAX_STEPS=N (default 12000) sets where the schedule ends. Every step is resumable: run the same command again after
 # an interruption and pretraining continues from its last checkpoint (saved every 250 steps); each sitting is
 # recorded in OUT_DIR/bang-mini/sittings.json and the card states the total time.
-# EXPORT=1 also copies the finished model into bang_spmd/pretrained/bang-mini (what the package ships).
+# EXPORT=1 also copies the finished model into bang_spmd/pretrained/bang-mini (what the package ships), without the
+# remote-code files and the config's auto_map: the package ships one copy of its code (bang-push attaches it again).
 set -euo pipefail
 OUT=${1:-outputs/bang-mini}
 DATA=${SHARED_DATA:-../shared/data}
@@ -35,4 +36,14 @@ bang-pretrain --config_preset bang-base --hidden_size 128 --encoder_layers 3 --d
 
 if [ "${EXPORT:-0}" = 1 ]; then
   bang-push --model_dir "$OUT/bang-mini" --export_dir bang_spmd/pretrained/bang-mini
+  rm bang_spmd/pretrained/bang-mini/*.py
+  python - <<'PY'
+import json
+from pathlib import Path
+
+path = Path("bang_spmd/pretrained/bang-mini/config.json")
+config = json.loads(path.read_text(encoding="utf-8"))
+del config["auto_map"]
+path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")  # transformers' layout
+PY
 fi
