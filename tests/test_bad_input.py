@@ -260,6 +260,21 @@ def test_a_bad_data_file_is_refused_naming_line_and_column(saved, tmp_path, prog
     assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
 
 
+@pytest.mark.parametrize("program", sorted(PROGRAMS))
+def test_a_folder_given_as_the_data_file_is_named(saved, tmp_path, program):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with pytest.raises(ValueError, match=re.escape(str(folder)) + r" is a folder; give the JSON Lines file"):
+        PROGRAMS[program].main(data_program_argv(program, saved[0], str(folder), tmp_path))
+
+
+def test_a_folder_given_as_the_output_file_is_one_line(saved, tmp_path, monkeypatch, capsys):
+    argv = ["--model", str(saved[0]), "--text", "10 11", "--output_file", str(tmp_path)]
+    status, err = run_command(monkeypatch, capsys, "bang-generate", argv)
+    assert_one_line_error(status, err, "bang-generate", f"{tmp_path} is a folder; give the path of a file to write.")
+    assert not [path for path in tmp_path.iterdir() if ".tmp-" in path.name]
+
+
 def test_a_key_given_twice_is_one_line_naming_file_line_and_key(saved, tmp_path, monkeypatch, capsys):
     path = tmp_path / "twice.jsonl"
     path.write_text(json.dumps(GOOD) + "\n" + json.dumps(GOOD)[:-1] + ', "definition": "15"}\n', encoding="utf-8")

@@ -162,6 +162,8 @@ def write_atomically(path: str | Path, text: str | Iterator[str]) -> None:
     the temporary file (`remove_stale_temporary_files` removes it later), never a partial `path`; a failed one
     (full disk, ...) removes it and is a `WriteFailedError` naming `path`, which keeps its former content."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give the path of a file to write.")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with naming_write_failures(path, outcome=f"{path} keeps its former content, if it had one"):
         path.parent.mkdir(parents=True, exist_ok=True)

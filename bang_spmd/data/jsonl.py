@@ -88,6 +88,15 @@ def read_json(path: str | Path) -> Any:
         raise ValueError(f"{path}: {error}.") from None
 
 
+def require_data_file(path: str | Path, what: str = "Data file") -> None:
+    """A ValueError naming `path` when it is a folder or does not exist, before anything reads it."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a folder; give the JSON Lines file.")
+    if not path.is_file():
+        raise ValueError(f"{what} {path} does not exist.")
+
+
 def check_jsonl_file(
     path: str | Path,
     text_columns: Sequence[str],
@@ -105,8 +114,7 @@ def check_jsonl_file(
     columns. Blank lines are skipped, as `datasets` does.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"The {what} {path} does not exist.")
+    require_data_file(path, f"The {what}")
     rows = 0
     for where, row in iter_jsonl_file(path):
         rows += 1
@@ -138,5 +146,6 @@ __all__ = [
     "iter_json_lines",
     "iter_jsonl_file",
     "read_json",
+    "require_data_file",
     "write_json_lines",
 ]

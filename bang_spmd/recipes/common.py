@@ -16,7 +16,7 @@ import datasets
 import transformers
 from transformers import set_seed
 
-from bang_spmd.data.jsonl import check_jsonl_file
+from bang_spmd.data.jsonl import check_jsonl_file, require_data_file
 from bang_spmd.data.tasks import select_where
 from bang_spmd.evaluation.metrics import VALIDATION_METRICS
 from bang_spmd.pretrained import DEFAULT_MODEL, resolve_model_name
@@ -119,8 +119,8 @@ class DataArguments(PairEncoding):
                 f"--validation_metric must be one of {sorted(VALIDATION_METRICS)}, got {self.validation_metric!r}."
             )
         for path in (self.train_file, self.validation_file):
-            if path is not None and not Path(path).is_file():
-                raise ValueError(f"Data file {path} does not exist.")
+            if path is not None:
+                require_data_file(path)
         self.check_lengths(max_position_embeddings)
 
 

@@ -22,7 +22,7 @@ import datasets
 import transformers
 from accelerate import Accelerator
 
-from bang_spmd.data.jsonl import check_jsonl_file, write_json_lines
+from bang_spmd.data.jsonl import check_jsonl_file, require_data_file, write_json_lines
 from bang_spmd.data.tasks import select_where
 from bang_spmd.pretrained import resolve_model_name
 from bang_spmd.trainers.distillation import DISTILLED_COLUMNS, DistillationConfig, distill_dataset
@@ -75,8 +75,8 @@ class DistillArguments:
         """Raises a ValueError for an existing output (without `overwrite`), a missing file or a bad sample count."""
         if Path(self.output_file).exists() and not self.overwrite:
             raise ValueError(f"{self.output_file} already exists; pass --overwrite to replace it.")
-        if self.data_file is not None and not Path(self.data_file).is_file():
-            raise ValueError(f"Data file {self.data_file} does not exist.")
+        if self.data_file is not None:
+            require_data_file(self.data_file)
         if self.max_samples is not None and (isinstance(self.max_samples, bool) or self.max_samples < 1):
             raise ValueError(
                 f"--max_samples must be a positive integer (leave it out for every row), got {self.max_samples}."
