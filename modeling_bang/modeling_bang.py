@@ -794,13 +794,14 @@ def check_safetensors_file(path: str | os.PathLike, what: str) -> None:
         )
 
 
-def check_checkpoint_files(folder: str | os.PathLike, what: str, needs_config: bool = True) -> None:
+def check_checkpoint_files(folder: str | os.PathLike, what: str, needs_config: bool = True) -> dict:
     """Checks the files of a local model folder before transformers reads them, so that what is wrong is one
     ValueError naming the file: no `config.json` (with `needs_config`; transformers would build a default config and
     fail on the first weight of another shape), a `config.json` or `generation_config.json` that is not a JSON object
     (transformers would drop a damaged generation config and decode with its defaults, unasked), and a `*.safetensors`
     file that is truncated or not a safetensors file (transformers would pass on safetensors' "header too large" or
-    "incomplete metadata"). `what` starts each message (`--model`, or `The model` from the API)."""
+    "incomplete metadata"). `what` starts each message (`--model`, or `The model` from the API). Returns the
+    `config.json` object read ({} when the folder has none)."""
     folder = Path(folder)
     config = folder / CONFIG_NAME
     if needs_config and not config.is_file():
@@ -810,11 +811,13 @@ def check_checkpoint_files(folder: str | os.PathLike, what: str, needs_config: b
             f"{what} {folder} has no {CONFIG_NAME}, so it is not a saved model folder (save_pretrained and the "
             f"training programs write {CONFIG_NAME} with the weights){hint}."
         )
-    for json_file in (config, folder / GENERATION_CONFIG_NAME):
-        if json_file.is_file():
-            read_json_object(json_file, what)
+    config_object = read_json_object(config, what) if config.is_file() else {}
+    generation_config = folder / GENERATION_CONFIG_NAME
+    if generation_config.is_file():
+        read_json_object(generation_config, what)
     for weights in sorted(folder.glob("*.safetensors")):
         check_safetensors_file(weights, what)
+    return config_object
 
 
 def check_finite_weights(model: nn.Module, what: str) -> None:
@@ -839,7 +842,8 @@ def not_a_local_folder(name: str | os.PathLike, reason: BaseException | str) -> 
     return f"{name} is not a local folder ({where}) and the Hub could not provide it: {reason}"
 
 
-def _listed(names) -> str:
+def listed_weight_names(names) -> str:
+    """`names` sorted and joined for an error message: the first `LISTED_WEIGHT_NAMES`, then "and N more"."""
     names = sorted(str(name) for name in names)
     more = f" and {len(names) - LISTED_WEIGHT_NAMES} more" if len(names) > LISTED_WEIGHT_NAMES else ""
     return ", ".join(names[:LISTED_WEIGHT_NAMES]) + more
@@ -984,10 +988,8 @@ class BangPreTrainedModel(PreTrainedModel):
                 "`config=` to load the weights of one file."
             )
         if folder is not None and folder.is_dir():
-            check_checkpoint_files(folder, "The model", needs_config=not given_config)
-            model_type = (
-                None if given_config else read_json_object(folder / CONFIG_NAME, "The model").get("model_type")
-            )
+            saved_config = check_checkpoint_files(folder, "The model", needs_config=not given_config)
+            model_type = None if given_config else saved_config.get("model_type")
             if model_type not in (None, cls.config_class.model_type):
                 raise ValueError(
                     f"The model {name} holds a {model_type!r} model (its {CONFIG_NAME}), not a BANG model "
@@ -1010,24 +1012,24 @@ class BangPreTrainedModel(PreTrainedModel):
         missing = info["missing_keys"] if strict or not (allow_missing_weights or wants_info or fresh) else ()
         if missing and not strict:
             raise ValueError(
-                f"The checkpoint {name} lacks weights that {cls.__name__} needs: {_listed(missing)}. Loaded, the "
-                "model would be partly random: save or convert the checkpoint again, or pass "
+                f"The checkpoint {name} lacks weights that {cls.__name__} needs: {listed_weight_names(missing)}. "
+                "Loaded, the model would be partly random: save or convert the checkpoint again, or pass "
                 "allow_missing_weights=True for a deliberate partial load."
             )
         mismatched = info["mismatched_keys"]
         if mismatched and not (strict or ignore_mismatched_sizes):
-            shapes = _listed(f"{key} ({tuple(saved)} in the checkpoint, {tuple(built)} in the model)"
+            shapes = listed_weight_names(f"{key} ({tuple(saved)} in the checkpoint, {tuple(built)} in the model)"
                              for key, saved, built in mismatched)  # fmt: skip
             raise ValueError(
                 f"The checkpoint {name} holds weights of another shape than its config describes: {shapes}. Was "
                 f"{CONFIG_NAME} edited, or saved with other weights? Pass ignore_mismatched_sizes=True to initialise "
                 "them instead (a deliberate change of shape)."
             )
-        problems = [f"missing weights {_listed(missing)}"] if missing else []
+        problems = [f"missing weights {listed_weight_names(missing)}"] if missing else []
         if strict and info["unexpected_keys"]:
-            problems.append(f"unexpected weights {_listed(info['unexpected_keys'])}")
+            problems.append(f"unexpected weights {listed_weight_names(info['unexpected_keys'])}")
         if strict and mismatched:
-            problems.append(f"weights of another shape {_listed(key for key, *_ in mismatched)}")
+            problems.append(f"weights of another shape {listed_weight_names(key for key, *_ in mismatched)}")
         if problems:
             raise ValueError(f"The checkpoint {name} does not match {cls.__name__}: {'; '.join(problems)}.")
         if name is not None:

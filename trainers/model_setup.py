@@ -386,8 +386,7 @@ def check_model_folder(
         raise ValueError(
             f"{what} {name_or_path} does not exist (neither a folder nor a Hub id of the form owner/name)."
         )
-    check_checkpoint_files(folder, what)  # config.json, and whole safetensors files
-    config = read_json_object(folder / CONFIG_NAME, what)
+    config = check_checkpoint_files(folder, what)  # config.json, and whole safetensors files
     if bang_only and config.get("model_type") != BangConfig.model_type:
         raise ValueError(
             f"{what} {name_or_path} holds a {config.get('model_type')!r} model, not a BANG model (model_type 'bang'), "

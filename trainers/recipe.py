@@ -26,6 +26,8 @@ import datasets
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging
 
+from modeling_bang.modeling_bang import listed_weight_names
+
 from .batching import DEFAULT_WINDOW_BATCHES, LengthBucketSampler
 from .staged_saving import StagedSavingMixin
 
@@ -180,12 +182,11 @@ class BangTrainerMixin(StagedSavingMixin):
         the tied output projection), which safetensors checkpoints do not store, are re-tied."""
         model = self.accelerator.unwrap_model(self.model)
         tied = set(getattr(model, "all_tied_weights_keys", None) or {})
-        missing = sorted(key for key in load_result.missing_keys if key not in tied)
+        missing = [key for key in load_result.missing_keys if key not in tied]
         if missing:
-            listed = ", ".join(missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12 else "")
             raise ValueError(
-                f"The checkpoint loaded into the model lacks weights it needs: {listed}; the model would go on "
-                "partly random. Resume from another checkpoint (or start afresh)."
+                f"The checkpoint loaded into the model lacks weights it needs: {listed_weight_names(missing)}; the "
+                "model would go on partly random. Resume from another checkpoint (or start afresh)."
             )
         if load_result.missing_keys:
             model.tie_weights()

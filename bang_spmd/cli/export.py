@@ -71,19 +71,19 @@ def main(argv: list[str] | None = None) -> dict:
     check_model_folder(args.model, "--model", bang_only=True)
     model = onnx_export.load_model(args.model)
     output_dir = Path(args.output_dir)
-    settings = model.generation_config
-    if args.canvas_length is None and settings.max_new_tokens is None and settings.max_length is None:
-        raise ValueError(
-            f"--model {args.model}: its generation config sets no output length (max_new_tokens or max_length); "
-            "pass --canvas_length."
-        )
+    canvas_length = args.canvas_length
+    if canvas_length is None:
+        try:  # what generate(decoding_mode="nar") would use
+            canvas_length = onnx_export.default_canvas_length(model)
+        except ValueError as error:
+            raise ValueError(f"--model {args.model}: {error} Pass --canvas_length.") from error
     staging = staging_path(output_dir / "export")  # inside the output folder: same file system for the moves
     try:
         with naming_write_failures(output_dir, f"the export into {output_dir}", f"{output_dir} was not changed"):
             onnx_export.export_nar_onnx(
                 model,
                 staging,
-                canvas_length=args.canvas_length,
+                canvas_length=canvas_length,
                 max_source_length=args.max_source_length,
                 opset=args.opset,
             )
