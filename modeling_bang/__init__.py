@@ -16,6 +16,7 @@ from .modeling_bang import (
     BangSeq2SeqLMOutput,
     BangSeq2SeqModelOutput,
     label_smoothed_token_loss,
+    multi_reference_token_loss,
 )
 from .tokenization_bang import build_default_tokenizer, train_wordpiece_tokenizer
 
@@ -40,5 +41,6 @@ __all__ = [
     "BangSeq2SeqModelOutput",
     "build_default_tokenizer",
     "label_smoothed_token_loss",
+    "multi_reference_token_loss",
     "train_wordpiece_tokenizer",
 ]

@@ -144,25 +144,26 @@ def build_ngram_visibility(num_positions: int, num_streams: int, device: torch.d
 
 
 class _LabelSmoothedCrossEntropy(torch.autograd.Function):
-    """Per-token label-smoothed cross-entropy of (N, V) float32 logits, with its gradient written in one pass.
+    """Label-smoothed cross-entropy of (N, V) float32 logits against R targets per row, (N, R), with its gradient
+    written in one pass.
 
     Forward keeps exp(logits - max) and its row sums instead of a (N, V) log-softmax; backward forms
-    `softmax * (g_loss - g_logp) - g_loss * eps / V` plus the target column's term directly, where autograd through
-    log_softmax, gather and sum would build and add several (N, V) tensors. The values are those of the formula in
-    `label_smoothed_token_loss` (up to float rounding); rows whose `counted` is False get 0 and no gradient.
+    `softmax * sum_r(g_loss_r - g_logp_r) - sum_r(g_loss_r) * eps / V` plus each target column's term directly, where
+    autograd through log_softmax, gather and sum would build and add several (N, V) tensors. Scoring R targets costs
+    one pass over the vocabulary, not R. The values are those of the formula in `label_smoothed_token_loss` (up to
+    float rounding); targets whose `counted` is False get 0 and no gradient.
     """
 
     @staticmethod
     def forward(ctx, logits, labels, counted, epsilon: float):
         peak = logits.amax(-1, keepdim=True)
         shifted_exp = (logits - peak).exp_()  # (N, V)
-        row_sum = shifted_exp.sum(-1)  # (N,)
-        log_normaliser = peak.squeeze(-1) + row_sum.log()
-        target_logits = logits.gather(-1, labels[:, None]).squeeze(-1)
-        target_log_probs = target_logits - log_normaliser
+        row_sum = shifted_exp.sum(-1, keepdim=True)  # (N, 1)
+        log_normaliser = peak + row_sum.log()  # (N, 1)
+        target_log_probs = logits.gather(-1, labels) - log_normaliser  # (N, R)
         token_loss = -target_log_probs
         if epsilon:  # eps / V * sum_v(-log p_v) = eps * (log_normaliser - mean_v(logits))
-            token_loss = (1.0 - epsilon) * token_loss + epsilon * (log_normaliser - logits.mean(-1))
+            token_loss = (1.0 - epsilon) * token_loss + epsilon * (log_normaliser - logits.mean(-1, keepdim=True))
         zero = logits.new_zeros(())
         ctx.save_for_backward(shifted_exp, row_sum, labels, counted)
         ctx.epsilon = epsilon
@@ -173,14 +174,14 @@ class _LabelSmoothedCrossEntropy(torch.autograd.Function):
         shifted_exp, row_sum, labels, counted = ctx.saved_tensors
         epsilon = ctx.epsilon
         zero = row_sum.new_zeros(())
-        grad_loss = zero.expand_as(row_sum) if grad_loss is None else torch.where(counted, grad_loss, zero)
+        grad_loss = zero.expand(labels.shape) if grad_loss is None else torch.where(counted, grad_loss, zero)
         grad_log_probs = (
-            zero.expand_as(row_sum) if grad_log_probs is None else torch.where(counted, grad_log_probs, zero)
+            zero.expand(labels.shape) if grad_log_probs is None else torch.where(counted, grad_log_probs, zero)
         )
-        grad = shifted_exp * ((grad_loss - grad_log_probs) / row_sum)[:, None]  # softmax * (g_loss - g_logp)
+        grad = shifted_exp * ((grad_loss - grad_log_probs).sum(-1, keepdim=True) / row_sum)  # softmax * (g - g_logp)
         if epsilon:
-            grad.sub_((grad_loss * (epsilon / shifted_exp.shape[-1]))[:, None])
-        grad.scatter_add_(-1, labels[:, None], (grad_log_probs - (1.0 - epsilon) * grad_loss)[:, None])
+            grad.sub_(grad_loss.sum(-1, keepdim=True) * (epsilon / shifted_exp.shape[-1]))
+        grad.scatter_add_(-1, labels, grad_log_probs - (1.0 - epsilon) * grad_loss)
         return grad, None, None, None
 
 
@@ -199,12 +200,41 @@ def label_smoothed_token_loss(
         token_loss (..., T) with 0 at ignored positions, target_log_probs (..., T) with 0 at ignored positions,
         and the boolean mask (..., T) of counted positions.
     """
-    counted = labels.ne(ignore_index)
-    safe_labels = labels.masked_fill(~counted, 0)
-    token_loss, target_log_probs = _LabelSmoothedCrossEntropy.apply(
-        logits.float().reshape(-1, logits.shape[-1]), safe_labels.reshape(-1), counted.reshape(-1), float(epsilon)
+    token_loss, target_log_probs, counted = multi_reference_token_loss(
+        logits, labels.unsqueeze(-2), epsilon, ignore_index
     )
-    return token_loss.view(labels.shape), target_log_probs.view(labels.shape), counted
+    return token_loss.squeeze(-2), target_log_probs.squeeze(-2), counted.squeeze(-2)
+
+
+def multi_reference_token_loss(
+    logits: torch.Tensor, references: torch.Tensor, epsilon: float, ignore_index: int = -100
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`label_smoothed_token_loss` of one prediction against R references of the same canvas at once.
+
+    A NAR canvas holds only [MASK] tokens, so its logits do not depend on the target: SPMD scores a source's gold and
+    distilled references against one decoder pass, and the vocabulary is normalised once for all R of them.
+
+    Args:
+        logits: (..., T, V) scores.
+        references: (..., R, T) target ids, `ignore_index` where no loss is taken.
+    Returns:
+        token_loss, target_log_probs and the counted mask, each (..., R, T), 0 at ignored positions.
+    """
+    counted = references.ne(ignore_index)
+    safe_labels = references.masked_fill(~counted, 0).transpose(-1, -2)  # (..., T, R)
+    num_references, vocab = references.shape[-2], logits.shape[-1]
+    token_loss, target_log_probs = _LabelSmoothedCrossEntropy.apply(
+        logits.float().reshape(-1, vocab),
+        safe_labels.reshape(-1, num_references),
+        counted.transpose(-1, -2).reshape(-1, num_references),
+        float(epsilon),
+    )
+    shape = safe_labels.shape  # (..., T, R)
+    return (
+        token_loss.view(shape).transpose(-1, -2),
+        target_log_probs.view(shape).transpose(-1, -2),
+        counted,
+    )
 
 
 def build_stream_labels(
@@ -2385,5 +2415,6 @@ __all__ = [
     "build_stream_labels",
     "compute_relative_buckets",
     "label_smoothed_token_loss",
+    "multi_reference_token_loss",
     "shift_tokens_right",
 ]

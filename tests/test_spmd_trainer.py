@@ -108,15 +108,19 @@ def test_gold_only_without_self_pacing_is_the_plain_nar_loss(tmp_path):
     torch.testing.assert_close(loss, expected)
 
 
-def test_select_picks_the_reference_with_the_lowest_loss_and_encodes_each_source_once(tmp_path):
+def test_select_picks_the_reference_with_the_lowest_loss_and_decodes_each_source_once(tmp_path):
     trainer = make_trainer(tmp_path, mixing_strategy="select", self_paced_scheme="none")
     batch = SPMDDataCollator(0, 2)(toy_examples(4))
     model = trainer.model.train()
-    encoder_calls = []
-    hook = model.model.encoder.register_forward_hook(lambda m, i, o: encoder_calls.append(o[0].shape[0]))
+    encoder_rows, decoder_rows = [], []
+    hooks = [
+        model.model.encoder.register_forward_hook(lambda m, i, o: encoder_rows.append(o[0].shape[0])),
+        model.model.decoder.register_forward_hook(lambda m, i, o: decoder_rows.append(o[0].shape[0])),
+    ]
     loss = trainer.compute_loss(model, dict(batch), num_items_in_batch=None)
-    hook.remove()
-    assert encoder_calls == [4]  # one encoder pass over the 4 sources for 8 scored references
+    for hook in hooks:
+        hook.remove()
+    assert encoder_rows == [4] and decoder_rows == [4]  # one pass over the 4 sources scores their 8 references
     with torch.no_grad():
         per_reference = torch.stack(
             [

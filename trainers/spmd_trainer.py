@@ -19,11 +19,13 @@ this package's options, documented as such:
 * optional joint AR + NAR training of one model, the official `nar_ratio` mix: each micro-batch trains AR on the
   gold target with probability 1 - nar_ratio.
 
-Cost: all references of a batch are scored in one model call, whose encoder runs once per example
-(`encoder_sample_index`); only the (sample, reference) pairs with a non-zero reference weight are decoded, except for
-`select` and `average`, which decode every available reference. All random draws are seeded by (seed, global step,
-micro-batch, process), and the pace is a function of the global step, so a run resumed from a checkpoint follows the
-uninterrupted run exactly.
+Cost: one NAR forward per example whatever the number of references. A NAR canvas holds only [MASK] tokens, so the
+prediction does not depend on the target: the gold and distilled references of a source are all scored against the
+same logits (`multi_reference_token_loss`, one pass over the vocabulary), and a SPMD step costs about what a plain NAR
+step costs. Scoring every reference under the same dropout noise is this package's choice (the papers do not say);
+it also means a selection rule compares references on one prediction. All random draws are seeded by (seed, global
+step, micro-batch, process), and the pace is a function of the global step, so a run resumed from a checkpoint
+follows the uninterrupted run exactly.
 """
 
 from collections.abc import Callable, Mapping
@@ -36,6 +38,7 @@ from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
 from transformers.utils import logging
 
 from bang_spmd.model_cards import write_trainer_model_card
+from modeling_bang.modeling_bang import multi_reference_token_loss
 
 from .distillation import DISTILLED_HASH_COLUMN, OLD_SOURCE_HASH_COLUMN, distilled_sha256
 from .recipe import BangRecipeDefaults, BangTrainerMixin
@@ -509,47 +512,35 @@ class SPMDTrainer(BangTrainerMixin, Seq2SeqTrainer):
             args.mix_schedule,
         )
 
-        needs_all_scores = args.mixing_strategy in ("select", "average")
-        weights = None
-        if needs_all_scores:
-            decoded = reference_mask
-        else:  # the weights do not depend on the losses: decode only the chosen references
-            zeros = torch.zeros(reference_mask.shape, device=references.device)
-            weights = reference_weights(zeros, reference_mask, args.mixing_strategy, ratio, generator)
-            decoded = weights > 0
-        sample_index, reference_index = decoded.nonzero(as_tuple=True)
-        pair_labels = references[sample_index, reference_index]  # (P, T): one row per decoded (sample, reference)
+        # One decoder pass per source: a NAR canvas holds only [MASK] tokens, so its prediction does not depend on
+        # the reference, and every reference of a source is scored against the same logits (same dropout noise).
         outputs = model(
             input_ids=inputs["input_ids"],
             attention_mask=inputs["attention_mask"],
-            labels=pair_labels,
-            encoder_sample_index=sample_index,
+            canvas_length=references.shape[-1],
             mode="nar",
+            use_cache=False,
         )
-        pair_counts = pair_labels.ne(-100).sum(-1).float()  # (P,)
-        pair_loss_sums = outputs.per_sample_loss * pair_counts  # (P,) summed label-smoothed token losses
+        epsilon = self.accelerator.unwrap_model(model).config.label_smoothing
+        token_losses, _, counted = multi_reference_token_loss(outputs.logits, references, epsilon)  # (B, R, T)
+        reference_loss_sums = token_losses.sum(-1)  # (B, R) summed label-smoothed token losses
+        reference_counts = counted.sum(-1).to(reference_loss_sums.dtype)  # (B, R)
+        per_reference_losses = (reference_loss_sums.detach() / reference_counts.clamp(min=1)).float()
+        per_reference_losses = per_reference_losses.masked_fill(~reference_mask, 0.0)
 
-        per_reference_losses = torch.zeros(batch, num_references, device=references.device)
-        per_reference_losses[sample_index, reference_index] = outputs.per_sample_loss.detach().float()
         overlaps = None
         by_overlap = args.mixing_strategy == "select" and args.selection_rule == "prediction_overlap"
         if by_overlap or args.pace_by == "agreement":
-            overlaps = self._prediction_overlaps(outputs.logits, sample_index, references, reference_mask, batch)
-        if weights is None:
-            if by_overlap:
-                weights = select_by_overlap(overlaps, per_reference_losses, reference_mask)
-            else:
-                weights = reference_weights(
-                    per_reference_losses, reference_mask, args.mixing_strategy, ratio, generator
-                )
-        pair_weights = weights[sample_index, reference_index].to(pair_loss_sums.dtype)  # (P,)
+            eos = self.accelerator.unwrap_model(model).config.eos_token_id
+            overlaps = prediction_overlap(outputs.logits.detach().argmax(-1), references, reference_mask, eos)
+        if by_overlap:
+            weights = select_by_overlap(overlaps, per_reference_losses, reference_mask)
+        else:
+            weights = reference_weights(per_reference_losses, reference_mask, args.mixing_strategy, ratio, generator)
+        weights = weights.to(reference_loss_sums.dtype)  # (B, R)
 
-        def per_sample(values: torch.Tensor) -> torch.Tensor:
-            return torch.zeros(batch, dtype=values.dtype, device=values.device).index_add(
-                0, sample_index, pair_weights * values
-            )
-
-        token_loss_sums, token_counts = per_sample(pair_loss_sums), per_sample(pair_counts)
+        token_loss_sums = (weights * reference_loss_sums).sum(-1)  # (B,)
+        token_counts = (weights * reference_counts).sum(-1)  # (B,)
         chosen_mean_loss = (token_loss_sums.detach() / token_counts.clamp(min=1)).float()
         fraction = pace_fraction(step, max_steps, args.pace_start_fraction, args.pace_end_point, args.pace_shape)
         difficulty = chosen_mean_loss
@@ -563,7 +554,9 @@ class SPMDTrainer(BangTrainerMixin, Seq2SeqTrainer):
         loss = nar_loss
 
         kd_loss = None
-        if args.kd_weight > 0:
+        if args.kd_weight > 0:  # the teacher scores the (sample, reference) pairs that carry weight
+            sample_index, reference_index = (weights > 0).nonzero(as_tuple=True)
+            pair_labels = references[sample_index, reference_index]  # (P, T)
             with torch.no_grad():
                 teacher_logits = self.teacher_model(
                     input_ids=inputs["input_ids"].index_select(0, sample_index),
@@ -571,10 +564,16 @@ class SPMDTrainer(BangTrainerMixin, Seq2SeqTrainer):
                     labels=pair_labels,
                     **({"mode": "ar"} if getattr(self.teacher_model.config, "model_type", None) == "bang" else {}),
                 ).logits
-            pair_kl = token_kl_divergence(outputs.logits, teacher_logits, pair_labels.ne(-100), args.kd_temperature)
-            kd_loss = combine_sample_losses(
-                per_sample(pair_kl * pair_counts), sample_weights, num_items_in_batch, token_counts
+            pair_kl = token_kl_divergence(
+                outputs.logits.index_select(0, sample_index), teacher_logits, pair_labels.ne(-100), args.kd_temperature
             )
+            pair_kl_sums = (
+                weights[sample_index, reference_index] * pair_kl * reference_counts[sample_index, reference_index]
+            )
+            kd_sums = torch.zeros_like(token_loss_sums).index_add(
+                0, sample_index, pair_kl_sums.to(token_loss_sums.dtype)
+            )
+            kd_loss = combine_sample_losses(kd_sums, sample_weights, num_items_in_batch, token_counts)
             loss = loss + args.kd_weight * kd_loss
 
         self._record(
@@ -594,14 +593,6 @@ class SPMDTrainer(BangTrainerMixin, Seq2SeqTrainer):
         if kd_loss is not None:
             self._record(**{"spmd/kd_loss": float(kd_loss.detach())})
         return loss, outputs
-
-    def _prediction_overlaps(self, logits, sample_index, references, reference_mask, batch: int) -> torch.Tensor:
-        """(batch, R) `prediction_overlap` of each sample's NAR prediction (the argmax of its logits; every decoded
-        row of a sample holds the same prediction, as NAR logits do not depend on the labels) with its references."""
-        first_rows = torch.searchsorted(sample_index, torch.arange(batch, device=sample_index.device))
-        predictions = logits.detach()[first_rows].argmax(-1)  # (batch, T)
-        eos = self.accelerator.unwrap_model(self.model).config.eos_token_id
-        return prediction_overlap(predictions, references, reference_mask, eos)
 
     @staticmethod
     def _reference_statistics(losses, reference_mask, weights, overlaps) -> dict[str, float]:

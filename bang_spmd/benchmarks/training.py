@@ -13,18 +13,19 @@ method's are freed, so optimizer state never carries over and only one model is 
                      `model(input_ids, attention_mask, labels=gold, mode="nar").loss.backward()`.
     spmd             one Self-Paced Mixed Distillation step: `SPMDTrainer.compute_loss(model, batch,
                      num_items_in_batch=<gold tokens>)` then backward, with K = 1 distilled reference per example,
-                     `mixing_strategy="select"` (both references are decoded, the one with the lower loss is trained)
+                     `mixing_strategy="select"` (both references are scored, the one with the lower loss is trained)
                      and `self_paced_scheme="hard"`. The batch comes from `SPMDDataCollator`, whose
                      `distilled_labels` (B, 1, T) have the length distribution of the gold targets.
-    spmd_random_mix  the same with `mixing_strategy="random_mix"`, `distilled_ratio=0.5` (one reference decoded per
+    spmd_random_mix  the same with `mixing_strategy="random_mix"`, `distilled_ratio=0.5` (one reference trained per
                      example; information only).
     prophetnet       transformers `ProphetNetForConditionalGeneration` with BANG's dimensions, `ngram=1` and the same
                      label smoothing (`eps = config.label_smoothing`): `model(input_ids, attention_mask,
                      labels=gold, use_cache=False).loss.backward()`. Its decoder runs a main stream and one predicting
                      stream (2T positions); BANG's NAR decoder runs only the T predicting positions.
 A forward hook on the encoder (`model.get_encoder()`) counts encoder calls per step, and one on the decoder counts
-the decoder rows (scored references) per step: SPMD must run the encoder once per example however many references
-it scores (`encoder_sample_index`), so its encoder calls per step must be 1 and its batch rows those of the encoder.
+the decoder rows per step: SPMD runs the encoder and the decoder once per example however many references it scores
+(a NAR prediction does not depend on the reference), so its encoder calls per step must be 1 and its decoder rows
+the batch size.
 
 Shapes: `small` (hidden 256, 3+3 layers, 4 heads, FFN 1024, vocab 8000: the vocabulary of this project's small CPU
 models), `bang-base` (768 hidden, 6+6 layers, 12 heads, FFN 3072, vocab 30522; slow on a CPU) and `tiny` (the
