@@ -1,10 +1,11 @@
 """The quickstart with several seeds, its spread, and a byte-for-byte rerun: what the README's table reports.
 
-    python examples/scripts/quickstart_seeds.py --seeds 1 2 3 [--rerun 1] [-- QUICKSTART FLAGS...]
+    python examples/scripts/quickstart_seeds.py --seeds 1 2 3 [--rerun 1] [--results_dir DIR] [-- QUICKSTART FLAGS...]
 
 Runs `HF_HUB_OFFLINE=1 bang-quickstart --seed S --output_dir outputs/quickstart-seeds/seed-S` for every seed, one
 after the other (nothing else should run: the wall time is part of the result), and copies each run's
-`results.json`, `results.md` and `commands.txt` with its wall time to `examples/results/quickstart/seed-S/`; a seed
+`results.json`, `results.md` and `commands.txt` with its wall time to `examples/results/quickstart/seed-S/` (or
+`--results_dir`/seed-S, for a budget other than the defaults); a seed
 whose copy exists is skipped, so an interrupted series continues. `--rerun S` runs seed S a second time into another
 folder and compares the teacher's and both students' weights, the distilled file and every prediction file byte for
 byte (`rerun.json`). `summary.md` / `summary.json`: every metric of every row as mean ± half the range over the seeds,
@@ -24,7 +25,7 @@ from pathlib import Path
 
 
 REPO = Path(__file__).resolve().parents[2]
-RESULTS = REPO / "examples" / "results" / "quickstart"
+DEFAULT_RESULTS = REPO / "examples" / "results" / "quickstart"
 RUNS = REPO / "outputs" / "quickstart-seeds"
 COMPARED = ("teacher/model.safetensors", "nar-gold/model.safetensors", "nar-spmd/model.safetensors",
             "distilled/train.jsonl")  # fmt: skip
@@ -54,10 +55,10 @@ def gates(rows: dict[str, dict]) -> dict[str, bool]:
     }
 
 
-def summarise(seeds: list[int]) -> str:
+def summarise(seeds: list[int], results: Path) -> str:
     runs = {}
     for seed in seeds:
-        folder = RESULTS / f"seed-{seed}"
+        folder = results / f"seed-{seed}"
         if (folder / "results.json").is_file():
             runs[seed] = json.loads((folder / "results.json").read_text())
     if not runs:
@@ -82,12 +83,12 @@ def summarise(seeds: list[int]) -> str:
     summary = {"seeds": list(runs), "wall_seconds": walls, "rows": table, "gates": per_seed_gates,
                "stage_seconds": {seed: record["stage_seconds"] for seed, record in runs.items()},
                "machine": next(iter(runs.values()))["machine"]}  # fmt: skip
-    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2))
+    (results / "summary.json").write_text(json.dumps(summary, indent=2))
     text = "\n".join(lines)
     text += "\n\nWall time per seed (s): " + ", ".join(f"seed {s}: {w:.0f}" for s, w in walls.items())
     for seed, passed in per_seed_gates.items():
         text += f"\n\nSeed {seed}: " + "; ".join(f"{gate}: {'yes' if ok else 'NO'}" for gate, ok in passed.items())
-    (RESULTS / "summary.md").write_text(text + "\n")
+    (results / "summary.md").write_text(text + "\n")
     return text
 
 
@@ -95,11 +96,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--rerun", type=int, help="run this seed a second time and compare the files")
+    parser.add_argument("--results_dir", type=Path, default=DEFAULT_RESULTS, help="where the seeds' copies go")
     parser.add_argument("flags", nargs=argparse.REMAINDER, help="bang-quickstart flags after --")
     args = parser.parse_args()
     flags = [f for f in args.flags if f != "--"]
     for seed in args.seeds:
-        copy = RESULTS / f"seed-{seed}"
+        copy = args.results_dir / f"seed-{seed}"
         if (copy / "results.json").is_file():
             continue
         folder = RUNS / f"seed-{seed}"
@@ -118,10 +120,10 @@ def main() -> None:
         wall = run(args.rerun, second, flags)
         files = [*COMPARED, *(str(p.relative_to(first)) for p in first.glob("*/test-*.jsonl"))]
         same = {name: filecmp.cmp(first / name, second / name, shallow=False) for name in files}
-        (RESULTS / "rerun.json").write_text(json.dumps({"seed": args.rerun, "wall_seconds": round(wall, 1),
+        (args.results_dir / "rerun.json").write_text(json.dumps({"seed": args.rerun, "wall_seconds": round(wall, 1),
                                                         "identical": same}, indent=2))  # fmt: skip
         print(f"rerun of seed {args.rerun}: {sum(same.values())} of {len(same)} files byte-identical")
-    print(summarise(args.seeds))
+    print(summarise(args.seeds, args.results_dir))
 
 
 if __name__ == "__main__":
