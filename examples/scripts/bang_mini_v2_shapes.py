@@ -19,7 +19,6 @@ logs' tails and the first validation outputs; no weights are kept.
 """
 
 import argparse
-import gzip
 import json
 import os
 import shlex
@@ -30,9 +29,12 @@ import time
 from pathlib import Path
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_quality import sample_file  # noqa: E402  (the embedded debtrans sample, unpacked into the work folder)
+
+
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "examples" / "results" / "bang_mini_v2" / "shapes"
-SAMPLE = REPO / "bang_spmd" / "quickstart_data" / "debtrans_sample"
 BATCH = 64
 STREAMS = 4
 # name: (hidden size, encoder = decoder layers, attention heads, feed-forward size)
@@ -68,13 +70,6 @@ def pretraining_text(data_dir: Path, work: Path) -> dict[str, Path]:
             subprocess.run(["bang-prepare-pretraining-text", "--data_dir", str(data_dir), "--split", split,
                             "--output_file", str(path)], check=True, env=thread_env(1))  # fmt: skip
     return files
-
-
-def sample_file(split: str, work: Path) -> Path:
-    path = work / f"debtrans-{split}.jsonl"
-    if not path.is_file():
-        path.write_bytes(gzip.decompress((SAMPLE / f"{split}.jsonl.gz").read_bytes()))
-    return path
 
 
 def shape_flags(name: str) -> list[str]:
