@@ -521,9 +521,9 @@ class SPMDTrainer(BangTrainerMixin, Seq2SeqTrainer):
             mode="nar",
             use_cache=False,
         )
-        epsilon = self.accelerator.unwrap_model(model).config.label_smoothing
-        token_losses, _, counted = multi_reference_token_loss(outputs.logits, references, epsilon)  # (B, R, T)
-        reference_loss_sums = token_losses.sum(-1)  # (B, R) summed label-smoothed token losses
+        config = self.accelerator.unwrap_model(model).config
+        token_losses, _, counted = multi_reference_token_loss(outputs.logits, references, config.label_smoothing)
+        reference_loss_sums = token_losses.sum(-1)  # (B, R) summed label-smoothed token losses (token_losses: B, R, T)
         reference_counts = counted.sum(-1).to(reference_loss_sums.dtype)  # (B, R)
         per_reference_losses = (reference_loss_sums.detach() / reference_counts.clamp(min=1)).float()
         per_reference_losses = per_reference_losses.masked_fill(~reference_mask, 0.0)
@@ -531,8 +531,8 @@ class SPMDTrainer(BangTrainerMixin, Seq2SeqTrainer):
         overlaps = None
         by_overlap = args.mixing_strategy == "select" and args.selection_rule == "prediction_overlap"
         if by_overlap or args.pace_by == "agreement":
-            eos = self.accelerator.unwrap_model(model).config.eos_token_id
-            overlaps = prediction_overlap(outputs.logits.detach().argmax(-1), references, reference_mask, eos)
+            predictions = outputs.logits.detach().argmax(-1)
+            overlaps = prediction_overlap(predictions, references, reference_mask, config.eos_token_id)
         if by_overlap:
             weights = select_by_overlap(overlaps, per_reference_losses, reference_mask)
         else:

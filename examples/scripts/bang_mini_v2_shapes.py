@@ -20,6 +20,7 @@ logs' tails and the first validation outputs; no weights are kept.
 
 import argparse
 import json
+import math
 import os
 import shlex
 import shutil
@@ -30,7 +31,7 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_quality import sample_file  # noqa: E402  (the embedded debtrans sample, unpacked into the work folder)
+from peer_quality import machine, sample_file, thread_env  # noqa: E402  (the peer comparison's helpers)
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,16 +47,15 @@ SHAPES = {
 }
 
 
-def thread_env(threads: int) -> dict:
-    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
+def program_env(threads: int) -> dict:
+    return {**thread_env(threads), "TOKENIZERS_PARALLELISM": "false"}
 
 
 def run(command: list[str], threads: int, log: Path) -> float:
     """Runs a program on `threads` threads, keeps the end of its output in `log`; returns its wall seconds."""
     print("$ " + shlex.join(command), flush=True)
     began = time.perf_counter()
-    result = subprocess.run(command, env=thread_env(threads), capture_output=True, text=True)
+    result = subprocess.run(command, env=program_env(threads), capture_output=True, text=True)
     seconds = time.perf_counter() - began
     log.write_text(result.stdout[-20000:] + result.stderr[-20000:])
     if result.returncode != 0:
@@ -68,7 +68,7 @@ def pretraining_text(data_dir: Path, work: Path) -> dict[str, Path]:
     for split, path in files.items():
         if not path.is_file():
             subprocess.run(["bang-prepare-pretraining-text", "--data_dir", str(data_dir), "--split", split,
-                            "--output_file", str(path)], check=True, env=thread_env(1))  # fmt: skip
+                            "--output_file", str(path)], check=True, env=program_env(1))  # fmt: skip
     return files
 
 
@@ -120,9 +120,7 @@ def run_one(name: str, seed: int, args, text: dict[str, Path]) -> dict:
     evaluate_split(split)
     written = [json.loads(line) for line in split.output_file.read_text(encoding="utf-8").splitlines()]
     predictions, references = [r["prediction"] for r in written], [r["reference"] for r in written]
-    parameters = sum(
-        int(torch.tensor(shape).prod()) for shape in _weight_shapes(pretrained / "model.safetensors").values()
-    )
+    parameters = sum(math.prod(shape) for shape in _weight_shapes(pretrained / "model.safetensors").values())
     row = {
         "shape": name, "hidden_size": SHAPES[name][0], "layers": SHAPES[name][1], "heads": SHAPES[name][2],
         "ffn_dim": SHAPES[name][3], "ngram": STREAMS, "parameters": parameters, "seed": seed,
@@ -136,7 +134,7 @@ def run_one(name: str, seed: int, args, text: dict[str, Path]) -> dict:
         "bleu": bleu4(predictions, references), "chrf": chrf(predictions, references),
         "distinct_outputs": len(set(predictions)),
         "commands": [shlex.join(pretrain), shlex.join(finetune), command_line("bang-evaluate", split)],
-        "machine": _machine(),
+        "machine": {**machine(), "date": time.strftime("%Y-%m-%d")},
     }  # fmt: skip
     shutil.rmtree(pretrained)
     shutil.rmtree(finetuned)
@@ -148,19 +146,6 @@ def _weight_shapes(path: Path) -> dict:
 
     with safe_open(str(path), "pt") as f:
         return {k: f.get_slice(k).get_shape() for k in f.keys()}
-
-
-def _machine() -> dict:
-    import platform
-
-    import torch
-    import transformers
-
-    from bang_spmd.benchmarks.common import cpu_model
-
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "transformers": transformers.__version__,
-            "date": time.strftime("%Y-%m-%d")}  # fmt: skip
 
 
 def read_results() -> dict:
