@@ -4,6 +4,7 @@ checking the example scripts (the benchmarks)."""
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -21,6 +22,13 @@ from modeling_bang import BangConfig, BangForConditionalGeneration
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a launcher's rendezvous or a served demo)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def tiny_config(**overrides) -> BangConfig:

@@ -196,6 +196,30 @@ def test_an_internal_error_keeps_its_traceback(monkeypatch):
         console.generate()
 
 
+@pytest.mark.parametrize("outcome", ["returns", "user error", "internal error"])
+def test_a_program_ends_its_process_group_however_it_ends(outcome, tmp_path):
+    def program(argv):
+        assert torch.distributed.is_initialized()
+        if outcome == "user error":
+            raise ValueError("bad flag")
+        if outcome == "internal error":
+            raise KeyError("a bug")
+
+    store = torch.distributed.FileStore(str(tmp_path / "store"), 1)
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        expected = {"returns": None, "user error": SystemExit, "internal error": KeyError}[outcome]
+        if expected is None:
+            console.run_program(program, "bang-test", [])
+        else:
+            with pytest.raises(expected):
+                console.run_program(program, "bang-test", [])
+        assert not torch.distributed.is_initialized()
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
 def test_a_converter_refuses_a_text_file_in_one_line(monkeypatch, capsys, tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("not a checkpoint\n")

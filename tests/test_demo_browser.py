@@ -12,7 +12,6 @@ model). It skips with a message when gradio, Playwright or Chromium is missing.
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import REPO_ROOT
+from .helpers import REPO_ROOT, free_port
 from .test_demo import CARD_EXAMPLES, MAX_NEW_TOKENS, MODE_KEYS, write_demo_model
 
 
@@ -38,12 +37,6 @@ def _missing() -> str | None:
 
 
 pytestmark = pytest.mark.skipif(_missing() is not None, reason=f"browser test skipped: {_missing()}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_page(url: str, process: subprocess.Popen, timeout: float = 90) -> None:

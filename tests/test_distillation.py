@@ -4,7 +4,6 @@ import importlib.util
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from bang_spmd.trainers.distillation import (
     labels_from_sequences,
 )
 
-from .helpers import tiny_model, tiny_tokenizer
+from .helpers import free_port, tiny_model, tiny_tokenizer
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -393,12 +392,6 @@ def test_script_end_to_end_writes_the_distilled_rows_and_reuses_its_cache(
     assert [{k: row[k] for k in ("id", "word")} for row in read_jsonl(output)] == [
         {k: row[k] for k in ("id", "word")} for row in read_jsonl(data)[:3]
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_script_under_accelerate_launch_shares_the_batches_between_two_processes(tmp_path, saved_teacher):

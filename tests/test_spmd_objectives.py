@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bang_spmd.trainers.spmd_objectives import (
@@ -80,6 +80,8 @@ def test_pace_fraction_rejects_bad_arguments(kwargs, name):
 
 @settings(deadline=None, max_examples=50)
 @given(values=loss_lists, fraction=fractions, scheme=st.sampled_from(WEIGHTING_SCHEMES))
+# A subnormal threshold: low and zeta of the `mixture` formula underflowed to 0, 1 / loss overflowed (0 * inf = NaN).
+@example(values=[0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.401298464324817e-45], fraction=0.25, scheme="mixture")
 def test_self_paced_weights_bounded_monotone_and_easiest_sample_admitted(values, fraction, scheme):
     losses = torch.tensor(values)
     weights, threshold = self_paced_weights(losses, fraction, scheme)

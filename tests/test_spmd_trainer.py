@@ -21,7 +21,7 @@ from bang_spmd.trainers import (
 )
 from bang_spmd.trainers.spmd_objectives import prediction_overlap, select_by_overlap
 
-from .helpers import tiny_model
+from .helpers import free_port, tiny_model
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -354,6 +354,7 @@ record = {"rank": state.process_index, "world": state.num_processes, "digest": d
           "backend": torch.distributed.distributed_c10d.get_backend_config()}
 with open(os.path.join(out, f"rank{state.process_index}.json"), "w") as f:
     json.dump(record, f)
+state.destroy_process_group()  # as accelerate asks of a script's end; exiting with it alive can abort (SIGABRT)
 """
 
 
@@ -362,7 +363,8 @@ def test_two_cpu_processes_under_accelerate_train_in_sync(tmp_path):
     worker.write_text(WORKER)
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(free_port()),
         str(worker), str(tmp_path), str(REPO),
     ]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}

@@ -218,12 +218,14 @@ def _logarithmic_weights(losses: torch.Tensor, threshold: torch.Tensor, zeta: fl
 
 
 def _mixture_weights(losses: torch.Tensor, threshold: torch.Tensor, low_share: float) -> torch.Tensor:
-    low = low_share * threshold
-    zeta = threshold * low / (threshold - low)
-    # Losses under `low` take the first branch; clamping keeps 1 / loss finite for zero losses.
-    between = zeta * (1.0 / losses.clamp_min(low) - 1.0 / threshold)
-    weights = torch.where(losses > threshold, torch.zeros_like(losses), between)
-    return torch.where(losses <= low, torch.ones_like(losses), weights).clamp(0.0, 1.0)
+    # zeta * (1 / loss - 1 / lambda) with low = m * lambda and zeta = lambda * low / (lambda - low) is
+    # m / (1 - m) * (lambda / loss - 1): written with the ratio loss / lambda, it neither underflows (low or zeta
+    # rounding to 0 for a tiny lambda) nor overflows (1 / loss for a tiny loss), which gave 0 * inf = NaN weights.
+    ratio = losses / threshold
+    # Ratios under the share take the first branch; clamping keeps 1 / ratio finite for zero losses.
+    between = low_share / (1.0 - low_share) * (1.0 / ratio.clamp_min(low_share) - 1.0)
+    weights = torch.where(ratio > 1.0, torch.zeros_like(losses), between)
+    return torch.where(ratio <= low_share, torch.ones_like(losses), weights).clamp(0.0, 1.0)
 
 
 def mix_ratio_at(step: int, max_steps: int, start: float, end: float, schedule: str) -> float:

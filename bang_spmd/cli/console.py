@@ -53,7 +53,11 @@ def fail(prog: str, message: str) -> None:
 
 def run_program(main: Callable, prog: str, argv: list[str] | None = None, returns_status: bool = False) -> None:
     """Runs `main(argv)` (default `sys.argv[1:]`) under the error policy (module docstring). With `returns_status`,
-    `main` returns the exit status (the converters)."""
+    `main` returns the exit status (the converters).
+
+    Under `accelerate launch` the program ends its torch.distributed process group before the interpreter exits,
+    whatever the outcome: a process that exits with the group alive can abort in the group's teardown ("terminate
+    called without an active exception", SIGABRT), so a run that finished its work would report a failure."""
     debug, argv = split_debug_flag(list(sys.argv[1:] if argv is None else argv))
     try:
         result = main(argv)
@@ -65,8 +69,17 @@ def run_program(main: Callable, prog: str, argv: list[str] | None = None, return
         if debug:
             raise
         fail(prog, one_line(error))
+    finally:
+        end_process_group()
     if returns_status and result:
         sys.exit(result)
+
+
+def end_process_group() -> None:
+    """Destroys the default torch.distributed process group if this process started one (`accelerate launch`)."""
+    distributed = sys.modules.get("torch.distributed")  # a program that never imported torch started no group
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        distributed.destroy_process_group()
 
 
 def _run(module: str) -> None:
