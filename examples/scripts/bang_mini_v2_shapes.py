@@ -14,8 +14,10 @@ test split stays for the comparison of the finished v2 with v1 and random weight
 
 A fixed wall-time budget means a larger shape gets fewer pretraining and fine-tuning steps: that trade is what is
 measured. Results go to `examples/results/bang_mini_v2/shapes/results.json` as each run finishes (a finished
-(shape, seed) is skipped on the next call, so an interrupted series continues), with the commands, the training
-logs' tails and the first validation outputs; no weights are kept.
+(shape, seed, fine-tuning rate) is skipped on the next call, so an interrupted series continues), with the commands,
+the training logs' tails and the validation outputs. The pretrained model of a (shape, seed) stays in `--work_dir`
+(outputs/, not committed) with its wall time, so fine-tuning it at another `--finetune_learning_rate` does not pretrain
+again; the fine-tuned weights are removed.
 """
 
 import argparse
@@ -97,7 +99,14 @@ def run_one(name: str, seed: int, args, text: dict[str, Path]) -> dict:
                 "--eval_strategy", "no", "--save_strategy", "no", "--report_to", "none",
                 "--dataloader_num_workers", "0", "--disable_tqdm", "true", "--output_dir", str(pretrained),
                 "--overwrite_output_dir"]  # fmt: skip
-    pretrain_seconds = run(pretrain, args.threads, run_dir / "pretrain.log")
+    # Pretraining does not depend on the fine-tuning rate: a (shape, seed) already pretrained is fine-tuned again.
+    pretrain_record = pretrained / "pretrain_seconds.json"
+    if pretrain_record.is_file():
+        pretrain_seconds = json.loads(pretrain_record.read_text())["seconds"]
+        print(f"reusing {pretrained} ({pretrain_seconds:.0f} s of pretraining)", flush=True)
+    else:
+        pretrain_seconds = run(pretrain, args.threads, run_dir / "pretrain.log")
+        pretrain_record.write_text(json.dumps({"seconds": pretrain_seconds, "log": str(run_dir / "pretrain.log")}))
     pretrain_state = json.loads((pretrained / "trainer_state.json").read_text())
     pretrain_eval = json.loads((pretrained / "eval_results.json").read_text())
     finetune = ["bang-finetune", "--task", "debtrans", "--mode", "ar", "--model_name_or_path", str(pretrained),
@@ -136,7 +145,6 @@ def run_one(name: str, seed: int, args, text: dict[str, Path]) -> dict:
         "commands": [shlex.join(pretrain), shlex.join(finetune), command_line("bang-evaluate", split)],
         "machine": {**machine(), "date": time.strftime("%Y-%m-%d")},
     }  # fmt: skip
-    shutil.rmtree(pretrained)
     shutil.rmtree(finetuned)
     return row
 
