@@ -27,7 +27,6 @@ import gzip
 import json
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,14 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_quality import machine, rows, run_training  # noqa: E402  (the peer comparison's helpers)
+from peer_quality import (  # noqa: E402  (the peer comparison's helpers)
+    finetune_for_minutes,
+    machine,
+    mean_and_spread,
+    random_init_flags,
+    rows,
+    write_markdown,
+)
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,16 +94,6 @@ def resolve_start(source: str, work: Path) -> tuple[Path, str]:
     return target, f"bang_spmd/pretrained/bang-mini at commit {commit}"
 
 
-def random_init_flags(like: Path) -> list[str]:
-    from transformers import AutoConfig
-
-    from bang_spmd.experiments.settings import command_line
-    from bang_spmd.trainers.model_setup import ModelShape
-
-    shape = ModelShape.like(AutoConfig.from_pretrained(like))
-    return [*shlex.split(command_line("", shape))[1:], "--tokenizer_name_or_path", str(like)]
-
-
 def run_one(task: str, mode: str, start: str, seed: int, args, starts: dict, run_dir: Path) -> list[dict]:
     import torch
 
@@ -111,14 +107,10 @@ def run_one(task: str, mode: str, start: str, seed: int, args, starts: dict, run
     begin = random_init_flags(folder) if start == "random" else ["--model_name_or_path", str(folder)]
     learning_rate = NEW_WEIGHTS_LEARNING_RATE if start == "random" else PRETRAINED_LEARNING_RATE
     model_dir = args.work_dir / f"{task}-{mode}-{start}-s{seed}"
-    command = ["bang-finetune", "--task", task, "--mode", mode, *begin,
-               "--train_file", str(task_file(task, "train", args.work_dir)), "--output_dir", str(model_dir),
-               "--overwrite_output_dir", "--max_steps", "1000000", "--max_train_minutes", str(args.minutes),
-               "--per_device_train_batch_size", str(BATCH), "--learning_rate", str(learning_rate),
-               "--seed", str(seed), "--save_strategy", "no",
-               "--logging_steps", "100", "--report_to", "none", "--dataloader_pin_memory", "False"]  # fmt: skip
-    _, seconds = run_training(command, args.threads, run_dir, "bang-finetune")
-    steps = json.loads((model_dir / "trainer_state.json").read_text())["global_step"]
+    train_file = task_file(task, "train", args.work_dir)
+    command, seconds, steps = finetune_for_minutes(
+        task, mode, begin, learning_rate, train_file, model_dir, seed, args, run_dir
+    )
     torch.set_num_threads(args.threads)
     found = []
     for decoding, options in RUNS[(task, mode)][1].items():
@@ -173,17 +165,13 @@ def table(output_dir: Path) -> str:
 
         def cell(key, digits=2, found=found):
             values = [r[key] for r in found if key in r]
-            if not values:
-                return ""
-            return f"{statistics.mean(values):.{digits}f} ± {(max(values) - min(values)) / 2:.{digits}f}"
+            return mean_and_spread(values, digits) if values else ""
 
         seeds = ",".join(str(r["seed"]) for r in found)
         lines.append(f"| {task} | {decoding} | {start} | {seeds} | {cell('steps', 0)} | {cell('bleu4')} | "
                      f"{cell('chrf', 1)} | {cell('rougeL_f1')} | {cell('distinct_outputs', 0)} / "
                      f"{found[0]['samples']} |")  # fmt: skip
-    text = "\n".join(lines)
-    (output_dir / "results.md").write_text(text + "\n")
-    return text
+    return write_markdown(output_dir / "results.md", lines)
 
 
 def main() -> None:

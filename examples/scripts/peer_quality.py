@@ -189,15 +189,34 @@ def run_fairseq(system: str, seed: int, args, data: Path, run_dir: Path) -> list
 # --------------------------------------------------------------------------------------------------------------
 
 
-def random_init_flags() -> list[str]:
+def random_init_flags(like: Path | None = None) -> list[str]:
+    """`bang-finetune` flags for new weights of the shape of the model folder `like` (default: the shipped BANG-mini),
+    with its tokenizer."""
     from transformers import AutoConfig
 
     from bang_spmd.experiments.settings import command_line
     from bang_spmd.pretrained import resolve_model_name
     from bang_spmd.trainers.model_setup import ModelShape
 
-    shape = ModelShape.like(AutoConfig.from_pretrained(resolve_model_name("bang-mini")))
-    return [*shlex.split(command_line("", shape))[1:], "--tokenizer_name_or_path", "bang-mini"]
+    folder = str(like) if like is not None else resolve_model_name("bang-mini")
+    shape = ModelShape.like(AutoConfig.from_pretrained(folder))
+    tokenizer = str(like) if like is not None else "bang-mini"
+    return [*shlex.split(command_line("", shape))[1:], "--tokenizer_name_or_path", tokenizer]
+
+
+def finetune_for_minutes(task: str, mode: str, start: list[str], learning_rate: float, train_file: Path,
+                         model_dir: Path, seed: int, args, run_dir: Path) -> tuple[list[str], float, int]:  # fmt: skip
+    """`bang-finetune` from `start` (flags) for `args.minutes` on `args.threads` threads in batches of 64; returns
+    the command, its wall seconds and the optimizer steps it made."""
+    command = ["bang-finetune", "--task", task, "--mode", mode, *start,
+               "--train_file", str(train_file), "--output_dir", str(model_dir),
+               "--overwrite_output_dir", "--max_steps", "1000000", "--max_train_minutes", str(args.minutes),
+               "--per_device_train_batch_size", str(BATCH), "--learning_rate", str(learning_rate),
+               "--seed", str(seed), "--save_strategy", "no",
+               "--logging_steps", "100", "--report_to", "none", "--dataloader_pin_memory", "False"]  # fmt: skip
+    _, seconds = run_training(command, args.threads, run_dir, "bang-finetune")
+    steps = json.loads((model_dir / "trainer_state.json").read_text())["global_step"]
+    return command, seconds, steps
 
 
 def run_bang(system: str, seed: int, args, data: Path, run_dir: Path) -> list[dict]:
@@ -209,14 +228,10 @@ def run_bang(system: str, seed: int, args, data: Path, run_dir: Path) -> list[di
     start = random_init_flags() if init == "random" else ["--model_name_or_path", "bang-mini"]
     learning_rate = NEW_WEIGHTS_LEARNING_RATE if init == "random" else PRETRAINED_LEARNING_RATE  # the recipe's
     model_dir = args.work_dir / f"{system}-s{seed}"
-    command = ["bang-finetune", "--task", "debtrans", "--mode", mode, *start,
-               "--train_file", str(sample_file("train", data)), "--output_dir", str(model_dir),
-               "--overwrite_output_dir", "--max_steps", "1000000", "--max_train_minutes", str(args.minutes),
-               "--per_device_train_batch_size", str(BATCH), "--learning_rate", str(learning_rate),
-               "--seed", str(seed), "--save_strategy", "no",
-               "--logging_steps", "100", "--report_to", "none", "--dataloader_pin_memory", "False"]  # fmt: skip
-    _, seconds = run_training(command, args.threads, run_dir, "bang-finetune")
-    steps = json.loads((model_dir / "trainer_state.json").read_text())["global_step"]
+    train_file = sample_file("train", data)
+    command, seconds, steps = finetune_for_minutes(
+        "debtrans", mode, start, learning_rate, train_file, model_dir, seed, args, run_dir
+    )
     decodings = {"greedy": {"decoding_mode": "ar"}, "beam4": {"decoding_mode": "ar", "num_beams": 4}}
     if mode == "nar":
         decodings = {"nar": {"decoding_mode": "nar"}}
@@ -270,6 +285,18 @@ def machine() -> dict:
             "transformers": transformers.__version__, "python": platform.python_version()}  # fmt: skip
 
 
+def mean_and_spread(values: list[float], digits: int = 2) -> str:
+    """`mean ± half the range` of `values`, the form of every seed table here."""
+    return f"{statistics.mean(values):.{digits}f} ± {(max(values) - min(values)) / 2:.{digits}f}"
+
+
+def write_markdown(path: Path, lines: list[str]) -> str:
+    """Writes the table `lines` to `path` and returns its text."""
+    text = "\n".join(lines)
+    path.write_text(text + "\n")
+    return text
+
+
 def table(output_dir: Path) -> str:
     results = read_results(output_dir)
     groups: dict[tuple, list[dict]] = {}
@@ -281,15 +308,12 @@ def table(output_dir: Path) -> str:
     for (system, init, decoding), found in sorted(groups.items(), key=lambda g: (order[g[0][0]], g[0][1:])):
 
         def cell(key, digits=2, found=found):
-            values = [r[key] for r in found]
-            return f"{statistics.mean(values):.{digits}f} ± {(max(values) - min(values)) / 2:.{digits}f}"
+            return mean_and_spread([r[key] for r in found], digits)
 
         seeds = ",".join(str(r["seed"]) for r in found)
         lines.append(f"| {system} | {init} | {decoding} | {seeds} | {cell('steps', 0)} | {cell('bleu')} | "
                      f"{cell('chrf', 1)} | {cell('distinct_outputs', 0)} |")  # fmt: skip
-    text = "\n".join(lines)
-    (output_dir / "results.md").write_text(text + "\n")
-    return text
+    return write_markdown(output_dir / "results.md", lines)
 
 
 def main() -> None:
