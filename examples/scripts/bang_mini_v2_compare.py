@@ -14,7 +14,7 @@ of wall time on `--threads` CPU threads, nothing else running, in batches of 64,
 
 Starts: `random` has the shape of v2 (from its config; v1 and v2 share v1's tokenizer); `--v1` and `--v2` are model
 folders or `git:REV`, the shipped `bang_spmd/pretrained/bang-mini` of commit REV extracted with `git archive` (v1 is
-kept reachable that way once v2 ships; the default is the last commit that changed v1's weights).
+kept reachable that way once v2 ships; the default is a commit from before v2, whose shipped folder is v1).
 
 Each finished (task, start, mode, seed) appends one row per decoding to `results.json` (`{"rows": [...]}`, with the
 command that reproduces it, the start's resolved source and the machine) and writes its predictions and training log
@@ -39,6 +39,7 @@ from peer_quality import (  # noqa: E402  (the peer comparison's helpers)
     machine,
     mean_and_spread,
     random_init_flags,
+    read_results,
     rows,
     write_markdown,
 )
@@ -112,18 +113,20 @@ def run_one(task: str, mode: str, start: str, seed: int, args, starts: dict, run
         task, mode, begin, learning_rate, train_file, model_dir, seed, args, run_dir
     )
     torch.set_num_threads(args.threads)
+    spec, test_file = get_task(task), task_file(task, "test", args.work_dir)
     found = []
     for decoding, options in RUNS[(task, mode)][1].items():
         split = SplitEvaluation(
-            model=str(model_dir), data_file=str(task_file(task, "test", args.work_dir)),
-            **task_columns(task), decoding=Decoding(**options, **task_lengths(task)), batch_size=BATCH,
-            device="cpu", output_file=run_dir / f"{decoding}.jsonl", meteor="no",
+            model=str(model_dir), data_file=str(test_file), source_columns=spec.source_columns,
+            target_column=spec.target_column, max_source_length=spec.max_source_length,
+            decoding=Decoding(**options, max_new_tokens=spec.max_target_length), batch_size=BATCH, device="cpu",
+            output_file=run_dir / f"{decoding}.jsonl", meteor="no",
         )  # fmt: skip
         result = evaluate_split(split)
         written = rows(split.output_file)
         predictions, references = [r["prediction"] for r in written], [r["reference"] for r in written]
         computed = {**result, "chrf": chrf(predictions, references)}
-        metrics = {k: computed[k] for k in get_task(task).metrics}
+        metrics = {k: computed[k] for k in spec.metrics}
         found.append({
             "task": task, "start": start, "start_source": "new weights, shape of v2" if start == "random" else source,
             "mode": mode, "decoding": decoding, "seed": seed, "minutes": args.minutes,
@@ -133,25 +136,6 @@ def run_one(task: str, mode: str, start: str, seed: int, args, starts: dict, run
         })  # fmt: skip
     shutil.rmtree(model_dir)
     return found
-
-
-def task_columns(task: str) -> dict:
-    from bang_spmd.data.tasks import get_task
-
-    spec = get_task(task)
-    return {"source_columns": spec.source_columns, "target_column": spec.target_column,
-            "max_source_length": spec.max_source_length}  # fmt: skip
-
-
-def task_lengths(task: str) -> dict:
-    from bang_spmd.data.tasks import get_task
-
-    return {"max_new_tokens": get_task(task).max_target_length}
-
-
-def read_results(output_dir: Path) -> dict:
-    path = output_dir / "results.json"
-    return json.loads(path.read_text()) if path.is_file() else {"rows": []}
 
 
 def table(output_dir: Path) -> str:

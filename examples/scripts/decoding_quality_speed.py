@@ -22,6 +22,7 @@ import argparse
 import gzip
 import json
 import statistics
+import tempfile
 from pathlib import Path
 
 import torch
@@ -92,7 +93,8 @@ def chart(rows: list[dict], path: Path) -> None:
 
 
 def read_data(path: Path, work: Path) -> Path:
-    """`path`, or its decompressed copy in `work` for a `.gz` file (the package's embedded samples)."""
+    """`path`, or its decompressed copy in `work` (a temporary folder, not the results) for a `.gz` file (the
+    package's embedded samples)."""
     if path.suffix != ".gz":
         return path
     plain = work / path.stem
@@ -124,7 +126,7 @@ def main() -> None:
     task = get_task(args.task)
     predictions = args.output_dir / "predictions"
     predictions.mkdir(parents=True, exist_ok=True)
-    data_file = read_data(args.data_file, predictions)
+    data_file = read_data(args.data_file, Path(tempfile.mkdtemp(prefix="decoding-quality-speed-")))
     common = {"data_file": str(data_file), "source_columns": task.source_columns, "target_column": task.target_column,
               "max_source_length": task.max_source_length, "where": task.where, "max_samples": args.max_samples,
               "meteor": "no", "device": "cpu"}  # fmt: skip
